@@ -1,0 +1,33 @@
+"""Value heads."""
+
+from typing import Sequence
+
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+class DuelingQHead(hk.Module):
+  """Dueling Q-values Q = V + A − mean(A) (Wang et al. 2016, arXiv 1511.06581, eq. 9)."""
+
+  def __init__(self, num_actions: int, hidden_sizes: Sequence[int] = (256,), name: str = "dueling_q_head"):
+    super().__init__(name=name)
+    self._num_actions = num_actions
+    self._hidden_sizes = tuple(hidden_sizes)
+
+  def __call__(self, features: jax.Array) -> jax.Array:
+    value = hk.nets.MLP(self._hidden_sizes + (1,), name="value")(features)
+    advantages = hk.nets.MLP(self._hidden_sizes + (self._num_actions,), name="advantage")(features)
+    return value + advantages - jnp.mean(advantages, axis=-1, keepdims=True)
+
+
+class QHead(hk.Module):
+  """Plain Q-values from features."""
+
+  def __init__(self, num_actions: int, hidden_sizes: Sequence[int] = (256,), name: str = "q_head"):
+    super().__init__(name=name)
+    self._num_actions = num_actions
+    self._hidden_sizes = tuple(hidden_sizes)
+
+  def __call__(self, features: jax.Array) -> jax.Array:
+    return hk.nets.MLP(self._hidden_sizes + (self._num_actions,))(features)

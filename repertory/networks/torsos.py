@@ -1,0 +1,56 @@
+"""Observation torsos: MLP for vectors, convolutional stacks for images.
+
+Images arrive as uint8 [B, H, W, C] and are scaled to [0, 1] here.
+"""
+
+from typing import Sequence
+
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+
+def _scale_image(images: jax.Array) -> jax.Array:
+  return images.astype(jnp.float32) / 255.0
+
+
+class MLPTorso(hk.Module):
+  """A ReLU MLP over flattened observations."""
+
+  def __init__(self, hidden_sizes: Sequence[int] = (256, 256), name: str = "mlp_torso"):
+    super().__init__(name=name)
+    self._hidden_sizes = tuple(hidden_sizes)
+
+  def __call__(self, observations: jax.Array) -> jax.Array:
+    x = hk.Flatten()(observations.astype(jnp.float32))
+    return hk.nets.MLP(self._hidden_sizes, activate_final=True)(x)
+
+
+class NatureCNN(hk.Module):
+  """DQN's convolutional torso (Mnih et al. 2015, Nature, Methods: 32-8x8/4, 64-4x4/2, 64-3x3/1, 512)."""
+
+  def __init__(self, name: str = "nature_cnn"):
+    super().__init__(name=name)
+
+  def __call__(self, images: jax.Array) -> jax.Array:
+    x = _scale_image(images)
+    for channels, kernel, stride in ((32, 8, 4), (64, 4, 2), (64, 3, 1)):
+      x = jax.nn.relu(hk.Conv2D(channels, kernel, stride, padding="VALID")(x))
+    return jax.nn.relu(hk.Linear(512)(hk.Flatten()(x)))
+
+
+class DataEfficientCNN(hk.Module):
+  """The data-efficient Rainbow torso (van Hasselt et al. 2019, arXiv 1906.05243, Appendix: 32-5x5/5, 64-5x5/5)."""
+
+  def __init__(self, name: str = "der_cnn"):
+    super().__init__(name=name)
+
+  def __call__(self, images: jax.Array) -> jax.Array:
+    x = _scale_image(images)
+    for channels in (32, 64):
+      x = jax.nn.relu(hk.Conv2D(channels, 5, 5, padding="VALID")(x))
+    return hk.Flatten()(x)
+
+
+def is_image(shape: Sequence[int]) -> bool:
+  return len(shape) == 3

@@ -1,0 +1,63 @@
+"""Background prefetching of batches (optionally onto the accelerator) with bounded waits."""
+
+import queue
+import threading
+from typing import Any, Callable, Iterator, Optional
+
+
+class PrefetchTimeout(TimeoutError):
+  """No batch arrived within the timeout."""
+
+
+class _End:
+  def __init__(self, error: Optional[BaseException]):
+    self.error = error
+
+
+class Prefetcher:
+  """Pulls items from `source` in a daemon thread, applies `transform`, keeps `buffer_size` ready."""
+
+  def __init__(self, source: Iterator[Any], buffer_size: int = 2,
+               transform: Optional[Callable[[Any], Any]] = None, timeout_s: float = 60.0):
+    self._source = source
+    self._transform = transform or (lambda x: x)
+    self._queue: "queue.Queue[Any]" = queue.Queue(maxsize=buffer_size)
+    self._timeout_s = timeout_s
+    self._stop = threading.Event()
+    self._thread = threading.Thread(target=self._fill, name="prefetch", daemon=True)
+    self._thread.start()
+
+  def _fill(self) -> None:
+    error = None
+    try:
+      for item in self._source:
+        item = self._transform(item)
+        while not self._stop.is_set():
+          try:
+            self._queue.put(item, timeout=0.1)
+            break
+          except queue.Full:
+            continue
+        if self._stop.is_set():
+          return
+    except BaseException as e:  # handed to the consumer, which re-raises it
+      error = e
+    self._queue.put(_End(error))
+
+  def __iter__(self):
+    return self
+
+  def __next__(self) -> Any:
+    try:
+      item = self._queue.get(timeout=self._timeout_s)
+    except queue.Empty:
+      raise PrefetchTimeout(f"no batch within {self._timeout_s:.0f} s") from None
+    if isinstance(item, _End):
+      self._stop.set()
+      if item.error is not None:
+        raise item.error
+      raise StopIteration
+    return item
+
+  def close(self) -> None:
+    self._stop.set()
