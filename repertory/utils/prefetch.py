@@ -44,6 +44,10 @@ class Prefetcher:
       error = e
     self._queue.put(_End(error))
 
+  def ready(self) -> bool:
+    """Whether a batch is waiting, i.e. the consumer will not block."""
+    return not self._queue.empty()
+
   def __iter__(self):
     return self
 

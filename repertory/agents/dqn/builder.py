@@ -1,0 +1,61 @@
+"""Turns an environment spec into DQN's replay table, adder, learner, actors and evaluator policy."""
+
+from typing import Any, Callable, Iterator, Optional
+
+import numpy as np
+
+from repertory.agents.dqn import acting, learning, networks as dqn_networks
+from repertory.agents.dqn.config import DQNConfig
+from repertory.environments.specs import EnvironmentSpec
+from repertory.errors import ConfigError
+from repertory.replay.adders import NStepTransitionAdder, Transition
+from repertory.replay.config import TableConfig, validate_table_config
+from repertory.replay.types import ReplayBatch
+
+
+class DQNBuilder:
+  name = "dqn"
+
+  def __init__(self, config: DQNConfig = DQNConfig()):
+    self.config = config
+
+  def check_environment(self, spec: EnvironmentSpec) -> None:
+    if not hasattr(spec.actions, "num_values"):
+      raise ConfigError("the dqn agent needs discrete actions; use a continuous-control agent (sac) for this environment")
+
+  def table_config(self) -> TableConfig:
+    c = self.config
+    return validate_table_config(TableConfig(
+        name="priority_table", sampler="prioritized", max_size=c.max_replay_size,
+        min_size_to_sample=c.min_replay_size, samples_per_insert=c.samples_per_insert,
+        samples_per_insert_tolerance=c.samples_per_insert_tolerance,
+        priority_exponent=c.priority_exponent), c.batch_size)
+
+  def example_item(self, spec: EnvironmentSpec) -> Transition:
+    observation = spec.observations.generate_value()
+    return Transition(observation, np.asarray(spec.actions.generate_value()), np.float32(0), np.float32(0), observation)
+
+  def make_networks(self, spec: EnvironmentSpec) -> dqn_networks.DQNNetworks:
+    self.check_environment(spec)
+    return dqn_networks.make_networks(spec, self.config)
+
+  def make_learner(self, networks, spec: EnvironmentSpec, iterator: Iterator[ReplayBatch],
+                   update_priorities: Optional[Callable[[np.ndarray, np.ndarray], None]], seed: int):
+    return learning.DQNLearner(networks, self.config, iterator, update_priorities, seed,
+                               spec.observations.generate_value())
+
+  def make_policy(self, networks):
+    return acting.make_epsilon_greedy_policy(networks)
+
+  def make_adder(self, writer: Any) -> NStepTransitionAdder:
+    return NStepTransitionAdder(writer, self.config.n_step, self.config.discount)
+
+  def make_actor(self, policy, variable_source: Any, seed: int, adder: Optional[Any] = None,
+                 evaluation: bool = False):
+    c = self.config
+    if evaluation:
+      epsilon = lambda step: c.evaluation_epsilon
+    else:
+      epsilon = acting.linear_epsilon(c.epsilon_start, c.epsilon_end, c.epsilon_decay_steps)
+    client = acting.VariableClient(variable_source, 1 if evaluation else c.variable_update_period)
+    return acting.DQNActor(policy, client, epsilon, seed, adder)

@@ -1,0 +1,39 @@
+"""DQN configuration: double Q (van Hasselt et al. 2016), n-step returns, prioritised replay, dueling head."""
+
+import dataclasses
+from typing import Tuple
+
+
+@dataclasses.dataclass(frozen=True)
+class DQNConfig:
+  """Defaults learn CartPole in a few minutes on a CPU; Atari values are noted where they differ."""
+
+  discount: float = 0.99
+  n_step: int = 3  # Rainbow (Hessel et al. 2018, Table 1) uses 3.
+  learning_rate: float = 5e-4  # Rainbow on Atari: 6.25e-5.
+  adam_eps: float = 1e-8  # Rainbow on Atari: 1.5e-4.
+  max_gradient_norm: float = 10.0
+  huber_delta: float = 1.0
+  batch_size: int = 64  # Rainbow on Atari: 32.
+  target_update_period: int = 250  # learner steps; Rainbow on Atari: 8000 frames = 2000 updates.
+  hidden_sizes: Tuple[int, ...] = (128, 128)
+  dueling: bool = True  # Wang et al. 2016.
+  # Replay.
+  min_replay_size: int = 1_000
+  max_replay_size: int = 100_000
+  samples_per_insert: float = 16.0  # learner samples per inserted transition (the replay ratio)
+  samples_per_insert_tolerance: float = 256.0
+  priority_exponent: float = 0.6  # α, Schaul et al. 2016, Table 3 (proportional).
+  importance_sampling_exponent: float = 0.4  # β0, annealed to 1 (Schaul et al. 2016, Table 3).
+  importance_sampling_anneal_steps: int = 20_000  # learner steps
+  # Acting.
+  epsilon_start: float = 1.0
+  epsilon_end: float = 0.01
+  epsilon_decay_steps: int = 10_000  # actor steps of each actor
+  evaluation_epsilon: float = 0.0  # Atari 100k: 0.001.
+  variable_update_period: int = 100  # actor steps between parameter fetches
+
+  @property
+  def updates_per_actor_step(self) -> float:
+    """For `sync` runs: learner steps per environment step, from the replay ratio."""
+    return self.samples_per_insert / self.batch_size

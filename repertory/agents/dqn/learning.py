@@ -1,0 +1,87 @@
+"""The DQN learner: double-Q n-step TD with a Huber loss, prioritised replay and a periodic target network."""
+
+from typing import Any, Callable, Dict, Iterator, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import rlax
+
+from repertory.agents.dqn.config import DQNConfig
+from repertory.agents.dqn.networks import DQNNetworks
+from repertory.replay.types import ReplayBatch, importance_weights
+
+
+class TrainingState(NamedTuple):
+  params: Any
+  target_params: Any
+  opt_state: Any
+  steps: jax.Array
+
+
+def double_q_loss(q_network, params, target_params, transitions, weights, huber_delta):
+  """Importance-weighted Huber loss of double-Q n-step TD errors (van Hasselt et al. 2016, eq. 4)."""
+  q_tm1 = q_network.apply(params, transitions.observation)
+  q_t_value = q_network.apply(target_params, transitions.next_observation)
+  q_t_selector = q_network.apply(params, transitions.next_observation)
+  td_errors = jax.vmap(rlax.double_q_learning)(
+      q_tm1, transitions.action.astype(jnp.int32), transitions.reward, transitions.discount,
+      q_t_value, q_t_selector)
+  loss = jnp.mean(weights * rlax.huber_loss(td_errors, huber_delta))
+  return loss, td_errors
+
+
+class DQNLearner:
+  """Samples a batch, takes one SGD step, writes |δ| back as priorities, refreshes the target."""
+
+  def __init__(self, networks: DQNNetworks, config: DQNConfig, iterator: Iterator[ReplayBatch],
+               update_priorities: Optional[Callable[[np.ndarray, np.ndarray], None]], seed: int,
+               example_observation: np.ndarray):
+    self._config = config
+    self._iterator = iterator
+    self._update_priorities = update_priorities
+    self._optimizer = optax.chain(
+        optax.clip_by_global_norm(config.max_gradient_norm),
+        optax.adam(config.learning_rate, eps=config.adam_eps))
+    q_network = networks.q_network
+    params = q_network.init(jax.random.PRNGKey(seed), example_observation[None])
+    self._state = TrainingState(params, params, self._optimizer.init(params), jnp.zeros((), jnp.int32))
+
+    def sgd_step(state: TrainingState, transitions, weights):
+      grad_fn = jax.value_and_grad(double_q_loss, argnums=1, has_aux=True)
+      (loss, td_errors), grads = grad_fn(q_network, state.params, state.target_params, transitions, weights,
+                                         config.huber_delta)
+      updates, opt_state = self._optimizer.update(grads, state.opt_state, state.params)
+      params = optax.apply_updates(state.params, updates)
+      steps = state.steps + 1
+      target_params = optax.periodic_update(params, state.target_params, steps, config.target_update_period)
+      return TrainingState(params, target_params, opt_state, steps), loss, jnp.abs(td_errors)
+
+    self._sgd_step = jax.jit(sgd_step)
+
+  @property
+  def steps(self) -> int:
+    return int(self._state.steps)
+
+  def importance_exponent(self) -> float:
+    c = self._config
+    fraction = min(1.0, self.steps / max(1, c.importance_sampling_anneal_steps))
+    return c.importance_sampling_exponent + fraction * (1.0 - c.importance_sampling_exponent)
+
+  def step(self) -> Dict[str, float]:
+    batch = next(self._iterator)
+    weights = importance_weights(batch, self.importance_exponent())
+    self._state, loss, priorities = self._sgd_step(self._state, batch.data, weights)
+    if self._update_priorities is not None:
+      self._update_priorities(batch.keys, np.asarray(priorities))
+    return {"loss": loss}
+
+  def get_variables(self) -> Any:
+    return self._state.params
+
+  def state(self) -> TrainingState:
+    return self._state
+
+  def restore(self, state: TrainingState) -> None:
+    self._state = jax.tree.map(jnp.asarray, state)

@@ -1,0 +1,29 @@
+"""DQN networks: a torso chosen by the observation (MLP for vectors, Nature CNN for images) and a Q head."""
+
+import dataclasses
+
+import haiku as hk
+import jax
+
+from repertory.agents.dqn.config import DQNConfig
+from repertory.environments.specs import EnvironmentSpec
+from repertory.networks import heads, torsos
+
+
+@dataclasses.dataclass(frozen=True)
+class DQNNetworks:
+  q_network: hk.Transformed  # observations [B, ...] → Q-values [B, A]
+  num_actions: int
+
+
+def make_networks(spec: EnvironmentSpec, config: DQNConfig) -> DQNNetworks:
+  num_actions = int(spec.actions.num_values)
+  image = torsos.is_image(spec.observations.shape)
+
+  def q_values(observations: jax.Array) -> jax.Array:
+    torso = torsos.NatureCNN() if image else torsos.MLPTorso(config.hidden_sizes[:-1] or config.hidden_sizes)
+    head_hidden = config.hidden_sizes[-1:]
+    head = heads.DuelingQHead(num_actions, head_hidden) if config.dueling else heads.QHead(num_actions, head_hidden)
+    return head(torso(observations))
+
+  return DQNNetworks(q_network=hk.without_apply_rng(hk.transform(q_values)), num_actions=num_actions)

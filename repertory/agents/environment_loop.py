@@ -1,0 +1,63 @@
+"""Runs an actor against a dm_env environment, step by step or episode by episode."""
+
+import dataclasses
+import time
+from typing import Any, List, Optional
+
+import dm_env
+import numpy as np
+
+
+@dataclasses.dataclass
+class EpisodeStats:
+  episode_return: float
+  episode_length: int
+  game_over: bool = True  # False when the episode ended on a life loss only (Atari training)
+
+
+class EnvironmentLoop:
+  """Continues episodes across calls, so callers can interleave acting with learning or stopping."""
+
+  def __init__(self, environment: dm_env.Environment, actor: Any, update_actor: bool = True):
+    self._env = environment
+    self._actor = actor
+    self._update_actor = update_actor
+    self._timestep: Optional[dm_env.TimeStep] = None
+    self._return = 0.0
+    self._length = 0
+    self.total_steps = 0
+
+  def run_steps(self, num_steps: int) -> List[EpisodeStats]:
+    """Takes exactly `num_steps` environment steps; returns the episodes that ended meanwhile."""
+    finished = []
+    for _ in range(num_steps):
+      if self._timestep is None or self._timestep.last():
+        self._timestep = self._env.reset()
+        self._actor.observe_first(self._timestep)
+        self._return, self._length = 0.0, 0
+      action = self._actor.select_action(self._timestep.observation)
+      self._timestep = self._env.step(action)
+      self._actor.observe(action, self._timestep)
+      if self._update_actor:
+        self._actor.update()
+      self._return += float(self._timestep.reward or 0.0)
+      self._length += 1
+      self.total_steps += 1
+      if self._timestep.last():
+        finished.append(EpisodeStats(self._return, self._length, getattr(self._env, "last_game_over", True)))
+    return finished
+
+  def run_episodes(self, num_episodes: int, max_seconds: Optional[float] = None) -> List[EpisodeStats]:
+    """Runs whole episodes from a fresh reset (evaluation)."""
+    self._timestep = None
+    episodes: List[EpisodeStats] = []
+    start = time.monotonic()
+    while len(episodes) < num_episodes:
+      episodes += self.run_steps(1)
+      if max_seconds is not None and time.monotonic() - start > max_seconds:
+        break
+    return episodes
+
+
+def mean_return(episodes: List[EpisodeStats]) -> float:
+  return float(np.mean([e.episode_return for e in episodes])) if episodes else float("nan")

@@ -1,0 +1,147 @@
+"""`repertory` command line: train an agent, run benchmarks."""
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from typing import List, Optional
+
+from repertory.errors import ConfigError
+
+EXIT_BAD_INPUT = 2
+EXIT_RUN_FAILED = 1
+
+
+def _train_parser(subparsers) -> argparse.ArgumentParser:
+  p = subparsers.add_parser(
+      "train", help="train an agent", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+      description="Train an agent on an environment with one of the launch types (sync, thread, ray).")
+  p.add_argument("--agent", default="dqn", help="agent name (dqn)")
+  p.add_argument("--env", default="gym:CartPole-v1",
+                 help="environment: gym:<id>, atari:<Game>, minigrid:<id>, popgym:<Name>, dmc:<domain>-<task>, memory_maze:<size>")
+  p.add_argument("--launcher", default="sync", help="launch type: sync (one process, deterministic), "
+                 "thread (one process, a thread per node), ray (a process per node)")
+  p.add_argument("--num-actors", type=int, default=2, help="actor nodes (thread and ray launch types)")
+  p.add_argument("--max-actor-steps", type=int, default=50_000, help="environment steps over all actors; the run stops there")
+  p.add_argument("--seed", type=int, default=0, help="random seed")
+  p.add_argument("--run-dir", required=True, help="where config.json, metrics.csv, TensorBoard files, plots and checkpoints go")
+  p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
+  p.add_argument("--overwrite", action="store_true", help="delete the run in --run-dir and start afresh")
+  p.add_argument("--ray-address", default=None, help="attach to an existing Ray cluster (host:port or 'auto') "
+                 "instead of starting a local one")
+  p.add_argument("--eval-every", type=int, default=5_000, help="actor steps between evaluations")
+  p.add_argument("--eval-episodes", type=int, default=5, help="episodes per evaluation")
+  p.add_argument("--max-actor-restarts", type=int, default=3, help="actor restarts allowed before the run fails")
+  p.add_argument("--node-timeout", type=float, default=120.0, help="seconds a node may take to start or answer")
+  p.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
+                 help="override an agent config field, e.g. --config learning_rate=3e-4 (repeatable)")
+  p.add_argument("--no-progress", action="store_true", help="no live progress line")
+  return p
+
+
+def _parse_overrides(pairs: List[str]):
+  overrides = []
+  for pair in pairs:
+    if "=" not in pair:
+      raise ConfigError(f"--config expects KEY=VALUE, got '{pair}'")
+    key, value = pair.split("=", 1)
+    overrides.append((key.strip(), value.strip()))
+  return tuple(overrides)
+
+
+def prepare_run_dir(run_dir: str, resume: bool, overwrite: bool) -> None:
+  if resume and overwrite:
+    raise ConfigError("--resume and --overwrite contradict each other; pass one")
+  exists = os.path.isdir(run_dir) and bool(os.listdir(run_dir))
+  if resume:
+    if not os.path.exists(os.path.join(run_dir, "config.json")):
+      raise ConfigError(f"nothing to resume in '{run_dir}' (no config.json); drop --resume to start a new run")
+    return
+  if exists and not overwrite:
+    raise ConfigError(f"run dir '{run_dir}' already exists; pass --resume to continue it or --overwrite to replace it")
+  if exists:
+    if not os.path.exists(os.path.join(run_dir, "config.json")):
+      raise ConfigError(f"'{run_dir}' holds files that are not a repertory run; choose another --run-dir")
+    shutil.rmtree(run_dir)
+  os.makedirs(run_dir, exist_ok=True)
+
+
+def _write_status(run_dir: str, status: str, **extra) -> None:
+  with open(os.path.join(run_dir, "status.json"), "w") as f:
+    json.dump({"status": status, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **extra}, f, indent=2, default=str)
+
+
+def train(args: argparse.Namespace) -> int:
+  from repertory.launch.experiment import ExperimentConfig
+  experiment = ExperimentConfig(
+      agent=args.agent, env=args.env, run_dir=args.run_dir, launcher=args.launcher, seed=args.seed,
+      max_actor_steps=args.max_actor_steps, num_actors=args.num_actors, eval_every=args.eval_every,
+      eval_episodes=args.eval_episodes, agent_overrides=_parse_overrides(args.config),
+      ray_address=args.ray_address, max_actor_restarts=args.max_actor_restarts,
+      node_timeout_s=args.node_timeout, progress=not args.no_progress)
+  if args.resume:
+    prepare_run_dir(args.run_dir, resume=True, overwrite=args.overwrite)
+    saved = ExperimentConfig.load(os.path.join(args.run_dir, "config.json"))
+    experiment = saved.__class__(**{**saved.__dict__, "max_actor_steps": args.max_actor_steps,
+                                    "progress": not args.no_progress, "ray_address": args.ray_address,
+                                    "launcher": args.launcher})
+  experiment.validate()
+  if experiment.ray_address is not None:
+    from repertory.launch.launchers import check_ray_address
+    check_ray_address(experiment.ray_address)
+  if not args.resume:
+    prepare_run_dir(args.run_dir, resume=False, overwrite=args.overwrite)
+  experiment.save(os.path.join(args.run_dir, "config.json"))
+  _write_status(args.run_dir, "running")
+  start = time.time()
+  try:
+    if experiment.launcher == "sync":
+      from repertory.launch.sync import run_sync
+      summary = run_sync(experiment, resume=args.resume)
+    else:
+      from repertory.launch.distributed import run_distributed
+      summary = run_distributed(experiment, resume=args.resume)
+  except BaseException as e:
+    _write_status(args.run_dir, "failed", error=f"{type(e).__name__}: {e}")
+    raise
+  summary["wall_clock_s"] = round(time.time() - start, 1)
+  from repertory.utils.plotting import plot_learning_curve
+  curve = plot_learning_curve(os.path.join(args.run_dir, "metrics.csv"), os.path.join(args.run_dir, "learning_curve.png"),
+                              title=f"{experiment.agent} on {experiment.env} ({experiment.launcher})")
+  _write_status(args.run_dir, "finished", **summary)
+  print(f"finished: {int(summary['actor_steps']):,} actor steps, {int(summary['learner_steps']):,} learner steps, "
+        f"final evaluation return {summary['final_evaluation_return']:.1f}, {summary['wall_clock_s']:.0f} s")
+  print(f"learning curve: {curve}")
+  print(f"metrics: {os.path.join(args.run_dir, 'metrics.csv')}  (TensorBoard: {os.path.join(args.run_dir, 'tensorboard')})")
+  return 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(prog="repertory", description="A distributed reinforcement-learning agent platform.")
+  subparsers = parser.add_subparsers(dest="command", required=True)
+  _train_parser(subparsers)
+  return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+  args = make_parser().parse_args(argv)
+  from repertory.launch.launchers import NodeFailure
+  try:
+    if args.command == "train":
+      return train(args)
+  except ConfigError as e:
+    print(f"repertory: error: {e}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+  except NodeFailure as e:
+    print(f"repertory: run failed: {e}", file=sys.stderr)
+    return EXIT_RUN_FAILED
+  except KeyboardInterrupt:
+    print("repertory: interrupted", file=sys.stderr)
+    return 130
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())

@@ -1,0 +1,72 @@
+"""Builds a distributed program from an experiment and supervises it to the step budget."""
+
+import time
+from typing import Any, Dict
+
+from repertory.launch import nodes
+from repertory.launch.experiment import ExperimentConfig
+from repertory.launch.launchers import NodeFailure, RayLaunch, ThreadLaunch
+from repertory.launch.program import Handle, Node, Program
+from repertory.utils.progress import ProgressLine
+
+
+def make_program(experiment: ExperimentConfig, resume: bool = False) -> Program:
+  program = Program(f"{experiment.agent}_{experiment.env}")
+  counter = program.add_node(Node(nodes.CounterService, (experiment.run_dir, experiment.max_actor_steps, resume),
+                                  num_cpus=0), "counter")
+  replay = program.add_node(Node(nodes.ReplayService, (experiment,), num_cpus=0), "replay")
+  learner = program.add_node(Node(nodes.LearnerService, (experiment, replay, counter), {"resume": resume},
+                                  wants_accelerator=True), "learner")
+  for actor_id in range(experiment.num_actors):
+    program.add_node(Node(nodes.ActorService, (experiment, replay, learner, counter, actor_id),
+                          restartable=True), "actor")
+  program.add_node(Node(nodes.EvaluatorService, (experiment, learner, counter), num_cpus=0), "evaluator")
+  return program
+
+
+def launch(program: Program, experiment: ExperimentConfig):
+  if experiment.launcher == "thread":
+    return ThreadLaunch(program, timeout_s=experiment.node_timeout_s)
+  num_cpus = None
+  if experiment.ray_address is None:
+    import os
+    num_cpus = max(os.cpu_count() or 1, experiment.num_actors + 1)  # actors and learner each ask for a CPU
+  return RayLaunch(program, address=experiment.ray_address, timeout_s=experiment.node_timeout_s, num_cpus=num_cpus)
+
+
+def run_distributed(experiment: ExperimentConfig, resume: bool = False) -> Dict[str, Any]:
+  """Runs until the counter reaches `max_actor_steps`; restarts dead actors; fails fast otherwise."""
+  program = make_program(experiment, resume)
+  launched = launch(program, experiment)
+  try:
+    counter = launched.resolve(Handle("counter", 0))
+    evaluator = launched.resolve(Handle("evaluator", 0))
+    learner = launched.resolve(Handle("learner", 0))
+    progress = ProgressLine(experiment.max_actor_steps, enabled=experiment.progress, label=experiment.launcher)
+    restarts = 0
+    while True:
+      for handle, error in launched.poll():
+        name = Program.node_name(handle)
+        if program.node(handle).restartable:
+          if restarts >= experiment.max_actor_restarts:
+            raise NodeFailure(f"node '{name}' died {restarts + 1} times, more than --max-actor-restarts "
+                              f"{experiment.max_actor_restarts} allows; last error: {error.splitlines()[0]}")
+          restarts += 1
+          counter.record("driver", {"event": f"restarted {name}", "restarts": restarts})
+          launched.restart(handle)
+        elif handle.label in ("learner", "replay", "counter"):
+          raise NodeFailure(f"node '{name}' died: {error.splitlines()[0]}")
+      counts = counter.get()
+      progress.update(counts)
+      if counts["actor_steps"] >= experiment.max_actor_steps:
+        break
+      time.sleep(0.5)
+    final_evaluation = evaluator.evaluate()
+    learner_steps = learner.save()
+    counts = counter.get()
+    counts.update(final_evaluation_return=final_evaluation, learner_steps=learner_steps, actor_restarts=restarts)
+    progress.update(counts, final=True)
+    return counts
+  finally:
+    launched.stop()
+    launched.shutdown()

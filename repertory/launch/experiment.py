@@ -1,0 +1,70 @@
+"""What to run: agent, environment, budgets, where to write; shared by every launch type."""
+
+import dataclasses
+import json
+import os
+from typing import Any, Optional, Tuple
+
+from repertory import agents, environments
+from repertory.environments import specs  # noqa: F401  (environments.specs)
+from repertory.errors import ConfigError
+
+LAUNCHERS = ("sync", "thread", "ray")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+  agent: str
+  env: str
+  run_dir: str
+  launcher: str = "sync"
+  seed: int = 0
+  max_actor_steps: int = 50_000
+  num_actors: int = 2
+  eval_every: int = 5_000  # actor steps between evaluations
+  eval_episodes: int = 5
+  agent_overrides: Tuple[Tuple[str, str], ...] = ()
+  ray_address: Optional[str] = None
+  max_actor_restarts: int = 3
+  checkpoint_every_s: float = 120.0
+  node_timeout_s: float = 120.0  # longest any node may take to start or answer
+  progress: bool = True
+
+  def validate(self) -> "ExperimentConfig":
+    if self.launcher not in LAUNCHERS:
+      raise ConfigError(f"unknown launcher '{self.launcher}'; choose one of {', '.join(LAUNCHERS)}")
+    for name in ("max_actor_steps", "num_actors", "eval_every", "eval_episodes"):
+      if getattr(self, name) < 1:
+        raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+    if self.max_actor_restarts < 0:
+      raise ConfigError(f"--max-actor-restarts must be >= 0, got {self.max_actor_restarts}")
+    if self.ray_address is not None and self.launcher != "ray":
+      raise ConfigError("--ray-address needs --launcher ray")
+    self.make_builder()  # unknown agents and config fields fail here
+    environment = self.make_environment(seed=self.seed)  # unknown environments fail here
+    self.make_builder().check_environment(environments.specs.make_environment_spec(environment))
+    environment.close()
+    return self
+
+  def make_builder(self) -> Any:
+    return agents.make_builder(self.agent, dict(self.agent_overrides))
+
+  def make_environment(self, seed: int, evaluation: bool = False) -> Any:
+    options = {"training": not evaluation} if self.env.startswith("atari:") else {}
+    return environments.make(self.env, seed=seed, **options)
+
+  def save(self, path: str) -> None:
+    builder = self.make_builder()
+    record = dataclasses.asdict(self)
+    record["agent_config"] = dataclasses.asdict(builder.config)
+    with open(path, "w") as f:
+      json.dump(record, f, indent=2, default=str)
+
+  @classmethod
+  def load(cls, path: str) -> "ExperimentConfig":
+    with open(path) as f:
+      record = json.load(f)
+    record.pop("agent_config", None)
+    record["agent_overrides"] = tuple(tuple(p) for p in record.get("agent_overrides", ()))
+    fields = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in record.items() if k in fields})

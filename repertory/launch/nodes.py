@@ -1,0 +1,329 @@
+"""The services a program's nodes run: replay, counter (+ metrics files), learner, actors, evaluator.
+
+Every service is launcher-agnostic: it talks to other nodes only through the handles it was given,
+calling their methods as plain Python calls (the Ray launcher turns those into remote calls with
+timeouts). Every wait is bounded; `stop()` ends `run()` within about a second.
+"""
+
+import collections
+import json
+import math
+import os
+import socket
+import sys
+import threading
+import time
+from typing import Any, Dict, Optional
+
+import numpy as np
+
+from repertory.agents.environment_loop import EnvironmentLoop
+from repertory.environments.specs import make_environment_spec
+from repertory.launch.experiment import ExperimentConfig
+from repertory.utils.loggers import MetricsWriter
+
+ACTOR_CHUNK = 50  # environment steps an actor takes between talks with the counter
+
+
+def _in_ray_worker() -> bool:
+  ray = sys.modules.get("ray")
+  return ray is not None and ray.is_initialized()
+
+
+def _node_ip() -> str:
+  if _in_ray_worker():
+    import ray
+    return ray.util.get_node_ip_address()
+  return "localhost"
+
+
+class Service:
+  def __init__(self):
+    self._stop_event = threading.Event()
+
+  def run(self) -> str:
+    self._stop_event.wait()
+    return "stopped"
+
+  def stop(self) -> None:
+    self._stop_event.set()
+
+  def stopping(self) -> bool:
+    return self._stop_event.is_set()
+
+  def ping(self) -> bool:
+    return True
+
+  def pid(self) -> int:
+    return os.getpid()
+
+  def hostname(self) -> str:
+    return socket.gethostname() + ":" + _node_ip()
+
+
+class CounterService(Service):
+  """Shared step counts, an exact actor-step budget, and the run's metrics files."""
+
+  def __init__(self, run_dir: str, max_actor_steps: int, resume: bool = False):
+    super().__init__()
+    self._path = os.path.join(run_dir, "counter.json")
+    self._counts: Dict[str, float] = {"actor_steps": 0, "learner_steps": 0, "episodes": 0}
+    if resume and os.path.exists(self._path):
+      with open(self._path) as f:
+        self._counts.update(json.load(f))
+    self._max_actor_steps = max_actor_steps
+    self._reserved: Dict[int, int] = {}
+    self._lock = threading.Lock()
+    self._writer = MetricsWriter(run_dir)
+    self._recent_returns: collections.deque = collections.deque(maxlen=20)
+    self._last_evaluation = math.nan
+    self._start = time.monotonic()
+
+  def reserve_actor_steps(self, actor_id: int, wanted: int) -> int:
+    """Grants up to `wanted` steps so that all actors together stop exactly at the budget."""
+    with self._lock:
+      self._reserved.pop(actor_id, None)  # a restarted actor's unrun reservation lapses
+      left = self._max_actor_steps - int(self._counts["actor_steps"]) - sum(self._reserved.values())
+      granted = max(0, min(wanted, left))
+      if granted:
+        self._reserved[actor_id] = granted
+      return granted
+
+  def increment(self, actor_id: Optional[int] = None, **deltas: float) -> Dict[str, float]:
+    with self._lock:
+      if actor_id is not None:
+        self._reserved.pop(actor_id, None)
+      for key, value in deltas.items():
+        self._counts[key] = self._counts.get(key, 0) + value
+      return dict(self._counts)
+
+  def get(self) -> Dict[str, float]:
+    with self._lock:
+      counts = dict(self._counts)
+    counts["recent_return"] = float(np.mean(self._recent_returns)) if self._recent_returns else math.nan
+    counts["evaluation_return"] = self._last_evaluation
+    counts["elapsed_s"] = time.monotonic() - self._start
+    return counts
+
+  def record(self, source: str, row: Dict[str, Any]) -> None:
+    with self._lock:
+      full = {"actor_steps": int(self._counts["actor_steps"]), "learner_steps": int(self._counts["learner_steps"]),
+              "episodes": int(self._counts["episodes"])}
+    full.update(row)
+    if source == "actor" and "episode_return" in row:
+      self._recent_returns.append(float(row["episode_return"]))
+    if source == "evaluator" and "episode_return" in row:
+      self._last_evaluation = float(row["episode_return"])
+    self._writer.write(source, full)
+
+  def save(self) -> None:
+    with self._lock:
+      counts = dict(self._counts)
+    tmp = self._path + ".tmp"
+    with open(tmp, "w") as f:
+      json.dump(counts, f)
+    os.replace(tmp, self._path)
+
+  def stop(self) -> None:
+    self.save()
+    self._writer.close()
+    super().stop()
+
+
+class ReplayService(Service):
+  """The Reverb server with the agent's table."""
+
+  def __init__(self, experiment: ExperimentConfig):
+    super().__init__()
+    from repertory.replay.reverb_backend import ReverbReplayServer
+    builder = experiment.make_builder()
+    environment = experiment.make_environment(seed=experiment.seed)
+    spec = make_environment_spec(environment)
+    environment.close()
+    config = builder.table_config()
+    self.table = config.name
+    self._server = ReverbReplayServer({config.name: (config, builder.example_item(spec))})
+
+  def address(self) -> str:
+    return self._server.address(_node_ip())
+
+  def table_name(self) -> str:
+    return self.table
+
+  def stop(self) -> None:
+    self._server.stop()
+    super().stop()
+
+
+class RemoteVariableSource:
+  """Fetches `(version, params)` from the learner and keeps the copy until the version changes.
+
+  On Ray the learner hands out an object-store reference: each host fetches a version once.
+  """
+
+  def __init__(self, learner: Any):
+    self._learner = learner
+    self._version = -1
+    self._params = None
+
+  def get_variables(self) -> Any:
+    version, payload = self._learner.variables()
+    if version != self._version:
+      ray = sys.modules.get("ray")
+      if ray is not None and isinstance(payload, list) and payload and isinstance(payload[0], ray.ObjectRef):
+        payload = ray.get(payload[0], timeout=120)
+      self._version, self._params = version, payload
+    return self._params
+
+
+class LearnerService(Service):
+  """Trains on batches from Reverb; publishes parameter versions; checkpoints; logs to the counter."""
+
+  def __init__(self, experiment: ExperimentConfig, replay: Any, counter: Any, publish_period: int = 20,
+               log_every_s: float = 5.0, resume: bool = False):
+    super().__init__()
+    import jax
+    from repertory.replay.reverb_backend import ReverbSampler
+    from repertory.utils.checkpointing import Checkpointer
+    from repertory.utils.prefetch import Prefetcher
+    self._experiment, self._counter = experiment, counter
+    self._publish_period, self._log_every_s = publish_period, log_every_s
+    builder = experiment.make_builder()
+    environment = experiment.make_environment(seed=experiment.seed)
+    spec = make_environment_spec(environment)
+    environment.close()
+    networks = builder.make_networks(spec)
+    self._sampler = ReverbSampler(replay.address(), replay.table_name(), builder.config.batch_size, timeout_s=1.0)
+    self._data = Prefetcher(self._batches(), buffer_size=4, transform=jax.device_put, timeout_s=1.0)
+    self._learner = builder.make_learner(networks, spec, self._data, self._sampler.update_priorities, experiment.seed)
+    self._checkpointer = Checkpointer(os.path.join(experiment.run_dir, "checkpoints"))
+    if resume and self._checkpointer.latest_step() is not None:
+      self._learner.restore(self._checkpointer.restore(self._learner.state()))
+    self._version = 0
+    self._latest: Any = None
+    self._publish()
+
+  def _batches(self):
+    while not self.stopping():
+      try:
+        yield next(self._sampler)
+      except TimeoutError:
+        continue  # the rate limiter held data back; look at the stop flag and wait again
+
+  def _publish(self) -> None:
+    import jax
+    params = jax.device_get(self._learner.get_variables())
+    if _in_ray_worker():
+      import ray
+      params = [ray.put(params)]  # in a list, so Ray passes the reference on instead of the value
+    self._version += 1
+    self._latest = (self._version, params)
+
+  def variables(self):
+    return self._latest
+
+  def run(self) -> str:
+    from repertory.utils.prefetch import PrefetchTimeout
+    last_log = last_checkpoint = time.monotonic()
+    steps_since_log = waits_since_log = 0
+    while not self.stopping():
+      waited = not self._data.ready()
+      try:
+        metrics = self._learner.step()
+      except PrefetchTimeout:
+        continue
+      steps_since_log += 1
+      waits_since_log += int(waited)
+      if self._learner.steps % self._publish_period == 0:
+        self._publish()
+      now = time.monotonic()
+      if now - last_log >= self._log_every_s:
+        self._counter.increment(learner_steps=steps_since_log)
+        row = {k: float(v) for k, v in metrics.items()}
+        row.update(steps_per_second=steps_since_log / (now - last_log),
+                   data_wait_fraction=waits_since_log / steps_since_log)
+        self._counter.record("learner", row)
+        last_log, steps_since_log, waits_since_log = now, 0, 0
+      if now - last_checkpoint >= self._experiment.checkpoint_every_s:
+        self.save()
+        last_checkpoint = now
+    self._counter.increment(learner_steps=steps_since_log)
+    return "stopped"
+
+  def save(self) -> int:
+    self._checkpointer.save(self._learner.steps, self._learner.state())
+    return self._learner.steps
+
+  def stop(self) -> None:
+    super().stop()
+    self._data.close()
+
+
+class ActorService(Service):
+  """Steps one environment with the latest parameters and writes n-step items into Reverb."""
+
+  def __init__(self, experiment: ExperimentConfig, replay: Any, learner: Any, counter: Any, actor_id: int):
+    super().__init__()
+    from repertory.replay.reverb_backend import ReverbWriter
+    self._counter, self._actor_id = counter, actor_id
+    seed = experiment.seed * 1000 + actor_id + 1
+    builder = experiment.make_builder()
+    self._environment = experiment.make_environment(seed=seed)
+    networks = builder.make_networks(make_environment_spec(self._environment))
+    self._writer = ReverbWriter(replay.address(), replay.table_name(), timeout_s=1.0)
+    actor = builder.make_actor(builder.make_policy(networks), RemoteVariableSource(learner), seed,
+                               adder=builder.make_adder(self._writer))
+    self._loop = EnvironmentLoop(self._environment, actor)
+
+  def run(self) -> str:
+    while not self.stopping():
+      granted = self._counter.reserve_actor_steps(self._actor_id, ACTOR_CHUNK)
+      if granted == 0:
+        return "budget reached"
+      episodes = self._loop.run_steps(granted)
+      while not self.stopping():
+        try:
+          self._writer.flush()
+          break
+        except Exception:  # the rate limiter holds inserts while the learner catches up
+          continue
+      self._counter.increment(actor_id=self._actor_id, actor_steps=granted, episodes=len(episodes))
+      for episode in episodes:
+        self._counter.record("actor", {"actor_id": self._actor_id, "episode_return": episode.episode_return,
+                                       "episode_length": episode.episode_length})
+    return "stopped"
+
+
+class EvaluatorService(Service):
+  """Every `eval_every` actor steps, runs `eval_episodes` greedy-ish episodes on its own environment."""
+
+  def __init__(self, experiment: ExperimentConfig, learner: Any, counter: Any):
+    super().__init__()
+    self._experiment, self._counter = experiment, counter
+    builder = experiment.make_builder()
+    environment = experiment.make_environment(seed=experiment.seed + 10_000, evaluation=True)
+    networks = builder.make_networks(make_environment_spec(environment))
+    self._actor = builder.make_actor(builder.make_policy(networks), RemoteVariableSource(learner),
+                                     experiment.seed + 10_000, adder=None, evaluation=True)
+    self._loop = EnvironmentLoop(environment, self._actor, update_actor=False)
+    self._lock = threading.Lock()
+    self._next = experiment.eval_every
+
+  def evaluate(self) -> float:
+    with self._lock:
+      self._actor.update()
+      episodes = self._loop.run_episodes(self._experiment.eval_episodes, max_seconds=self._experiment.node_timeout_s / 2)
+      returns = [e.episode_return for e in episodes]
+      mean = float(np.mean(returns)) if returns else math.nan
+      self._counter.record("evaluator", {"episode_return": mean, "episodes_evaluated": len(returns),
+                                         "return_std": float(np.std(returns)) if returns else math.nan})
+      return mean
+
+  def run(self) -> str:
+    while not self.stopping():
+      if self._counter.get()["actor_steps"] >= self._next:
+        self.evaluate()
+        self._next += self._experiment.eval_every
+      else:
+        self._stop_event.wait(0.5)
+    return "stopped"

@@ -1,0 +1,76 @@
+"""Metrics to metrics.csv (one row per record, a `source` column) and TensorBoard event files."""
+
+import csv
+import os
+import threading
+import time
+from typing import Any, Dict, List, Mapping, Optional
+
+import numpy as np
+
+LEADING_COLUMNS = ["source", "time", "actor_steps", "learner_steps", "episodes"]
+
+
+def _scalar(value: Any) -> Any:
+  if isinstance(value, (str, bool, int, float)) or value is None:
+    return value
+  array = np.asarray(value)
+  return array.item() if array.size == 1 else str(array.tolist())
+
+
+class MetricsWriter:
+  """Appends rows to `run_dir/metrics.csv` (growing the header when a new column appears) and TensorBoard."""
+
+  def __init__(self, run_dir: str, tensorboard: bool = True):
+    os.makedirs(run_dir, exist_ok=True)
+    self.path = os.path.join(run_dir, "metrics.csv")
+    self._lock = threading.Lock()
+    self._columns: List[str] = list(LEADING_COLUMNS)
+    self._start = time.time()
+    if os.path.exists(self.path):
+      with open(self.path, newline="") as f:
+        header = next(csv.reader(f), None)
+      self._columns = header or self._columns
+    else:
+      self._rewrite([])
+    self._tb = None
+    if tensorboard:
+      from tensorboardX import SummaryWriter
+      self._tb = SummaryWriter(os.path.join(run_dir, "tensorboard"), flush_secs=10)
+
+  def _rewrite(self, rows: List[Dict[str, Any]]) -> None:
+    tmp = self.path + ".tmp"
+    with open(tmp, "w", newline="") as f:
+      writer = csv.DictWriter(f, self._columns)
+      writer.writeheader()
+      writer.writerows(rows)
+    os.replace(tmp, self.path)
+
+  def write(self, source: str, row: Mapping[str, Any]) -> None:
+    row = {k: _scalar(v) for k, v in row.items()}
+    row["source"] = source
+    row.setdefault("time", round(time.time() - self._start, 3))
+    with self._lock:
+      new = [k for k in row if k not in self._columns]
+      if new:
+        with open(self.path, newline="") as f:
+          old_rows = list(csv.DictReader(f))
+        self._columns += new
+        self._rewrite(old_rows)
+      with open(self.path, "a", newline="") as f:
+        csv.DictWriter(f, self._columns).writerow(row)
+      if self._tb is not None:
+        step = row.get("actor_steps") or row.get("learner_steps") or 0
+        for key, value in row.items():
+          if key not in ("source", "time", "actor_steps") and isinstance(value, (int, float)) and not isinstance(value, bool):
+            self._tb.add_scalar(f"{source}/{key}", value, int(step))
+
+  def close(self) -> None:
+    if self._tb is not None:
+      self._tb.close()
+
+
+def read_metrics(path: str, source: Optional[str] = None) -> List[Dict[str, str]]:
+  with open(path, newline="") as f:
+    rows = list(csv.DictReader(f))
+  return [r for r in rows if source is None or r["source"] == source]
