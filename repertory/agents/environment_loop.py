@@ -59,5 +59,49 @@ class EnvironmentLoop:
     return episodes
 
 
+class VectorEnvironmentLoop:
+  """Steps a vectorised environment (see environments/vector.py) with one batched actor call per step.
+
+  Environment i's stream reaches the actor as `observe_first(timestep, i)` / `observe(action, timestep, i)`,
+  exactly as N single-environment loops would deliver it.
+  """
+
+  def __init__(self, environment: Any, actor: Any, update_actor: bool = True):
+    self._env = environment
+    self._actor = actor
+    self._update_actor = update_actor
+    self._timesteps = None
+    n = environment.num_envs
+    self._returns = np.zeros(n)
+    self._lengths = np.zeros(n, np.int64)
+    self.total_steps = 0
+
+  def run_steps(self, num_steps: int) -> List[EpisodeStats]:
+    """Takes `num_steps` batched steps (num_steps × num_envs environment steps, resets included)."""
+    finished = []
+    if self._timesteps is None:
+      self._timesteps = self._env.reset()
+      for i in range(self._env.num_envs):
+        self._actor.observe_first(self._timesteps.timestep(i), i)
+    for _ in range(num_steps):
+      actions = self._actor.select_actions(self._timesteps.observation)
+      self._timesteps = self._env.step(actions)
+      for i in range(self._env.num_envs):
+        timestep = self._timesteps.timestep(i)
+        if timestep.first():
+          self._actor.observe_first(timestep, i)
+          self._returns[i], self._lengths[i] = 0.0, 0
+          continue
+        self._actor.observe(actions[i], timestep, i)
+        self._returns[i] += float(timestep.reward)
+        self._lengths[i] += 1
+        if timestep.last():
+          finished.append(EpisodeStats(float(self._returns[i]), int(self._lengths[i])))
+      if self._update_actor:
+        self._actor.update()
+      self.total_steps += self._env.num_envs
+    return finished
+
+
 def mean_return(episodes: List[EpisodeStats]) -> float:
   return float(np.mean([e.episode_return for e in episodes])) if episodes else float("nan")

@@ -24,6 +24,8 @@ def _train_parser(subparsers) -> argparse.ArgumentParser:
   p.add_argument("--launcher", default="sync", help="launch type: sync (one process, deterministic), "
                  "thread (one process, a thread per node), ray (a process per node)")
   p.add_argument("--num-actors", type=int, default=2, help="actor nodes (thread and ray launch types)")
+  p.add_argument("--envs-per-actor", type=int, default=1,
+                 help="environments each actor steps together (vectorised; ale-py's C++ AtariVectorEnv for atari:)")
   p.add_argument("--max-actor-steps", type=int, default=50_000, help="environment steps over all actors; the run stops there")
   p.add_argument("--seed", type=int, default=0, help="random seed")
   p.add_argument("--run-dir", required=True, help="where config.json, metrics.csv, TensorBoard files, plots and checkpoints go")
@@ -77,7 +79,7 @@ def train(args: argparse.Namespace) -> int:
   from repertory.launch.experiment import ExperimentConfig
   experiment = ExperimentConfig(
       agent=args.agent, env=args.env, run_dir=args.run_dir, launcher=args.launcher, seed=args.seed,
-      max_actor_steps=args.max_actor_steps, num_actors=args.num_actors, eval_every=args.eval_every,
+      max_actor_steps=args.max_actor_steps, num_actors=args.num_actors, envs_per_actor=args.envs_per_actor, eval_every=args.eval_every,
       eval_episodes=args.eval_episodes, agent_overrides=_parse_overrides(args.config),
       ray_address=args.ray_address, max_actor_restarts=args.max_actor_restarts,
       node_timeout_s=args.node_timeout, progress=not args.no_progress)

@@ -21,6 +21,7 @@ class ExperimentConfig:
   seed: int = 0
   max_actor_steps: int = 50_000
   num_actors: int = 2
+  envs_per_actor: int = 1  # > 1: each actor steps a vectorised environment with one policy call per step
   eval_every: int = 5_000  # actor steps between evaluations
   eval_episodes: int = 5
   agent_overrides: Tuple[Tuple[str, str], ...] = ()
@@ -33,14 +34,14 @@ class ExperimentConfig:
   def validate(self) -> "ExperimentConfig":
     if self.launcher not in LAUNCHERS:
       raise ConfigError(f"unknown launcher '{self.launcher}'; choose one of {', '.join(LAUNCHERS)}")
-    for name in ("max_actor_steps", "num_actors", "eval_every", "eval_episodes"):
+    for name in ("max_actor_steps", "num_actors", "envs_per_actor", "eval_every", "eval_episodes"):
       if getattr(self, name) < 1:
         raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
     if self.max_actor_restarts < 0:
       raise ConfigError(f"--max-actor-restarts must be >= 0, got {self.max_actor_restarts}")
     if self.ray_address is not None and self.launcher != "ray":
       raise ConfigError("--ray-address needs --launcher ray")
-    self.make_builder()  # unknown agents and config fields fail here
+    self.make_builder().table_config()  # unknown agents, config fields and replay settings fail here
     environment = self.make_environment(seed=self.seed)  # unknown environments fail here
     self.make_builder().check_environment(environments.specs.make_environment_spec(environment))
     environment.close()
@@ -52,6 +53,11 @@ class ExperimentConfig:
   def make_environment(self, seed: int, evaluation: bool = False) -> Any:
     options = {"training": not evaluation} if self.env.startswith("atari:") else {}
     return environments.make(self.env, seed=seed, **options)
+
+  def make_vector_environment(self, seed: int) -> Any:
+    from repertory.environments.vector import make_vector
+    options = {"training": True} if self.env.startswith("atari:") else {}
+    return make_vector(self.env, self.envs_per_actor, seed=seed, **options)
 
   def save(self, path: str) -> None:
     builder = self.make_builder()

@@ -9,7 +9,6 @@ import collections
 import json
 import math
 import os
-import socket
 import sys
 import threading
 import time
@@ -17,7 +16,7 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-from repertory.agents.environment_loop import EnvironmentLoop
+from repertory.agents.environment_loop import EnvironmentLoop, VectorEnvironmentLoop
 from repertory.environments.specs import make_environment_spec
 from repertory.launch.experiment import ExperimentConfig
 from repertory.utils.loggers import MetricsWriter
@@ -57,8 +56,12 @@ class Service:
   def pid(self) -> int:
     return os.getpid()
 
-  def hostname(self) -> str:
-    return socket.gethostname() + ":" + _node_ip()
+  def node_id(self) -> str:
+    """The Ray node this service runs on ("local" outside Ray)."""
+    if _in_ray_worker():
+      import ray
+      return ray.get_runtime_context().get_node_id()
+    return "local"
 
 
 class CounterService(Service):
@@ -194,7 +197,8 @@ class LearnerService(Service):
     environment.close()
     networks = builder.make_networks(spec)
     self._sampler = ReverbSampler(replay.address(), replay.table_name(), builder.config.batch_size, timeout_s=1.0)
-    self._data = Prefetcher(self._batches(), buffer_size=4, transform=jax.device_put, timeout_s=1.0)
+    to_device = lambda batch: batch._replace(data=jax.device_put(batch.data))  # keys etc. stay on the host
+    self._data = Prefetcher(self._batches(), buffer_size=4, transform=to_device, timeout_s=1.0)
     self._learner = builder.make_learner(networks, spec, self._data, self._sampler.update_priorities, experiment.seed)
     self._checkpointer = Checkpointer(os.path.join(experiment.run_dir, "checkpoints"))
     if resume and self._checkpointer.latest_step() is not None:
@@ -266,21 +270,30 @@ class ActorService(Service):
     super().__init__()
     from repertory.replay.reverb_backend import ReverbWriter
     self._counter, self._actor_id = counter, actor_id
-    seed = experiment.seed * 1000 + actor_id + 1
+    seed = experiment.seed * 1000 + actor_id * experiment.envs_per_actor + 1
     builder = experiment.make_builder()
-    self._environment = experiment.make_environment(seed=seed)
-    networks = builder.make_networks(make_environment_spec(self._environment))
+    spec_environment = experiment.make_environment(seed=seed)
+    networks = builder.make_networks(make_environment_spec(spec_environment))
     self._writer = ReverbWriter(replay.address(), replay.table_name(), timeout_s=1.0)
-    actor = builder.make_actor(builder.make_policy(networks), RemoteVariableSource(learner), seed,
-                               adder=builder.make_adder(self._writer))
-    self._loop = EnvironmentLoop(self._environment, actor)
+    self._envs = experiment.envs_per_actor
+    if self._envs == 1:
+      adder = builder.make_adder(self._writer)
+      environment, loop_class = spec_environment, EnvironmentLoop
+    else:
+      spec_environment.close()
+      adder = [builder.make_adder(self._writer) for _ in range(self._envs)]
+      environment, loop_class = experiment.make_vector_environment(seed), VectorEnvironmentLoop
+    actor = builder.make_actor(builder.make_policy(networks), RemoteVariableSource(learner), seed, adder=adder)
+    self._loop = loop_class(environment, actor)
 
   def run(self) -> str:
     while not self.stopping():
-      granted = self._counter.reserve_actor_steps(self._actor_id, ACTOR_CHUNK)
+      granted = self._counter.reserve_actor_steps(self._actor_id, max(ACTOR_CHUNK, self._envs))
       if granted == 0:
         return "budget reached"
-      episodes = self._loop.run_steps(granted)
+      batches = max(1, granted // self._envs)  # a vectorised actor may overshoot the last chunk by < envs
+      episodes = self._loop.run_steps(batches)
+      granted = batches * self._envs
       while not self.stopping():
         try:
           self._writer.flush()

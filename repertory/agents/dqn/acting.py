@@ -4,7 +4,6 @@ from typing import Any, Callable, Optional
 
 import dm_env
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from repertory.agents.dqn.networks import DQNNetworks
@@ -17,12 +16,12 @@ def linear_epsilon(start: float, end: float, decay_steps: int) -> Callable[[int]
 
 
 def make_epsilon_greedy_policy(networks: DQNNetworks):
-  """policy(params, key, observations [B, ...], epsilon) → actions [B] (rlax's ε-greedy distribution)."""
-  import rlax
+  """policy(params, key, observations [B, ...], epsilon) → actions [B] (distrax's ε-greedy distribution)."""
+  import distrax
 
   def policy(params, key, observations, epsilon):
     q_values = networks.q_network.apply(params, observations)
-    return rlax.epsilon_greedy(epsilon).sample(key, q_values)
+    return distrax.EpsilonGreedy(q_values, epsilon).sample(seed=key)
 
   return jax.jit(policy)
 
@@ -43,30 +42,35 @@ class VariableClient:
 
 
 class DQNActor:
-  """Acts ε-greedily on one environment; hands observed transitions to an adder (if any)."""
+  """Acts ε-greedily on one environment or a batch of them (one jit policy call per batch step).
+
+  `adder` is one adder, or a list with one adder per environment of a vectorised environment.
+  """
 
   def __init__(self, policy, variable_client: VariableClient, epsilon: Callable[[int], float], seed: int,
                adder: Optional[Any] = None):
     self._policy = policy
     self._client = variable_client
     self._epsilon = epsilon
-    self._adder = adder
+    self._adders = adder if isinstance(adder, (list, tuple)) else [adder]
     self._key = jax.random.PRNGKey(seed)
     self._steps = 0
 
-  def select_action(self, observation: np.ndarray) -> np.ndarray:
+  def select_actions(self, observations: np.ndarray) -> np.ndarray:
     self._key, key = jax.random.split(self._key)
-    action = self._policy(self._client.params, key, jnp.asarray(observation)[None], self._epsilon(self._steps))
-    return np.asarray(action[0])
+    return np.asarray(self._policy(self._client.params, key, observations, self._epsilon(self._steps)))
 
-  def observe_first(self, timestep: dm_env.TimeStep) -> None:
-    if self._adder is not None:
-      self._adder.add_first(timestep)
+  def select_action(self, observation: np.ndarray) -> np.ndarray:
+    return self.select_actions(np.asarray(observation)[None])[0]
 
-  def observe(self, action: np.ndarray, next_timestep: dm_env.TimeStep) -> None:
+  def observe_first(self, timestep: dm_env.TimeStep, index: int = 0) -> None:
+    if self._adders[index] is not None:
+      self._adders[index].add_first(timestep)
+
+  def observe(self, action: np.ndarray, next_timestep: dm_env.TimeStep, index: int = 0) -> None:
     self._steps += 1
-    if self._adder is not None:
-      self._adder.add(action, next_timestep)
+    if self._adders[index] is not None:
+      self._adders[index].add(action, next_timestep)
 
   def update(self) -> None:
     self._client.maybe_update()

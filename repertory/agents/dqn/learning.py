@@ -6,10 +6,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import rlax
 
 from repertory.agents.dqn.config import DQNConfig
 from repertory.agents.dqn.networks import DQNNetworks
+from repertory.losses.dqn import double_q_nstep_loss
 from repertory.replay.types import ReplayBatch, importance_weights
 
 
@@ -25,11 +25,9 @@ def double_q_loss(q_network, params, target_params, transitions, weights, huber_
   q_tm1 = q_network.apply(params, transitions.observation)
   q_t_value = q_network.apply(target_params, transitions.next_observation)
   q_t_selector = q_network.apply(params, transitions.next_observation)
-  td_errors = jax.vmap(rlax.double_q_learning)(
-      q_tm1, transitions.action.astype(jnp.int32), transitions.reward, transitions.discount,
-      q_t_value, q_t_selector)
-  loss = jnp.mean(weights * rlax.huber_loss(td_errors, huber_delta))
-  return loss, td_errors
+  out = double_q_nstep_loss(q_tm1, transitions.action.astype(jnp.int32), transitions.reward,
+                            transitions.discount, q_t_value, q_t_selector, huber_delta)
+  return jnp.mean(weights * out.loss), out.td_error
 
 
 class DQNLearner:

@@ -1,0 +1,94 @@
+"""Bad input: one line saying what is wrong, a non-zero exit, no traceback, nothing half-written."""
+
+import json
+import os
+import socket
+
+import pytest
+
+from repertory.launch import cli
+
+
+def _error_line(capsys):
+  err = capsys.readouterr().err.strip()
+  assert len(err.splitlines()) == 1, err
+  assert "Traceback" not in err
+  return err
+
+
+def _train(tmp_path, *extra):
+  return cli.main(["train", "--run-dir", str(tmp_path / "run"), "--max-actor-steps", "100", "--no-progress", *extra])
+
+
+@pytest.mark.parametrize("extra, message", [
+    (("--agent", "nope"), "unknown agent 'nope'"),
+    (("--env", "nowhere:Thing"), "nowhere"),
+    (("--env", "gym:NoSuchEnv-v9"), "NoSuchEnv"),
+    (("--launcher", "mpi"), "unknown launcher 'mpi'"),
+    (("--num-actors", "0"), "--num-actors must be >= 1"),
+    (("--eval-episodes", "-3"), "--eval-episodes must be >= 1"),
+    (("--config", "min_replay_size=5000", "--config", "max_replay_size=100"), "can never be sampled"),
+    (("--config", "no_such_field=1"), "no config field 'no_such_field'"),
+    (("--config", "learning_rate=fast"), "is not a float"),
+    (("--ray-address", "127.0.0.1:6379"), "--ray-address needs --launcher ray"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, extra, message):
+  assert _train(tmp_path, *extra) == cli.EXIT_BAD_INPUT
+  assert message in _error_line(capsys)
+  assert not (tmp_path / "run" / "config.json").exists()  # nothing that looks like a run
+
+
+def test_zero_budget(tmp_path, capsys):
+  assert cli.main(["train", "--run-dir", str(tmp_path / "r"), "--max-actor-steps", "0"]) == cli.EXIT_BAD_INPUT
+  assert "--max-actor-steps must be >= 1" in _error_line(capsys)
+
+
+def test_unreachable_ray_address(tmp_path, capsys):
+  with socket.socket() as s:  # a loopback port nobody listens on
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+  assert _train(tmp_path, "--launcher", "ray", "--ray-address", f"127.0.0.1:{port}") == cli.EXIT_BAD_INPUT
+  assert "cannot reach a Ray cluster" in _error_line(capsys)
+
+
+def test_existing_run_dir_needs_resume_or_overwrite(tmp_path, capsys):
+  run = tmp_path / "run"
+  run.mkdir()
+  (run / "config.json").write_text(json.dumps({"agent": "dqn"}))
+  (run / "metrics.csv").write_text("precious\n")
+  assert _train(tmp_path) == cli.EXIT_BAD_INPUT
+  assert "already exists; pass --resume" in _error_line(capsys)
+  assert (run / "metrics.csv").read_text() == "precious\n"
+
+
+def test_overwrite_refuses_a_directory_that_is_not_a_run(tmp_path, capsys):
+  (tmp_path / "run").mkdir()
+  (tmp_path / "run" / "thesis.tex").write_text("keep me")
+  assert _train(tmp_path, "--overwrite") == cli.EXIT_BAD_INPUT
+  assert "not a repertory run" in _error_line(capsys)
+  assert (tmp_path / "run" / "thesis.tex").exists()
+
+
+def test_resume_without_a_run(tmp_path, capsys):
+  assert _train(tmp_path, "--resume") == cli.EXIT_BAD_INPUT
+  assert "nothing to resume" in _error_line(capsys)
+
+
+def test_help_documents_every_flag(capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    cli.main(["train", "--help"])
+  assert exit_info.value.code == 0
+  text = capsys.readouterr().out
+  parser = cli.make_parser()
+  train = parser._subparsers._group_actions[0].choices["train"]
+  for action in train._actions:
+    for flag in action.option_strings:
+      assert flag in text
+    assert action.help, f"{action.option_strings} has no help"
+
+
+def test_subprocess_bad_input_prints_no_traceback(cli, tmp_path):
+  code, out, err = cli("train", "--agent", "nope", "--run-dir", str(tmp_path / "r"))
+  assert code == 2
+  assert err.strip().splitlines()[-1].startswith("repertory: error: unknown agent 'nope'")
+  assert "Traceback" not in err

@@ -1,0 +1,40 @@
+"""The program model: handles resolve to services; nodes may only refer to earlier nodes."""
+
+import pytest
+
+from repertory.launch.launchers import ThreadLaunch
+from repertory.launch.nodes import Service
+from repertory.launch.program import Handle, Node, Program
+
+
+class Source(Service):
+  def value(self):
+    return 41
+
+
+class Consumer(Service):
+  def __init__(self, source):
+    super().__init__()
+    self._source = source
+
+  def value(self):
+    return self._source.value() + 1
+
+
+def test_thread_launch_resolves_handles_to_services():
+  program = Program("p")
+  source = program.add_node(Node(Source), "source")
+  consumer = program.add_node(Node(Consumer, (source,)), "consumer")
+  launched = ThreadLaunch(program, timeout_s=5)
+  try:
+    assert launched.resolve(consumer).value() == 42
+    assert launched.poll() == []
+  finally:
+    launched.stop()
+  assert all(launched.finished(h) for h in program.handles())
+
+
+def test_nodes_refer_only_to_earlier_nodes():
+  program = Program("p")
+  with pytest.raises(ValueError, match="not in the program yet"):
+    program.add_node(Node(Consumer, (Handle("source", 0),)), "consumer")

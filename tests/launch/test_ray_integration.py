@@ -1,0 +1,112 @@
+"""Real Ray processes, a real Reverb server: end to end, an actor killed mid-run, two-node placement."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from launch_helpers import FAST_DQN, REPO
+
+pytestmark = pytest.mark.slow
+
+
+def _ray_processes():
+  names = ("raylet", "gcs_server", "ray::")
+  found = []
+  for p in psutil.process_iter(["name", "cmdline"]):
+    try:
+      text = (p.info["name"] or "") + " " + " ".join(p.info["cmdline"] or [])
+    except psutil.Error:
+      continue
+    if any(n in text for n in names) and p.pid != os.getpid():
+      found.append(p)
+  return found
+
+
+def _sources(run_dir):
+  with open(os.path.join(run_dir, "metrics.csv")) as f:
+    return {row["source"] for row in csv.DictReader(f)}
+
+
+def test_ray_run_end_to_end_writes_outputs_stops_at_budget_and_cleans_up(cli, tmp_path):
+  run_dir = str(tmp_path / "run")
+  code, out, err = cli("train", "--launcher", "ray", "--num-actors", "2", "--max-actor-steps", "3000",
+                       "--eval-every", "1500", "--eval-episodes", "2", "--run-dir", run_dir, "--no-progress",
+                       *FAST_DQN, timeout=400)
+  assert code == 0, err[-3000:]
+  for name in ("config.json", "metrics.csv", "learning_curve.png", "status.json"):
+    assert os.path.getsize(os.path.join(run_dir, name)) > 0, name
+  assert os.listdir(os.path.join(run_dir, "checkpoints"))
+  assert any(f.startswith("events.out.tfevents") for f in os.listdir(os.path.join(run_dir, "tensorboard")))
+  assert {"actor", "learner", "evaluator"} <= _sources(run_dir)
+  status = json.load(open(os.path.join(run_dir, "status.json")))
+  assert status["status"] == "finished"
+  assert status["actor_steps"] == 3000  # exactly the budget
+  assert status["learner_steps"] > 0
+  assert "learning curve:" in out
+  time.sleep(2)
+  assert _ray_processes() == []
+
+
+def test_killed_actor_is_restarted_and_the_budget_is_met(tmp_path):
+  run_dir = str(tmp_path / "run")
+  process = subprocess.Popen(
+      [sys.executable, "-m", "repertory.launch.cli", "train", "--launcher", "ray", "--num-actors", "2",
+       "--max-actor-steps", "12000", "--eval-every", "6000", "--eval-episodes", "1", "--run-dir", run_dir,
+       "--no-progress", *FAST_DQN], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  try:
+    victim = None
+    deadline = time.time() + 240
+    while victim is None and time.time() < deadline and process.poll() is None:
+      actors = [p for p in _ray_processes() if "ActorService" in " ".join(p.cmdline())]
+      if len(actors) == 2 and os.path.exists(os.path.join(run_dir, "metrics.csv")) and "actor" in _sources(run_dir):
+        victim = actors[0]
+        victim.send_signal(signal.SIGKILL)
+      time.sleep(0.5)
+    assert victim is not None, "never saw two running actor processes"
+    out, err = process.communicate(timeout=400)
+  finally:
+    if process.poll() is None:
+      process.kill()
+  assert process.returncode == 0, err[-3000:]
+  status = json.load(open(os.path.join(run_dir, "status.json")))
+  assert status["actor_restarts"] == 1
+  assert status["actor_steps"] == 12000
+
+
+def test_two_node_cluster_places_learner_and_actors_on_different_nodes(tmp_path):
+  import ray
+  from ray.cluster_utils import Cluster
+
+  from repertory.launch.distributed import make_program
+  from repertory.launch.experiment import ExperimentConfig
+  from repertory.launch.launchers import RayLaunch
+  from repertory.launch.program import Handle
+
+  cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 4})
+  accelerator_host = cluster.add_node(num_cpus=2, num_gpus=1)  # a (declared) GPU host
+  cluster.wait_for_nodes()
+  experiment = ExperimentConfig(agent="dqn", env="gym:CartPole-v1", run_dir=str(tmp_path / "run"), launcher="ray",
+                                max_actor_steps=100, num_actors=2, ray_address=cluster.address, progress=False,
+                                agent_overrides=(("min_replay_size", "200"), ("batch_size", "32")))
+  os.makedirs(experiment.run_dir)
+  ray.init(address=cluster.address, log_to_driver=False)
+  try:
+    launched = RayLaunch(make_program(experiment), timeout_s=180)
+    try:
+      learner_node = launched.resolve(Handle("learner", 0)).node_id()
+      actor_nodes = {launched.resolve(Handle("actor", i)).node_id() for i in range(2)}
+      assert learner_node == accelerator_host.node_id
+      assert learner_node not in actor_nodes
+    finally:
+      launched.stop()
+      launched.shutdown()
+  finally:
+    ray.shutdown()
+    cluster.shutdown()
