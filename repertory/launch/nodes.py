@@ -229,29 +229,32 @@ class LearnerService(Service):
   def run(self) -> str:
     from repertory.utils.prefetch import PrefetchTimeout
     last_log = last_checkpoint = time.monotonic()
-    steps_since_log = waits_since_log = 0
+    calls_since_log = waits_since_log = 0
+    logged_steps = published_steps = self._learner.steps
     while not self.stopping():
       waited = not self._data.ready()
       try:
         metrics = self._learner.step()
       except PrefetchTimeout:
         continue
-      steps_since_log += 1
+      calls_since_log += 1
       waits_since_log += int(waited)
-      if self._learner.steps % self._publish_period == 0:
+      if self._learner.steps - published_steps >= self._publish_period:
         self._publish()
+        published_steps = self._learner.steps
       now = time.monotonic()
       if now - last_log >= self._log_every_s:
+        steps_since_log = self._learner.steps - logged_steps
         self._counter.increment(learner_steps=steps_since_log)
-        row = {k: float(v) for k, v in metrics.items()}
+        row = {k: float(v) for k, v in metrics.items()}  # the one host sync for logs, once a period
         row.update(steps_per_second=steps_since_log / (now - last_log),
-                   data_wait_fraction=waits_since_log / steps_since_log)
+                   data_wait_fraction=waits_since_log / calls_since_log)
         self._counter.record("learner", row)
-        last_log, steps_since_log, waits_since_log = now, 0, 0
+        last_log, calls_since_log, waits_since_log, logged_steps = now, 0, 0, self._learner.steps
       if now - last_checkpoint >= self._experiment.checkpoint_every_s:
         self.save()
         last_checkpoint = now
-    self._counter.increment(learner_steps=steps_since_log)
+    self._counter.increment(learner_steps=self._learner.steps - logged_steps)
     return "stopped"
 
   def save(self) -> int:

@@ -56,10 +56,12 @@ def run_sync(experiment: ExperimentConfig, resume: bool = False, log_every: int 
     counter.increment(actor_steps=1)
     if replay.can_sample(builder.config.batch_size):
       credit += updates_per_step
+      before = learner.steps
       while credit >= 1.0:
         losses.append(learner.step()["loss"])
-        counter.increment(learner_steps=1)
         credit -= 1.0
+      if learner.steps > before:
+        counter.increment(learner_steps=learner.steps - before)
     if step % log_every == 0 and losses:
       counter.record("learner", {"loss": float(np.mean(np.asarray(losses)))})
       losses = []

@@ -16,6 +16,7 @@ class DQNConfig:
   huber_delta: float = 1.0
   batch_size: int = 64  # Rainbow on Atari: 32.
   target_update_period: int = 250  # learner steps; Rainbow on Atari: 8000 frames = 2000 updates.
+  sgd_steps_per_call: int = 1  # updates fused into one jit call (lax.scan over that many batches)
   hidden_sizes: Tuple[int, ...] = (128, 128)
   dueling: bool = True  # Wang et al. 2016.
   # Replay.
@@ -36,4 +37,4 @@ class DQNConfig:
   @property
   def updates_per_actor_step(self) -> float:
     """For `sync` runs: learner steps per environment step, from the replay ratio."""
-    return self.samples_per_insert / self.batch_size
+    return self.samples_per_insert / (self.batch_size * self.sgd_steps_per_call)

@@ -45,6 +45,7 @@ class DQNLearner:
     q_network = networks.q_network
     params = q_network.init(jax.random.PRNGKey(seed), example_observation[None])
     self._state = TrainingState(params, params, self._optimizer.init(params), jnp.zeros((), jnp.int32))
+    self._steps = 0  # a host copy of state.steps, so reading it never waits for the device
 
     def sgd_step(state: TrainingState, transitions, weights):
       grad_fn = jax.value_and_grad(double_q_loss, argnums=1, has_aux=True)
@@ -56,23 +57,36 @@ class DQNLearner:
       target_params = optax.periodic_update(params, state.target_params, steps, config.target_update_period)
       return TrainingState(params, target_params, opt_state, steps), loss, jnp.abs(td_errors)
 
-    self._sgd_step = jax.jit(sgd_step)
+    def sgd_steps(state: TrainingState, transitions, weights):
+      """`sgd_steps_per_call` updates in one call: transitions and weights carry a leading [K] axis."""
+      def body(state, batch):
+        state, loss, priorities = sgd_step(state, *batch)
+        return state, (loss, priorities)
+      state, (losses, priorities) = jax.lax.scan(body, state, (transitions, weights))
+      return state, jnp.mean(losses), priorities
+
+    self._sgd_steps = jax.jit(sgd_steps)
 
   @property
   def steps(self) -> int:
-    return int(self._state.steps)
+    return self._steps
 
   def importance_exponent(self) -> float:
     c = self._config
     fraction = min(1.0, self.steps / max(1, c.importance_sampling_anneal_steps))
     return c.importance_sampling_exponent + fraction * (1.0 - c.importance_sampling_exponent)
 
-  def step(self) -> Dict[str, float]:
-    batch = next(self._iterator)
-    weights = importance_weights(batch, self.importance_exponent())
-    self._state, loss, priorities = self._sgd_step(self._state, batch.data, weights)
+  def step(self) -> Dict[str, Any]:
+    """`sgd_steps_per_call` updates; the loss stays on the device (only priorities leave it)."""
+    batches = [next(self._iterator) for _ in range(self._config.sgd_steps_per_call)]
+    exponent = self.importance_exponent()
+    weights = np.stack([importance_weights(b, exponent) for b in batches])
+    data = jax.tree.map(lambda *xs: jnp.stack(xs), *[b.data for b in batches])
+    self._state, loss, priorities = self._sgd_steps(self._state, data, weights)
+    self._steps += len(batches)
     if self._update_priorities is not None:
-      self._update_priorities(batch.keys, np.asarray(priorities))
+      keys = np.concatenate([b.keys for b in batches])
+      self._update_priorities(keys, np.asarray(priorities).reshape(-1))
     return {"loss": loss}
 
   def get_variables(self) -> Any:
@@ -83,3 +97,4 @@ class DQNLearner:
 
   def restore(self, state: TrainingState) -> None:
     self._state = jax.tree.map(jnp.asarray, state)
+    self._steps = int(self._state.steps)
