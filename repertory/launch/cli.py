@@ -120,10 +120,18 @@ def train(args: argparse.Namespace) -> int:
   return 0
 
 
+BENCHMARKS = {"throughput": "repertory.launch.bench_throughput"}
+
+
 def make_parser() -> argparse.ArgumentParser:
+  import importlib
   parser = argparse.ArgumentParser(prog="repertory", description="A distributed reinforcement-learning agent platform.")
   subparsers = parser.add_subparsers(dest="command", required=True)
   _train_parser(subparsers)
+  bench = subparsers.add_parser("bench", help="run a benchmark", description="Benchmarks with results written as CSV + PNG.")
+  bench_commands = bench.add_subparsers(dest="benchmark", required=True)
+  for module in BENCHMARKS.values():
+    importlib.import_module(module).add_parser(bench_commands)
   return parser
 
 
@@ -133,6 +141,9 @@ def main(argv: Optional[List[str]] = None) -> int:
   try:
     if args.command == "train":
       return train(args)
+    if args.command == "bench":
+      import importlib
+      return importlib.import_module(BENCHMARKS[args.benchmark]).run(args)
   except ConfigError as e:
     print(f"repertory: error: {e}", file=sys.stderr)
     return EXIT_BAD_INPUT

@@ -1,0 +1,268 @@
+"""`repertory bench throughput`: how close actors, replay and learners run to the machine's limits.
+
+Measured in one run on the same cores:
+  a. raw vectorised Atari steps/s (random actions) vs actor steps/s with policy inference and Reverb
+     inserts → their ratio;
+  b. Reverb insert and sample rates for each agent's replay items;
+  c. learner updates/s for each agent's default network and batch size;
+  d. end-to-end frames/s of a `ray` run with 1 and 2 actors, and how often the learner waited for data.
+"""
+
+import argparse
+import csv
+import json
+import os
+import time
+from typing import Any, Dict, List
+
+import numpy as np
+
+from repertory.errors import ConfigError
+
+FRAME_SKIP = 4
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+  p = subparsers.add_parser("throughput", help="actor, replay, learner and end-to-end throughput",
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter, description=__doc__)
+  p.add_argument("--out", required=True, help="output folder for throughput.csv, provenance.json and throughput.png")
+  p.add_argument("--game", default="Pong", help="Atari game for the environment and actor measurements")
+  p.add_argument("--num-envs", type=int, default=8, help="environments per vectorised actor")
+  p.add_argument("--seconds", type=float, default=10.0, help="seconds per rate measurement")
+  p.add_argument("--agents", default="dqn,der,impala", help="agents whose replay and learner to measure (those installed)")
+  p.add_argument("--ray-steps", type=int, default=20_000, help="actor steps of each end-to-end ray run (0 skips them)")
+  p.add_argument("--quick", action="store_true", help="reduced mode for CI: 2 envs, 1 s per measurement, no ray runs")
+  return p
+
+
+class _Results:
+  def __init__(self):
+    self.rows: List[Dict[str, Any]] = []
+
+  def add(self, section: str, measurement: str, value: float, unit: str, detail: str = "") -> None:
+    self.rows.append({"section": section, "measurement": measurement, "value": round(float(value), 3),
+                      "unit": unit, "detail": detail})
+    print(f"  {section:<10} {measurement:<44} {value:>12,.1f} {unit}  {detail}", flush=True)
+
+
+def _rate(fn, seconds: float, min_calls: int = 3) -> float:
+  """Calls fn() (returning how many units it did) for about `seconds`; returns units per second."""
+  fn()  # warm up (jit compilation, connections)
+  done, calls, start = 0, 0, time.perf_counter()
+  while calls < min_calls or time.perf_counter() - start < seconds:
+    done += fn()
+    calls += 1
+  return done / (time.perf_counter() - start)
+
+
+def _atari_spec(game: str):
+  from repertory import environments
+  from repertory.environments.specs import make_environment_spec
+  env = environments.make(f"atari:{game}")
+  spec = make_environment_spec(env)
+  env.close()
+  return spec
+
+
+def measure_actors(results: _Results, game: str, num_envs: int, seconds: float) -> None:
+  import jax
+  from repertory.agents import make_builder
+  from repertory.agents.environment_loop import VectorEnvironmentLoop
+  from repertory.environments.vector import make_vector
+  from repertory.replay.reverb_backend import ReverbReplayServer, ReverbWriter
+
+  env = make_vector(f"atari:{game}", num_envs, seed=0, backend="ale")
+  num_actions = env.action_spec().num_values
+  rng = np.random.default_rng(0)
+  env.reset()
+
+  def raw_step(batch_steps: int = 20) -> int:
+    for _ in range(batch_steps):
+      env.step(rng.integers(0, num_actions, num_envs))
+    return batch_steps * num_envs
+
+  raw = _rate(raw_step, seconds)
+  results.add("actor", "raw AtariVectorEnv steps/s (random actions)", raw, "steps/s",
+              f"{num_envs} envs; {raw * FRAME_SKIP:,.0f} frames/s")
+
+  builder = make_builder("dqn")
+  spec = _atari_spec(game)
+  networks = builder.make_networks(spec)
+  params = networks.q_network.init(jax.random.PRNGKey(0), spec.observations.generate_value()[None])
+  table = builder.table_config()
+  server = ReverbReplayServer({table.name: (table, builder.example_item(spec))})
+  writer = ReverbWriter(server.address(), table.name)
+
+  class Params:
+    def get_variables(self):
+      return params
+
+  actor = builder.make_actor(builder.make_policy(networks), Params(), seed=0,
+                             adder=[builder.make_adder(writer) for _ in range(num_envs)])
+  loop = VectorEnvironmentLoop(env, actor)
+
+  def actor_step(batch_steps: int = 20) -> int:
+    loop.run_steps(batch_steps)
+    writer.flush()
+    return batch_steps * num_envs
+
+  acting = _rate(actor_step, seconds)
+  results.add("actor", "actor steps/s (DQN policy + Reverb inserts)", acting, "steps/s",
+              f"{num_envs} envs; Nature CNN on {jax.devices()[0].platform}")
+  results.add("actor", "actor / raw ratio", acting / raw, "ratio", "goal >= 0.8")
+  writer.close()
+  server.stop()
+  env.close()
+
+
+def _stacked_batch(example: Any, batch_size: int):
+  import tree
+  from repertory.replay.types import ReplayBatch
+  data = tree.map_structure(lambda x: np.stack([np.asarray(x)] * batch_size), example)
+  return ReplayBatch(np.arange(1, batch_size + 1, dtype=np.uint64), np.full(batch_size, 1.0 / batch_size),
+                     np.full(batch_size, batch_size), data)
+
+
+def measure_replay(results: _Results, agent: str, game: str, seconds: float) -> None:
+  from repertory.agents import make_builder
+  from repertory.replay.reverb_backend import ReverbReplayServer, ReverbSampler, ReverbWriter
+  builder = make_builder(agent, {"min_replay_size": "1"} if agent in ("dqn", "der") else {})
+  spec = _atari_spec(game)
+  table = builder.table_config()
+  example = builder.example_item(spec)
+  server = ReverbReplayServer({table.name: (table.__class__(**{**table.__dict__, "samples_per_insert": None}), example)})
+  writer = ReverbWriter(server.address(), table.name)
+
+  def insert(n: int = 100) -> int:
+    for _ in range(n):
+      writer.insert(example)
+    writer.flush()
+    return n
+
+  inserted = _rate(insert, seconds)
+  results.add("replay", f"{agent}: Reverb inserts/s", inserted, "items/s", type(example).__name__)
+  batch_size = builder.config.batch_size
+  sampler = ReverbSampler(server.address(), table.name, batch_size)
+  if table.sampler == "fifo":
+    insert(20 * batch_size)
+
+  def sample(n: int = 10) -> int:
+    if table.sampler == "fifo":
+      insert(n * batch_size)
+    for _ in range(n):
+      next(sampler)
+    return n * batch_size
+
+  sampled = _rate(sample, seconds)
+  results.add("replay", f"{agent}: Reverb samples/s", sampled, "items/s", f"batch {batch_size}")
+  writer.close()
+  server.stop()
+
+
+def measure_learner(results: _Results, agent: str, game: str, seconds: float) -> float:
+  import itertools
+  import jax
+  from repertory.agents import make_builder
+  builder = make_builder(agent)
+  spec = _atari_spec(game)
+  batch = _stacked_batch(builder.example_item(spec), builder.config.batch_size)
+  batch = batch._replace(data=jax.device_put(batch.data))
+  learner = builder.make_learner(builder.make_networks(spec), spec, itertools.repeat(batch), None, seed=0)
+
+  def update(n: int = 5) -> int:
+    before = learner.steps
+    for _ in range(n):
+      learner.step()
+    jax.block_until_ready(learner.get_variables())
+    return learner.steps - before
+
+  rate = _rate(update, seconds)
+  results.add("learner", f"{agent}: updates/s", rate, "updates/s",
+              f"batch {builder.config.batch_size}; {1000 / rate:.1f} ms/update on {jax.devices()[0]}")
+  return rate
+
+
+def measure_end_to_end(results: _Results, game: str, num_envs: int, steps: int, out: str) -> None:
+  from repertory.launch.distributed import run_distributed
+  from repertory.launch.experiment import ExperimentConfig
+  from repertory.utils.loggers import read_metrics
+  for actors in (1, 2):
+    run_dir = os.path.join(out, f"ray_{actors}_actors")
+    if os.path.exists(run_dir):
+      import shutil
+      shutil.rmtree(run_dir)
+    os.makedirs(run_dir)
+    experiment = ExperimentConfig(agent="dqn", env=f"atari:{game}", run_dir=run_dir, launcher="ray",
+                                  max_actor_steps=steps, num_actors=actors, envs_per_actor=num_envs,
+                                  eval_every=10 * steps, eval_episodes=1, progress=False,
+                                  agent_overrides=(("min_replay_size", "2000"), ("batch_size", "32"))).validate()
+    run_distributed(experiment)
+    rows = read_metrics(os.path.join(run_dir, "metrics.csv"))
+    acting = [(float(r["time"]), float(r["actor_steps"])) for r in rows if r["source"] == "actor"]
+    waits = [float(r["data_wait_fraction"]) for r in rows if r["source"] == "learner" and r.get("data_wait_fraction")]
+    if len(acting) >= 2:
+      (t0, s0), (t1, s1) = acting[0], acting[-1]
+      results.add("ray", f"{actors} actor(s): environment frames/s", (s1 - s0) * FRAME_SKIP / max(t1 - t0, 1e-9),
+                  "frames/s", f"{num_envs} envs per actor")
+    if waits:
+      results.add("ray", f"{actors} actor(s): learner waited for data", 100 * float(np.mean(waits)), "% of steps",
+                  "goal < 5% when actors keep up")
+
+
+def _plot(rows: List[Dict[str, Any]], path: str, title: str) -> None:
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  sections = sorted({r["section"] for r in rows})
+  fig, axes = plt.subplots(1, len(sections), figsize=(5 * len(sections), 4.5), squeeze=False)
+  for ax, section in zip(axes[0], sections):
+    chosen = [r for r in rows if r["section"] == section and r["unit"] not in ("ratio", "% of steps")]
+    ax.barh([r["measurement"] for r in chosen], [r["value"] for r in chosen], color="tab:blue")
+    ax.set_xscale("log")
+    ax.set_title(section)
+    ax.tick_params(axis="y", labelsize=7)
+  fig.suptitle(title, fontsize=9)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def run(args: argparse.Namespace) -> int:
+  from repertory.agents import agent_names
+  from repertory.environments.atari import rom_id
+  from repertory.utils.provenance import provenance
+  if args.quick:
+    args.num_envs, args.seconds, args.ray_steps = 2, 1.0, 0
+  if args.num_envs < 1 or args.seconds <= 0 or args.ray_steps < 0:
+    raise ConfigError("--num-envs and --seconds must be positive and --ray-steps >= 0")
+  rom_id(args.game)  # unknown games fail here
+  agents = [a for a in args.agents.split(",") if a]
+  unknown = [a for a in agents if a not in agent_names()]
+  if unknown:
+    raise ConfigError(f"unknown agent(s) {', '.join(unknown)}; installed: {', '.join(agent_names())}")
+  os.makedirs(args.out, exist_ok=True)
+  info = provenance()
+  print(f"throughput on {info['machine']} (commit {info['commit']}, {info['jax_devices']})", flush=True)
+  results = _Results()
+  measure_actors(results, args.game, args.num_envs, args.seconds)
+  updates_per_second = {}
+  for agent in agents:
+    measure_replay(results, agent, args.game, args.seconds)
+    updates_per_second[agent] = measure_learner(results, agent, args.game, args.seconds)
+  for row in list(results.rows):
+    agent = row["measurement"].split(":")[0]
+    if row["measurement"].endswith("samples/s") and agent in updates_per_second:
+      from repertory.agents import make_config
+      consumption = updates_per_second[agent] * make_config(agent).batch_size
+      results.add("replay", f"{agent}: sample rate / learner consumption", row["value"] / consumption, "ratio", "goal >= 5")
+  if args.ray_steps:
+    measure_end_to_end(results, args.game, args.num_envs, args.ray_steps, args.out)
+  with open(os.path.join(args.out, "throughput.csv"), "w", newline="") as f:
+    writer = csv.DictWriter(f, ["section", "measurement", "value", "unit", "detail"])
+    writer.writeheader()
+    writer.writerows(results.rows)
+  with open(os.path.join(args.out, "provenance.json"), "w") as f:
+    json.dump({**info, "game": args.game, "num_envs": args.num_envs, "seconds": args.seconds, "quick": args.quick}, f, indent=2)
+  _plot(results.rows, os.path.join(args.out, "throughput.png"), f"{info['machine']} — {info['commit']} — {info['date']}")
+  print(f"wrote {os.path.join(args.out, 'throughput.csv')} and throughput.png")
+  return 0
