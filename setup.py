@@ -11,7 +11,7 @@ CORE = [
     "chex",
     "rlax==0.1.7",
     "distrax==0.1.5",
-    "tensorflow-probability==0.23.0",  # last release for TensorFlow 2.15 (distrax needs it).
+    "tensorflow-probability==0.23.0",  # 0.24+ refuses TensorFlow 2.15 on first use (BUILD_NOTES.md).
     "dm-env",
     "dm-tree",
     "dm-reverb==0.14.0",
@@ -20,7 +20,7 @@ CORE = [
     "orbax-checkpoint",
     "gymnasium",
     "matplotlib",
-    "pandas",
+    "pandas<3",  # rliable needs arch<8, and arch 7.2 fails to import with pandas 3 (BUILD_NOTES.md).
     "tabulate",
     "tensorboardX",
     "tqdm",

@@ -54,7 +54,7 @@ def run_distributed(experiment: ExperimentConfig, resume: bool = False) -> Dict[
           restarts += 1
           counter.record("driver", {"event": f"restarted {name}", "restarts": restarts})
           launched.restart(handle)
-        elif handle.label in ("learner", "replay", "counter"):
+        else:
           raise NodeFailure(f"node '{name}' died: {error.splitlines()[0]}")
       counts = counter.get()
       progress.update(counts)

@@ -110,3 +110,32 @@ def test_two_node_cluster_places_learner_and_actors_on_different_nodes(tmp_path)
   finally:
     ray.shutdown()
     cluster.shutdown()
+
+
+def test_dead_learner_stops_the_run_within_seconds_naming_it(tmp_path):
+  run_dir = str(tmp_path / "run")
+  process = subprocess.Popen(
+      [sys.executable, "-m", "repertory.launch.cli", "train", "--launcher", "ray", "--num-actors", "1",
+       "--max-actor-steps", "200000", "--run-dir", run_dir, "--no-progress", *FAST_DQN],
+      cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  try:
+    killed_at = None
+    deadline = time.time() + 240
+    while killed_at is None and time.time() < deadline and process.poll() is None:
+      learners = [p for p in _ray_processes() if "LearnerService" in " ".join(p.cmdline())]
+      if learners and os.path.exists(os.path.join(run_dir, "metrics.csv")) and "actor" in _sources(run_dir):
+        learners[0].send_signal(signal.SIGKILL)
+        killed_at = time.time()
+      time.sleep(0.5)
+    assert killed_at is not None, "never saw the learner process"
+    out, err = process.communicate(timeout=120)
+    stopped_after = time.time() - killed_at
+  finally:
+    if process.poll() is None:
+      process.kill()
+  assert process.returncode == 1
+  assert "node 'learner' died" in err.strip().splitlines()[-1]
+  assert stopped_after < 60
+  assert json.load(open(os.path.join(run_dir, "status.json")))["status"] == "failed"
+  time.sleep(2)
+  assert _ray_processes() == []

@@ -58,12 +58,18 @@ class DQNLearner:
       return TrainingState(params, target_params, opt_state, steps), loss, jnp.abs(td_errors)
 
     def sgd_steps(state: TrainingState, transitions, weights):
-      """`sgd_steps_per_call` updates in one call: transitions and weights carry a leading [K] axis."""
-      def body(state, batch):
-        state, loss, priorities = sgd_step(state, *batch)
-        return state, (loss, priorities)
-      state, (losses, priorities) = jax.lax.scan(body, state, (transitions, weights))
-      return state, jnp.mean(losses), priorities
+      """`sgd_steps_per_call` updates in one call: transitions and weights carry a leading [K] axis.
+
+      Unrolled rather than `lax.scan`ned: XLA:CPU in jaxlib 0.4.34 runs convolutions inside a
+      while-loop ~40x slower (BUILD_NOTES.md).
+      """
+      losses, priorities = [], []
+      for k in range(config.sgd_steps_per_call):
+        batch = jax.tree.map(lambda x: x[k], transitions)
+        state, loss, batch_priorities = sgd_step(state, batch, weights[k])
+        losses.append(loss)
+        priorities.append(batch_priorities)
+      return state, jnp.mean(jnp.stack(losses)), jnp.stack(priorities)
 
     self._sgd_steps = jax.jit(sgd_steps)
 

@@ -1,0 +1,394 @@
+"""A-LIX: adaptive local signal mixing for pixel encoders.
+
+Cetin, Ball, Roberts & Celiktutan, "Stabilizing Off-Policy Deep Reinforcement Learning from Pixels",
+ICML 2022, arXiv 2207.00986 (Sec. 5, eqs. 5-7), reference code Aladoro/Stabilizing-Off-Policy-RL
+(`analysis_layers.py`, `analysis_custom_autograd_functions.py`, `analysis_modules.py`,
+`cfgs/algo/ALIX.yaml`). This is an independent JAX/Haiku implementation.
+
+* LIX layer (eq. 5): in training every feature map is replaced by a bilinear sample of its
+  replicate-padded self at (i + δ_y, j + δ_x), δ ~ U[−S, S]²; at evaluation it is the identity.
+* Adaptive S (eqs. 6-7): S receives, through a custom VJP that is the identity in the forward pass,
+  the "gradient" ND_target − ND, where ND is the normalised discontinuity of the (batch-mean) feature
+  gradients. Gradient *descent* on S therefore raises S while ND > ND_target and lowers it otherwise
+  (same sign as `LearnS.backward` in the authors' code).
+* `ALIXEncoder`: LIX after every conv ReLU, one shared S. As in the authors'
+  `AllFeatTiedRegularizedEncoder`, only the last LIX layer's output gradients tune S.
+
+Wiring in an agent (params from `hk.transform`, or `hk.transform_with_state`)::
+
+    encoder = ALIXEncoder(ALIXConfig(architecture="drqv2"))
+    features = encoder(images, is_training=True)   # critic loss: gradients reach the conv weights and S
+    optimizer = make_alix_optimizer(optax.adam(1e-4))  # S gets its own Adam(2e-3, b1=0.5) + [0, S_max] clip
+    opt_state = optimizer.init(params)
+    updates, opt_state = optimizer.update(grads, opt_state, params)  # `params` is REQUIRED (projection)
+
+The paper trains the encoder (and hence S) with the critic loss only; the actor should see
+`jax.lax.stop_gradient(features)`. Put global-norm clipping *inside* `default_optimizer`, never around
+the multi_transform, so the ND signal for S is not rescaled.
+"""
+
+import dataclasses
+import functools
+from typing import Any, Optional
+
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import optax
+
+from repertory.errors import ConfigError
+
+# Defaults and their sources (arXiv 2207.00986 / Aladoro/Stabilizing-Off-Policy-RL cfgs/algo/ALIX.yaml).
+ND_TARGET = 0.535  # ALIX.yaml param_grad_fn_args [3, 0.535, 1e-20]; paper Table (A-LIX hyper-parameters).
+ND_EPS = 1e-20  # ALIX.yaml param_grad_fn_args: stabiliser of noise²/signal².
+ND_KERNEL_SIZE = 3  # ALIX.yaml: 3x3 neighbourhood.
+MAX_SHIFT = 2.0  # ALIX.yaml LocalSignalMixing pad: 2 (S_max in pixels).
+INITIAL_SHIFT = 0.5  # ALIX.yaml parameter_init: 0.5.
+SHIFT_LEARNING_RATE = 2e-3  # ALIX.yaml encoder_optimizer_builder lr: 2e-3.
+SHIFT_B1 = 0.5  # ALIX.yaml betas: [0.5, 0.999].
+SHIFT_B2 = 0.999
+
+SHIFT_MODULE_NAME = "alix_shift"
+SHIFT_PARAM_NAME = "shift"
+SHIFT_LABEL = "alix"
+DEFAULT_LABEL = "default"
+
+_ARCHITECTURES = ("der", "drqv2")
+
+
+@dataclasses.dataclass(frozen=True)
+class ALIXConfig:
+  """A-LIX encoder settings.
+
+  Attributes:
+    architecture: "der" = data-efficient Rainbow CNN (van Hasselt et al. 2019, arXiv 1906.05243,
+      Appendix F: Conv 32 5x5/5, Conv 64 5x5/5, flatten; input /255), or "drqv2" = DrQ-v2 encoder
+      (Yarats et al. 2021, arXiv 2107.09645: 4 convs 32 ch 3x3, first stride 2; input /255 − 0.5;
+      orthogonal init with ReLU gain as in the authors' `utils.weight_init`). Both use VALID padding.
+    max_shift: S_max in pixels (ALIX.yaml `pad: 2`). S is clipped to [0, max_shift].
+    initial_shift: S at initialisation in pixels (ALIX.yaml `parameter_init: 0.5`).
+    nd_target: ND_target (ALIX.yaml: 0.535).
+    nd_eps: ε in noise²/(signal² + ε) (ALIX.yaml: 1e-20).
+    per_example_shift: False (default) draws one δ per batch, as the authors' config
+      (`fixed_batch: true` -> one shift of shape (1, 1, 1, 2) for the whole batch); True draws one δ
+      per batch element.
+    learn_from_all_layers: False (default, authors' `AllFeatTiedRegularizedEncoder`): only the last
+      LIX layer's output gradients give S its ND signal; True sums the ND signals of all LIX layers.
+
+  Units note: the authors' code stores a normalised p ∈ [0, 1] and draws offsets U[−2.5p, 2.5p] px
+  (pad 2, grid_sample with align_corners=False), so their init 0.5 is a ±1.25 px shift. Here S is in
+  pixels, δ ~ U[−S, S]² with S ∈ [0, 2] and S₀ = 0.5 as the paper's description; set
+  `initial_shift=1.25, max_shift=2.5` to reproduce the code's ranges exactly.
+  """
+  architecture: str = "drqv2"
+  max_shift: float = MAX_SHIFT
+  initial_shift: float = INITIAL_SHIFT
+  nd_target: float = ND_TARGET
+  nd_eps: float = ND_EPS
+  per_example_shift: bool = False
+  learn_from_all_layers: bool = False
+
+  def __post_init__(self):
+    if self.architecture not in _ARCHITECTURES:
+      raise ConfigError(f"ALIXConfig.architecture={self.architecture!r} is unknown; use one of "
+                        f"{', '.join(_ARCHITECTURES)}.")
+    if self.max_shift < 0:
+      raise ConfigError(f"ALIXConfig.max_shift={self.max_shift} is negative; use a value >= 0 (paper: 2).")
+    if not 0 <= self.initial_shift <= self.max_shift:
+      raise ConfigError(f"ALIXConfig.initial_shift={self.initial_shift} is outside [0, max_shift="
+                        f"{self.max_shift}]; pick a value inside (paper: 0.5).")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Normalised discontinuity (eq. 6) and the custom VJP that feeds it to S (eq. 7).
+# ---------------------------------------------------------------------------------------------------
+
+
+def normalized_discontinuity(grad_map: jax.Array, eps: float = ND_EPS) -> jax.Array:
+  """Normalised discontinuity ND of feature gradients (arXiv 2207.00986, eq. 6).
+
+  With ḡ the batch mean of `grad_map` ([B, H, W, C], NHWC) and, for every (i, j, c), its 3x3
+  replicate-padded neighbourhood N(i, j) (centre included, 9 values):
+
+    signal² = (Σ_{n∈N} ḡ_n² − ḡ_ij²) / 8                 (mean square of the 8 neighbours)
+    noise²  = Σ_{n∈N} (ḡ_n − ḡ_ij)² / 8                   (mean squared difference to the centre)
+    ND      = mean_{i,j,c} log(1 + noise² / (signal² + eps))
+
+  as the authors' `LearnS.backward` (unbiased estimates with normaliser N² − 1 = 8). ND = 0 for a
+  spatially constant gradient map; ND = log 3 in the interior of a ±1 checkerboard.
+
+  Args:
+    grad_map: gradients w.r.t. a feature map, [B, H, W, C] (or [H, W, C], treated as B = 1).
+    eps: stabiliser of the ratio (authors: 1e-20).
+
+  Returns:
+    Scalar ND.
+  """
+  if grad_map.ndim == 3:
+    grad_map = grad_map[None]
+  if grad_map.ndim != 4:
+    raise ValueError(f"normalized_discontinuity expects [B, H, W, C] gradients, got shape {grad_map.shape}.")
+  g = jnp.mean(grad_map.astype(jnp.float32), axis=0)  # [H, W, C]
+  height, width = g.shape[:2]
+  padded = jnp.pad(g, ((1, 1), (1, 1), (0, 0)), mode="edge")
+  neighbours = jnp.stack([padded[di:di + height, dj:dj + width]
+                          for di in range(ND_KERNEL_SIZE) for dj in range(ND_KERNEL_SIZE)])  # [9, H, W, C]
+  normaliser = ND_KERNEL_SIZE * ND_KERNEL_SIZE - 1
+  signal_sq = (jnp.sum(jnp.square(neighbours), axis=0) - jnp.square(g)) / normaliser
+  noise_sq = jnp.sum(jnp.square(neighbours - g[None]), axis=0) / normaliser
+  return jnp.mean(jnp.log1p(noise_sq / (signal_sq + eps)))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def learn_shift(features: jax.Array, shift: jax.Array, nd_target: float = ND_TARGET,
+                eps: float = ND_EPS) -> jax.Array:
+  """Identity on `features`; S's cotangent is ND_target − ND(∂L/∂features) (arXiv 2207.00986, eq. 7).
+
+  The cotangent of `features` passes through unchanged. The "gradient" given to `shift` ignores the
+  loss scale (it only depends on the spatial structure of the feature gradients), exactly as the
+  authors' `LearnS` autograd function, so gradient descent moves S up when ND > ND_target.
+  """
+  del shift, nd_target, eps
+  return features
+
+
+def _learn_shift_fwd(features, shift, nd_target, eps):
+  del nd_target, eps
+  return features, jnp.zeros_like(shift)
+
+
+def _learn_shift_bwd(nd_target, eps, zeros_like_shift, cotangent):
+  nd = normalized_discontinuity(cotangent, eps)
+  shift_cotangent = (nd_target - nd).astype(zeros_like_shift.dtype) + zeros_like_shift
+  return cotangent, shift_cotangent
+
+
+learn_shift.defvjp(_learn_shift_fwd, _learn_shift_bwd)
+
+
+# ---------------------------------------------------------------------------------------------------
+# LIX layer (eq. 5).
+# ---------------------------------------------------------------------------------------------------
+
+
+def _bilinear_shift_1d(x: jax.Array, delta: jax.Array, axis: int) -> jax.Array:
+  """Samples x at (index + delta) along `axis` with linear interpolation and replicate padding."""
+  size = x.shape[axis]
+  base = jnp.floor(delta)
+  frac = (delta - base).astype(x.dtype)
+  idx = jnp.arange(size) + base.astype(jnp.int32)
+  lo = jnp.take(x, jnp.clip(idx, 0, size - 1), axis=axis)
+  hi = jnp.take(x, jnp.clip(idx + 1, 0, size - 1), axis=axis)
+  return (1.0 - frac) * lo + frac * hi
+
+
+def bilinear_shift(features: jax.Array, delta: jax.Array) -> jax.Array:
+  """Bilinear sample of the replicate-padded NHWC map at (i + δ_y, j + δ_x).
+
+  Args:
+    features: [B, H, W, C].
+    delta: [2] (one (δ_y, δ_x) for the whole batch) or [B, 2] (one per example), in pixels.
+
+  Because the offset is the same for all positions, the 2-D bilinear sample is the product of two
+  1-D linear interpolations; clamping indices to [0, size − 1] is replicate padding of any width.
+  Every output is a convex combination of inputs, so Σ ∂L/∂input = Σ ∂L/∂output.
+  """
+  def one(x, d):  # x [..., H, W, C] with H at axis -3.
+    x = _bilinear_shift_1d(x, d[0], axis=x.ndim - 3)
+    return _bilinear_shift_1d(x, d[1], axis=x.ndim - 2)
+
+  if delta.ndim == 1:
+    return one(features, delta)
+  return jax.vmap(one)(features, delta)
+
+
+class LocalSignalMixing(hk.Module):
+  """LIX layer (arXiv 2207.00986, eq. 5) for NHWC feature maps.
+
+  Training: output = bilinear sample of the replicate-padded input at (i + δ_y, j + δ_x),
+  δ ~ U[−S, S]² with S = clip(shift, 0, max_shift); one δ per batch by default (authors'
+  `fixed_batch: true`), one per example with `per_example_shift=True`. Evaluation: identity.
+  S enters through `stop_gradient`: it is tuned only by `learn_shift` (eq. 7), never by the loss.
+  Uses `hk.next_rng_key()` in training.
+  """
+
+  def __init__(self, max_shift: float = MAX_SHIFT, per_example_shift: bool = False,
+               name: str = "local_signal_mixing"):
+    super().__init__(name=name)
+    self._max_shift = max_shift
+    self._per_example_shift = per_example_shift
+
+  def __call__(self, features: jax.Array, shift: jax.Array, is_training: bool) -> jax.Array:
+    if features.ndim != 4:
+      raise ValueError(f"LocalSignalMixing expects NHWC features, got shape {features.shape}.")
+    if not is_training:
+      return features
+    s = jax.lax.stop_gradient(jnp.clip(jnp.asarray(shift, features.dtype), 0.0, self._max_shift))
+    shape = (features.shape[0], 2) if self._per_example_shift else (2,)
+    unit = jax.random.uniform(hk.next_rng_key(), shape, features.dtype, minval=-1.0, maxval=1.0)
+    return bilinear_shift(features, unit * s)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Encoder.
+# ---------------------------------------------------------------------------------------------------
+
+
+class ALIXShift(hk.Module):
+  """Holds the shared A-LIX magnitude S (pixels) as parameter `alix_shift/shift`."""
+
+  def __init__(self, initial_shift: float = INITIAL_SHIFT, name: str = SHIFT_MODULE_NAME):
+    super().__init__(name=name)
+    self._initial_shift = initial_shift
+
+  def __call__(self) -> jax.Array:
+    return hk.get_parameter(SHIFT_PARAM_NAME, (), jnp.float32, init=hk.initializers.Constant(self._initial_shift))
+
+
+def conv2d_valid(x: jax.Array, w: jax.Array, stride: int) -> jax.Array:
+  """NHWC/HWIO convolution with VALID padding.
+
+  When the kernel equals the stride (the DER torso: 5x5/5) the patches do not overlap and the
+  convolution is computed exactly as patchify + matmul. Besides being cheap, this avoids an XLA:CPU
+  abort in jaxlib 0.4.34 ("convolution_thunk_internal.h:123 Check failed: use_thread_pool ==
+  static_cast<bool>(done_callback)") raised by the input-gradient of kernel == stride convolutions
+  under `--xla_cpu_use_thunk_runtime=false`, the flag `repertory/__init__.py` sets on jaxlib 0.4.
+  """
+  kh, kw = w.shape[:2]
+  if kh == kw == stride:
+    batch_shape, (height, width, channels) = x.shape[:-3], x.shape[-3:]
+    oh, ow = height // kh, width // kw
+    x = x[..., :oh * kh, :ow * kw, :].reshape(batch_shape + (oh, kh, ow, kw, channels))
+    return jnp.einsum("...hpwqc,pqco->...hwo", x, w)
+  return jax.lax.conv_general_dilated(x, w, (stride, stride), "VALID",
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+class Conv2DValid(hk.Module):
+  """`hk.Conv2D(channels, kernel, stride, padding="VALID")` with the same parameters (`w`
+  [k, k, in, out], `b`) and default initialisers, computed by `conv2d_valid`."""
+
+  def __init__(self, output_channels: int, kernel_size: int, stride: int,
+               w_init: Optional[hk.initializers.Initializer] = None,
+               b_init: Optional[hk.initializers.Initializer] = None, name: Optional[str] = None):
+    super().__init__(name=name)
+    self._channels = output_channels
+    self._kernel = kernel_size
+    self._stride = stride
+    self._w_init = w_init
+    self._b_init = b_init or jnp.zeros
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    w_init = self._w_init or hk.initializers.VarianceScaling(1.0, "fan_in", "truncated_normal")
+    w = hk.get_parameter("w", (self._kernel, self._kernel, x.shape[-1], self._channels), x.dtype, init=w_init)
+    b = hk.get_parameter("b", (self._channels,), x.dtype, init=self._b_init)
+    return conv2d_valid(x, w, self._stride) + b
+
+
+def _conv_specs(architecture: str):
+  if architecture == "der":  # (channels, kernel, stride) — arXiv 1906.05243 Appendix F.
+    return ((32, 5, 5), (64, 5, 5))
+  return ((32, 3, 2), (32, 3, 1), (32, 3, 1), (32, 3, 1))  # DrQ-v2, arXiv 2107.09645.
+
+
+class ALIXEncoder(hk.Module):
+  """Conv encoder with a LIX layer after every conv ReLU sharing one adaptive S (arXiv 2207.00986).
+
+  Input uint8 images [B, H, W, C] (divided by 255; "drqv2" also subtracts 0.5). Output flat features
+  [B, D]. Training needs an rng (`hk.next_rng_key`); evaluation (`is_training=False`) is deterministic
+  and identical to the plain CNN with the same weights. S's ND signal comes from the last LIX layer
+  (authors' `AllFeatTiedRegularizedEncoder`) unless `config.learn_from_all_layers`.
+  """
+
+  def __init__(self, config: ALIXConfig = ALIXConfig(), name: str = "alix_encoder"):
+    super().__init__(name=name)
+    self._config = config
+
+  def __call__(self, images: jax.Array, is_training: bool) -> jax.Array:
+    cfg = self._config
+    if images.ndim != 4:
+      raise ValueError(f"ALIXEncoder expects images [B, H, W, C], got shape {images.shape}.")
+    x = images.astype(jnp.float32) / 255.0
+    if cfg.architecture == "drqv2":
+      x = x - 0.5
+      w_init: Optional[hk.initializers.Initializer] = hk.initializers.Orthogonal(scale=jnp.sqrt(2.0))
+      b_init: Optional[hk.initializers.Initializer] = jnp.zeros
+    else:
+      w_init, b_init = None, None
+    shift = ALIXShift(cfg.initial_shift)()
+    specs = _conv_specs(cfg.architecture)
+    for layer, (channels, kernel, stride) in enumerate(specs):
+      x = Conv2DValid(channels, kernel, stride, w_init=w_init, b_init=b_init, name=f"conv_{layer}")(x)
+      x = jax.nn.relu(x)
+      x = LocalSignalMixing(cfg.max_shift, cfg.per_example_shift, name=f"lix_{layer}")(x, shift, is_training)
+      if is_training and (cfg.learn_from_all_layers or layer == len(specs) - 1):
+        x = learn_shift(x, shift, cfg.nd_target, cfg.nd_eps)
+    return hk.Flatten()(x)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Optimiser wiring.
+# ---------------------------------------------------------------------------------------------------
+
+
+def _path_names(path) -> list:
+  names = []
+  for key in path:
+    for attr in ("key", "name", "idx"):
+      if hasattr(key, attr):
+        names.append(str(getattr(key, attr)))
+        break
+  return names
+
+
+def _is_shift_path(path) -> bool:
+  names = _path_names(path)
+  if len(names) < 2 or names[-1] != SHIFT_PARAM_NAME:
+    return False
+  return names[-2].split("/")[-1] == SHIFT_MODULE_NAME
+
+
+def shift_param_labels(params: Any) -> Any:
+  """Labels every leaf: 'alix' for `.../alix_shift` : `shift`, 'default' otherwise."""
+  return jax.tree_util.tree_map_with_path(
+      lambda path, _: SHIFT_LABEL if _is_shift_path(path) else DEFAULT_LABEL, params)
+
+
+def alix_shift(params: Any) -> Optional[jax.Array]:
+  """Returns the S parameter (for logging), or None when `params` has none."""
+  found = []
+  jax.tree_util.tree_map_with_path(lambda path, leaf: found.append(leaf) if _is_shift_path(path) else None,
+                                   params)
+  return found[0] if found else None
+
+
+def clip_params(minimum: float, maximum: float) -> optax.GradientTransformation:
+  """Turns updates u into clip(p + u, minimum, maximum) − p (projection after the step).
+
+  Stands in for the authors' in-place `P.clamp_(0, 1)` before every forward pass.
+  """
+
+  def init_fn(params):
+    del params
+    return optax.EmptyState()
+
+  def update_fn(updates, state, params=None):
+    if params is None:
+      raise ValueError("clip_params needs `params`: call optimizer.update(grads, opt_state, params).")
+    updates = jax.tree.map(lambda p, u: jnp.clip(p + u, minimum, maximum) - p, params, updates)
+    return updates, state
+
+  return optax.GradientTransformation(init_fn, update_fn)
+
+
+def make_alix_optimizer(default_optimizer: optax.GradientTransformation,
+                        shift_learning_rate: float = SHIFT_LEARNING_RATE, b1: float = SHIFT_B1,
+                        b2: float = SHIFT_B2, max_shift: float = MAX_SHIFT) -> optax.GradientTransformation:
+  """`optax.multi_transform` giving S its own Adam and everything else `default_optimizer`.
+
+  S: Adam(lr 2e-3, β = (0.5, 0.999)) (arXiv 2207.00986 App.; ALIX.yaml) followed by a projection onto
+  [0, max_shift]. `update` must be called with `params`.
+  """
+  shift_optimizer = optax.chain(optax.adam(shift_learning_rate, b1=b1, b2=b2), clip_params(0.0, max_shift))
+  return optax.multi_transform({DEFAULT_LABEL: default_optimizer, SHIFT_LABEL: shift_optimizer},
+                               shift_param_labels)

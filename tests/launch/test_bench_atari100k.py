@@ -1,0 +1,79 @@
+"""`repertory bench atari100k` in reduced mode: well-formed reports, finished runs skipped, other configs refused."""
+
+import csv
+import json
+import math
+
+import pytest
+
+from repertory.launch import bench_atari100k
+
+REDUCED = ["--games", "Pong", "--seeds", "1", "--steps", "250", "--eval-episodes", "2", "--max-episode-steps", "50",
+           "--config", "min_replay_size=200", "--no-progress", "--workers", "1"]
+
+
+def _bench(out, *extra):
+  return bench_atari100k.main(["atari100k", "--out", str(out), *REDUCED, *extra])
+
+
+def _rows(path):
+  with open(path) as f:
+    return list(csv.DictReader(f))
+
+
+@pytest.mark.slow
+def test_reduced_benchmark_writes_reports_skips_finished_runs_and_refuses_other_configs(tmp_path, capsys):
+  out = tmp_path / "bench"
+  assert _bench(out) == 0
+  run_dir = out / "runs" / "Pong_seed0"
+  status = json.loads((run_dir / "status.json").read_text())
+  assert status["status"] == "finished" and status["actor_steps"] == 250 and status["eval_episodes"] == 2
+  assert _rows(run_dir / "metrics.csv")
+  runs = _rows(out / "runs.csv")
+  assert [(r["game"], r["seed"]) for r in runs] == [("Pong", "0")]
+  assert math.isfinite(float(runs[0]["score"])) and float(runs[0]["wall_clock_s"]) > 0
+  per_game = _rows(out / "per_game.csv")
+  assert per_game[0]["game"] == "Pong" and int(per_game[0]["seeds"]) == 1
+  aggregate = _rows(out / "aggregate.csv")
+  assert {r["metric"] for r in aggregate} == {"mean", "median", "iqm"}
+  for r in aggregate:
+    assert float(r["ci_low"]) <= float(r["value"]) <= float(r["ci_high"])
+  comparison = (out / "comparison.md").read_text()
+  assert "| Pong" in comparison and "drq_eps" in comparison and "alix" in comparison
+  results = (out / "RESULTS.md").read_text()
+  for needle in ("machine:", "cores", "commit:", "date:", "learner_updates_per_s", "wall_clock_s", "Reduced mode"):
+    assert needle in results
+  for png in ("per_game_vs_published.png", "aggregate_intervals.png"):
+    assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+  capsys.readouterr()
+  mtime = (run_dir / "status.json").stat().st_mtime
+  assert _bench(out) == 0  # same configuration: the finished run is reused, not rerun
+  assert "1 already finished, skipped" in capsys.readouterr().out
+  assert (run_dir / "status.json").stat().st_mtime == mtime
+
+  assert _bench(out, "--encoder", "alix") == 2  # a different configuration is refused in one line
+  err = capsys.readouterr().err.strip()
+  assert len(err.splitlines()) == 1 and "different configuration" in err and "encoder" in err
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--games", "Tetris2000"], "unknown Atari 100k game"),
+    (["--encoder", "resnet"], "unknown encoder 'resnet'"),
+    (["--seeds", "0"], "--seeds must be >= 1"),
+    (["--config", "nonsense=1"], "no config field 'nonsense'"),
+])
+def test_bad_input_is_one_line(tmp_path, capsys, extra, message):
+  assert _bench(tmp_path / "b", *extra) == 2
+  err = capsys.readouterr().err.strip()
+  assert len(err.splitlines()) == 1 and message in err
+  assert not (tmp_path / "b").exists()
+
+
+def test_help_documents_every_flag(capsys):
+  with pytest.raises(SystemExit):
+    bench_atari100k.main(["atari100k", "--help"])
+  text = capsys.readouterr().out
+  for flag in ("--agent", "--encoder", "--games", "--seeds", "--out", "--steps", "--eval-episodes", "--workers",
+               "--config", "--max-episode-steps", "--no-progress"):
+    assert flag in text

@@ -1,0 +1,111 @@
+"""Every plotting function writes a non-empty PNG, including the "no data yet" cases."""
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from repertory.utils import plotting, scores
+from repertory.utils.loggers import MetricsWriter
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _assert_png(path, expected):
+  assert path == os.fspath(expected)
+  with open(path, "rb") as f:
+    data = f.read()
+  assert data[:8] == PNG_MAGIC
+  assert len(data) > 2000
+  return len(data)
+
+
+def _open_figures():
+  import matplotlib.pyplot as plt
+  return len(plt.get_fignums())
+
+
+def test_import_does_not_select_a_backend():
+  import subprocess
+  import sys
+  code = "import sys; import repertory.utils.plotting, repertory.utils.scores; print('matplotlib.pyplot' in sys.modules)"
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+  assert out.stdout.strip() == "False"
+
+
+def test_plot_learning_curve_from_metrics_writer(tmp_path):
+  writer = MetricsWriter(str(tmp_path / "run"), tensorboard=False)
+  rng = np.random.default_rng(0)
+  for i in range(60):
+    writer.write("actor", {"actor_steps": 100 * i, "episode_return": float(rng.normal(i / 10)), "episode_length": 20})
+    writer.write("learner", {"learner_steps": i, "loss": 0.5})  # blank actor_steps / episode_return.
+    if i % 20 == 19:
+      writer.write("evaluator", {"actor_steps": 100 * i, "episode_return": i / 10, "episodes_evaluated": 10})
+  writer.close()
+  before = _open_figures()
+  out = plotting.plot_learning_curve(writer.path, tmp_path / "curve.png", title="pong")
+  full = _assert_png(out, tmp_path / "curve.png")
+  assert _open_figures() == before
+  empty = plotting.plot_learning_curve(tmp_path / "missing.csv", tmp_path / "empty.png")
+  assert full > _assert_png(empty, tmp_path / "empty.png")
+
+
+def test_plot_learning_curve_no_data_cases(tmp_path):
+  header_only = tmp_path / "header.csv"
+  header_only.write_text("source,time,actor_steps,learner_steps,episodes\n")
+  learner_only = tmp_path / "learner.csv"
+  learner_only.write_text("source,time,actor_steps,learner_steps,episodes,loss\nlearner,1.0,,5,,0.3\n")
+  blank_file = tmp_path / "blank.csv"
+  blank_file.write_text("")
+  for name, csv_path in (("missing", tmp_path / "nope.csv"), ("header", header_only), ("learner", learner_only),
+                         ("blank", blank_file)):
+    out = plotting.plot_learning_curve(csv_path, tmp_path / "plots" / f"{name}.png")
+    _assert_png(out, tmp_path / "plots" / f"{name}.png")
+  # A custom y that exists only for the evaluator still plots.
+  evaluator = tmp_path / "eval.csv"
+  evaluator.write_text("source,actor_steps,episode_return\nactor,10,\nevaluator,10,3.0\nevaluator,20,4.5\n")
+  _assert_png(plotting.plot_learning_curve(evaluator, tmp_path / "eval.png"), tmp_path / "eval.png")
+
+
+def _curves():
+  rows = []
+  for variant, slope in (("lru", 1.0), ("gtrxl", 0.5)):
+    for seed in range(3):
+      steps = np.arange(0, 1000, 50) + seed  # seeds logged at slightly different steps.
+      rows += [{"variant": variant, "seed": seed, "step": s, "return": slope * s / 100 + seed} for s in steps]
+  return pd.DataFrame(rows)
+
+
+def test_plot_curves_with_ci(tmp_path):
+  out = plotting.plot_curves_with_ci(_curves(), tmp_path / "ci.png", "memory length 64")
+  _assert_png(out, tmp_path / "ci.png")
+  single = _curves()[lambda d: d["seed"] == 0]
+  _assert_png(plotting.plot_curves_with_ci(single, tmp_path / "one.png", None), tmp_path / "one.png")
+  empty = pd.DataFrame(columns=["variant", "seed", "step", "return"])
+  _assert_png(plotting.plot_curves_with_ci(empty, tmp_path / "none.png", "t"), tmp_path / "none.png")
+
+
+def test_plot_per_game_vs_published(tmp_path):
+  ours = {"Pong": -5.0, "Breakout": 12.0, "Alien": 850.0, "Qbert": 1500.0}
+  table = scores.published_comparison(ours)
+  _assert_png(plotting.plot_per_game_vs_published(table, tmp_path / "hns.png"), tmp_path / "hns.png")
+  _assert_png(plotting.plot_per_game_vs_published(table, tmp_path / "raw.png", normalized=False),
+              tmp_path / "raw.png")
+  _assert_png(plotting.plot_per_game_vs_published(pd.DataFrame(), tmp_path / "none.png"), tmp_path / "none.png")
+
+
+def test_plot_aggregate_intervals(tmp_path):
+  rng = np.random.default_rng(0)
+  aggregate = scores.aggregate_scores({"ours": rng.normal(0.3, 0.1, (3, 5)), "der": rng.normal(0.2, 0.1, (3, 5))},
+                                      reps=100)
+  _assert_png(plotting.plot_aggregate_intervals(aggregate, tmp_path / "agg.png", title="Atari 100k"),
+              tmp_path / "agg.png")
+  _assert_png(plotting.plot_aggregate_intervals(pd.DataFrame(), tmp_path / "none.png"), tmp_path / "none.png")
+
+
+@pytest.mark.parametrize("bad", ["plot_curves_with_ci"])
+def test_wrong_columns_is_config_error(tmp_path, bad):
+  from repertory.errors import ConfigError
+  with pytest.raises(ConfigError, match="needs columns"):
+    getattr(plotting, bad)(pd.DataFrame({"x": [1]}), tmp_path / "x.png", "t")
