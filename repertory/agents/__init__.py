@@ -9,6 +9,9 @@ from repertory.errors import ConfigError
 _AGENTS: Dict[str, Tuple[str, str, str]] = {
     # name: (module, config class, builder class)
     "dqn": ("repertory.agents.dqn", "config.DQNConfig", "builder.DQNBuilder"),
+    "der": ("repertory.agents.der", "config.DERConfig", "builder.DERBuilder"),
+    "impala": ("repertory.agents.impala", "config.IMPALAConfig", "builder.IMPALABuilder"),
+    "sac": ("repertory.agents.sac", "config.SACConfig", "builder.SACBuilder"),
 }
 
 

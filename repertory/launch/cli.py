@@ -120,7 +120,11 @@ def train(args: argparse.Namespace) -> int:
   return 0
 
 
-BENCHMARKS = {"throughput": "repertory.launch.bench_throughput"}
+BENCHMARKS = {
+    "atari100k": "repertory.launch.bench_atari100k",
+    "memory": "repertory.launch.bench_memory",
+    "throughput": "repertory.launch.bench_throughput",
+}
 
 
 def make_parser() -> argparse.ArgumentParser:

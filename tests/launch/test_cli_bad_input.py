@@ -92,3 +92,12 @@ def test_subprocess_bad_input_prints_no_traceback(cli, tmp_path):
   assert code == 2
   assert err.strip().splitlines()[-1].startswith("repertory: error: unknown agent 'nope'")
   assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["bench", "--help"], ["bench", "throughput", "--help"],
+                                  ["bench", "atari100k", "--help"], ["bench", "memory", "--help"]])
+def test_every_help_page_renders(argv, capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    cli.main(argv)
+  assert exit_info.value.code == 0
+  assert "usage:" in capsys.readouterr().out

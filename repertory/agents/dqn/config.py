@@ -10,19 +10,19 @@ class DQNConfig:
 
   discount: float = 0.99
   n_step: int = 3  # Rainbow (Hessel et al. 2018, Table 1) uses 3.
-  learning_rate: float = 5e-4  # Rainbow on Atari: 6.25e-5.
+  learning_rate: float = 2.5e-4  # Rainbow on Atari: 6.25e-5.
   adam_eps: float = 1e-8  # Rainbow on Atari: 1.5e-4.
   max_gradient_norm: float = 10.0
   huber_delta: float = 1.0
   batch_size: int = 64  # Rainbow on Atari: 32.
-  target_update_period: int = 250  # learner steps; Rainbow on Atari: 8000 frames = 2000 updates.
+  target_update_period: int = 500  # learner steps; Rainbow on Atari: 8000 frames = 2000 updates.
   sgd_steps_per_call: int = 1  # updates fused into one jit call (lax.scan over that many batches)
   hidden_sizes: Tuple[int, ...] = (128, 128)
   dueling: bool = True  # Wang et al. 2016.
   # Replay.
   min_replay_size: int = 1_000
   max_replay_size: int = 100_000
-  samples_per_insert: float = 16.0  # learner samples per inserted transition (the replay ratio)
+  samples_per_insert: float = 32.0  # learner samples per inserted transition (the replay ratio)
   samples_per_insert_tolerance: float = 256.0
   priority_exponent: float = 0.6  # α, Schaul et al. 2016, Table 3 (proportional).
   importance_sampling_exponent: float = 0.4  # β0, annealed to 1 (Schaul et al. 2016, Table 3).

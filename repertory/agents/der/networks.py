@@ -1,0 +1,101 @@
+"""DER networks: an encoder (DER CNN, A-LIX or S-RYM) and a dueling C51 head with noisy layers.
+
+All variants are built with `hk.transform_with_state` (the S-RYM spectral-norm statistics are Haiku
+state; the others have empty state) and take an rng (noisy layers, A-LIX shifts):
+
+    logits, state = network.apply(params, state, rng, observations, is_training, noisy)   # [B, A, N]
+
+* "der": the DER torso (`DataEfficientTorso`, arXiv 1906.05243 App.) → dueling C51 head of `NoisyLinear` layers
+  (Wang et al. 2016 eq. 9 applied to the atom logits, as Dopamine's FullRainbowNetwork).
+* "alix": `ALIXEncoder(architecture="der")` (arXiv 2207.00986): LIX after each conv ReLU in training,
+  identity otherwise; S is trained by its own optimiser (`alix.make_alix_optimizer`) → same head.
+* "hyperbolic": `HyperbolicEncoder` (S-RYM, arXiv 2210.01542): spectrally-normalised DER torso and
+  hidden layer, then the Poincaré MLR producing A×N logits. It has no noisy or dueling layers (every
+  layer before the hyperbolic one is spectrally normalised), so it explores ε-greedily (builder).
+"""
+
+import dataclasses
+
+import haiku as hk
+import jax
+import jax.numpy as jnp
+
+from repertory.agents.der.config import DERConfig
+from repertory.environments.specs import EnvironmentSpec
+from repertory.errors import ConfigError
+from repertory.networks import torsos
+from repertory.networks.noisy import NoisyLinear
+
+
+@dataclasses.dataclass(frozen=True)
+class DERNetworks:
+  network: hk.TransformedWithState  # (observations [B, ...], is_training, noisy) → logits [B, A, N]
+  num_actions: int
+  atoms: jax.Array  # [N] support of the return distribution
+  has_noise: bool  # False: no noisy layers, exploration is ε-greedy
+
+
+class DataEfficientTorso(hk.Module):
+  """The DER torso (arXiv 1906.05243 App.: Conv 32 5x5/5, Conv 64 5x5/5, ReLU, flatten; input /255).
+
+  Same layers as `torsos.DataEfficientCNN`, computed by `alix.Conv2DValid` (patchify + matmul for
+  kernel == stride), which avoids jaxlib 0.4.34's XLA:CPU abort in the input gradient of a 5x5/5
+  `hk.Conv2D` under the classic CPU runtime (see `alix.conv2d_valid`).
+  """
+
+  def __init__(self, name: str = "der_torso"):
+    super().__init__(name=name)
+
+  def __call__(self, images: jax.Array) -> jax.Array:
+    from repertory.networks.alix import Conv2DValid
+    x = images.astype(jnp.float32) / 255.0
+    for i, channels in enumerate((32, 64)):
+      x = jax.nn.relu(Conv2DValid(channels, 5, 5, name=f"conv_{i}")(x))
+    return hk.Flatten()(x)
+
+
+class DuelingCategoricalHead(hk.Module):
+  """Dueling C51 logits: value [B, 1, N] + advantage [B, A, N] − mean_a advantage, noisy layers throughout."""
+
+  def __init__(self, num_actions: int, num_atoms: int, hidden_size: int, sigma_zero: float,
+               name: str = "dueling_categorical_head"):
+    super().__init__(name=name)
+    self._num_actions, self._num_atoms = num_actions, num_atoms
+    self._hidden, self._sigma = hidden_size, sigma_zero
+
+  def __call__(self, features: jax.Array, noisy: bool) -> jax.Array:
+    def stream(outputs: int, name: str) -> jax.Array:
+      h = jax.nn.relu(NoisyLinear(self._hidden, self._sigma, name=f"{name}_hidden")(features, noisy))
+      return NoisyLinear(outputs, self._sigma, name=f"{name}_output")(h, noisy)
+
+    value = stream(self._num_atoms, "value").reshape(-1, 1, self._num_atoms)
+    advantage = stream(self._num_actions * self._num_atoms, "advantage").reshape(-1, self._num_actions, self._num_atoms)
+    return value + advantage - jnp.mean(advantage, axis=1, keepdims=True)
+
+
+def make_networks(spec: EnvironmentSpec, config: DERConfig) -> DERNetworks:
+  num_actions = int(spec.actions.num_values)
+  if not torsos.is_image(spec.observations.shape):
+    raise ConfigError("the der agent needs image observations [H, W, C] (e.g. atari:Pong); use dqn for vector observations")
+  atoms = jnp.linspace(-config.v_max, config.v_max, config.num_atoms)
+
+  def forward(observations: jax.Array, is_training: bool, noisy: bool) -> jax.Array:
+    if config.encoder == "hyperbolic":
+      from repertory.networks.hyperbolic import HyperbolicEncoder
+      logits = HyperbolicEncoder(num_actions * config.num_atoms, torso="der")(observations, is_training)
+      return logits.reshape(-1, num_actions, config.num_atoms)
+    if config.encoder == "alix":
+      from repertory.networks.alix import ALIXConfig, ALIXEncoder
+      features = ALIXEncoder(ALIXConfig(architecture="der"))(observations, is_training)
+    else:
+      features = DataEfficientTorso()(observations)
+    head = DuelingCategoricalHead(num_actions, config.num_atoms, config.hidden_size, config.noisy_sigma_zero)
+    return head(features, noisy)
+
+  return DERNetworks(network=hk.transform_with_state(forward), num_actions=num_actions, atoms=atoms,
+                     has_noise=config.encoder != "hyperbolic")
+
+
+def q_values(logits: jax.Array, atoms: jax.Array) -> jax.Array:
+  """Expected returns Σ_i p_i z_i from logits [..., A, N]."""
+  return jnp.sum(jax.nn.softmax(logits, axis=-1) * atoms, axis=-1)

@@ -1,0 +1,217 @@
+"""The SAC learner (Haarnoja et al. 2018, arXiv 1812.05905, Algorithm 1 with automatic temperature).
+
+One update on a batch of n-step transitions (s, a, R, γ_n, s'), with α = exp(log α):
+
+* Critics (eq. 5 with the soft value of eq. 3): a' ~ π(·|s'),
+    clipped: y = R + γ_n (min_i Q̄_i(s', a') − α log π(a'|s'))       (clipped double-Q, SAC v2)
+    gpl:     y = R + γ_n (mean_i Q̄_i − β·u(s', a') − α log π(a'|s'))  (arXiv 2110.03375; losses.gpl)
+  J_Q = Σ_i E[½(Q_i(s, a) − y)²]; the encoder (pixels) is trained by this loss only.
+* Actor (eq. 7, reparameterised): J_π = E[α log π(ã|s) − V_pen(s, ã)], ã ~ π(·|s), with
+  V_pen = min_i Q_i (clipped) or mean_i Q_i − (SG(β) + s_t)·u (gpl; s_t the optional optimistic shift).
+  The actor sees stop-gradient encoder features.
+* Temperature (eq. 18): J(α) = E[−log α · SG(log π(ã|s) + H̄)], H̄ = −|A| (target entropy), as the
+  authors' softlearning code (gradient on log α). Descent raises α while the entropy is below H̄.
+* GPL β (dual TD, arXiv 2110.03375): L(β) = β·SG(mean(Q − y)) with Adam(1e-4, b1 0.5) (`losses.gpl`).
+* Targets: Polyak averaging Q̄ ← τ Q + (1 − τ) Q̄ after every update, τ = 0.005 (Table 1).
+  As DrQ-v2 (arXiv 2107.09645), the encoder has no target copy: s' is encoded by the online encoder
+  under stop-gradient.
+"""
+
+from typing import Any, Dict, Iterator, NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from repertory.agents.sac import networks as sac_networks
+from repertory.agents.sac.config import SACConfig
+from repertory.losses import gpl
+from repertory.replay.types import ReplayBatch
+
+
+class TrainingState(NamedTuple):
+  encoder_params: Any
+  critic_params: Any
+  actor_params: Any
+  target_critic_params: Any
+  log_alpha: jax.Array
+  beta: jax.Array  # GPL pessimism (kept, unused, with penalty="clipped")
+  critic_opt_state: Any  # encoder + critics
+  actor_opt_state: Any
+  alpha_opt_state: Any
+  beta_opt_state: Any
+  key: jax.Array
+  steps: jax.Array
+
+
+def critic_target(q_targets: jax.Array, reward: jax.Array, discount: jax.Array, next_log_prob: jax.Array,
+                  alpha: jax.Array, beta: jax.Array, penalty: str) -> jax.Array:
+  """Soft n-step target y [B] from target critics Q̄(s', a') [N, B] (no gradient).
+
+  `discount` is the adder's γ_n = Π γ·d (0 after a termination). "clipped": min over critics;
+  "gpl": `losses.gpl.pessimistic_target` (mean − β·u), which equals "clipped" for N = 2, β = 0.5.
+  """
+  chex.assert_rank([q_targets, reward, discount, next_log_prob], [2, 1, 1, 1])
+  if penalty == "gpl":
+    return gpl.pessimistic_target(reward, discount, q_targets, next_log_prob, alpha, beta)
+  y = reward + discount * (jnp.min(q_targets, axis=0) - alpha * next_log_prob)
+  return jax.lax.stop_gradient(y)
+
+
+def penalised_value(qs: jax.Array, penalty: str, beta: jax.Array) -> jax.Array:
+  """The actor's value of (s, ã) from Q [N, B]: min over critics, or mean − β·u (GPL)."""
+  chex.assert_rank(qs, 2)
+  if penalty == "gpl":
+    return jnp.mean(qs, axis=0) - beta * gpl.critic_uncertainty(qs)
+  return jnp.min(qs, axis=0)
+
+
+def temperature_loss(log_alpha: jax.Array, log_prob: jax.Array, target_entropy: float) -> jax.Array:
+  """J(log α) = −mean(log α · SG(log π + H̄)) (arXiv 1812.05905, eq. 18; softlearning on log α)."""
+  chex.assert_rank([log_alpha, log_prob], [0, 1])
+  return -jnp.mean(log_alpha * jax.lax.stop_gradient(log_prob + target_entropy))
+
+
+def polyak_update(online: Any, target: Any, tau: float) -> Any:
+  """Q̄ ← τ·Q + (1 − τ)·Q̄ (optax.incremental_update)."""
+  return optax.incremental_update(online, target, tau)
+
+
+def make_critic_optimizer(config: SACConfig, image: bool) -> optax.GradientTransformation:
+  """Adam for encoder + critics; with pixels and encoder="alix", A-LIX's S gets its own Adam (alix.py)."""
+  learning_rate = config.pixel_learning_rate if image else config.learning_rate
+  default = optax.adam(learning_rate)
+  if image:
+    from repertory.networks.alix import make_alix_optimizer
+    return make_alix_optimizer(default)  # for "drq" S gets zero gradients and never moves
+  return default
+
+
+class SACLearner:
+  """Samples a batch and takes one critic, actor, temperature (and β) update per `step()`."""
+
+  def __init__(self, networks: sac_networks.SACNetworks, config: SACConfig, iterator: Iterator[ReplayBatch],
+               seed: int, example_observation: np.ndarray):
+    self._config = config
+    self._iterator = iterator
+    self._networks = networks
+    image = networks.image
+    gpl_config = config.gpl_config()
+    target_entropy = config.target_entropy_per_action_dim * networks.action_dim
+    self.target_entropy = target_entropy
+    actor_lr = config.pixel_learning_rate if image else config.learning_rate
+    critic_optimizer = make_critic_optimizer(config, image)
+    actor_optimizer = optax.adam(actor_lr)
+    alpha_optimizer = optax.adam(config.temperature_learning_rate)
+    beta_optimizer = gpl.beta_optimizer(gpl_config)
+    encoder, actor, critic = networks.encoder, networks.actor, networks.critic
+
+    key = jax.random.PRNGKey(seed)
+    key, k_enc, k_actor, k_critic = jax.random.split(key, 4)
+    observations = jnp.asarray(example_observation)[None]
+    encoder_params = encoder.init(k_enc, observations, True)
+    features = encoder.apply(encoder_params, k_enc, observations, False)
+    actor_params = actor.init(k_actor, features)
+    critic_params = critic.init(k_critic, features, jnp.zeros((1, networks.action_dim), jnp.float32))
+    log_alpha = jnp.asarray(np.log(config.init_temperature), jnp.float32)
+    beta = jnp.asarray(config.beta_init, jnp.float32)
+    self._state = TrainingState(
+        encoder_params, critic_params, actor_params, critic_params, log_alpha, beta,
+        critic_optimizer.init((encoder_params, critic_params)), actor_optimizer.init(actor_params),
+        alpha_optimizer.init(log_alpha), beta_optimizer.init(beta), key, jnp.zeros((), jnp.int32))
+    self._steps = 0
+    penalty = config.penalty
+
+    def sgd_step(state: TrainingState, transitions) -> tuple:
+      key, k_enc, k_enc_next, k_next, k_pi, k_aug, k_aug_next = jax.random.split(state.key, 7)
+      observations, next_observations = transitions.observation, transitions.next_observation
+      if image and config.encoder == "drq":
+        observations = sac_networks.random_shift(k_aug, observations, config.random_shift_pad)
+        next_observations = sac_networks.random_shift(k_aug_next, next_observations, config.random_shift_pad)
+      batch = transitions.reward.shape[0]
+      actions = networks.to_unit_action(transitions.action.reshape(batch, -1).astype(jnp.float32))
+      alpha = jnp.exp(state.log_alpha)
+
+      # Critic target: a' ~ π(·|s'), target critics, penalty.
+      next_features = jax.lax.stop_gradient(encoder.apply(state.encoder_params, k_enc_next, next_observations, True))
+      next_dist = sac_networks.tanh_gaussian(*actor.apply(state.actor_params, None, next_features))
+      next_actions, next_log_prob = next_dist.sample_and_log_prob(seed=k_next)
+      q_next = critic.apply(state.target_critic_params, None, next_features, next_actions)
+      target = critic_target(q_next, transitions.reward, transitions.discount, next_log_prob, alpha,
+                             state.beta, penalty)
+
+      def critic_loss_fn(encoder_and_critic):
+        encoder_params, critic_params = encoder_and_critic
+        features = encoder.apply(encoder_params, k_enc, observations, True)
+        qs = critic.apply(critic_params, None, features, actions)
+        loss = 0.5 * jnp.sum(jnp.mean(jnp.square(qs - target[None]), axis=1))
+        return loss, (qs, features)
+
+      (critic_loss, (qs, features)), grads = jax.value_and_grad(critic_loss_fn, has_aux=True)(
+          (state.encoder_params, state.critic_params))
+      updates, critic_opt_state = critic_optimizer.update(grads, state.critic_opt_state,
+                                                          (state.encoder_params, state.critic_params))
+      encoder_params, critic_params = optax.apply_updates((state.encoder_params, state.critic_params), updates)
+
+      # Actor on stop-gradient features with the updated critics.
+      features = jax.lax.stop_gradient(features)
+      beta_actor = gpl.actor_beta(state.beta, state.steps, gpl_config)
+
+      def actor_loss_fn(actor_params):
+        dist = sac_networks.tanh_gaussian(*actor.apply(actor_params, None, features))
+        sampled, log_prob = dist.sample_and_log_prob(seed=k_pi)
+        value = penalised_value(critic.apply(critic_params, None, features, sampled), penalty, beta_actor)
+        return jnp.mean(alpha * log_prob - value), log_prob
+
+      (actor_loss, log_prob), actor_grads = jax.value_and_grad(actor_loss_fn, has_aux=True)(state.actor_params)
+      actor_updates, actor_opt_state = actor_optimizer.update(actor_grads, state.actor_opt_state)
+      actor_params = optax.apply_updates(state.actor_params, actor_updates)
+
+      alpha_loss, alpha_grad = jax.value_and_grad(temperature_loss)(state.log_alpha, log_prob, target_entropy)
+      alpha_update, alpha_opt_state = alpha_optimizer.update(alpha_grad, state.alpha_opt_state)
+      log_alpha = optax.apply_updates(state.log_alpha, alpha_update)
+
+      gap = jnp.mean(jax.lax.stop_gradient(qs) - target[None])
+      if penalty == "gpl":
+        beta_grad = jax.grad(gpl.dual_td_beta_loss)(state.beta, jax.lax.stop_gradient(qs), target)
+        beta_update, beta_opt_state = beta_optimizer.update(beta_grad, state.beta_opt_state)
+        beta = optax.apply_updates(state.beta, beta_update)
+      else:
+        beta, beta_opt_state = state.beta, state.beta_opt_state
+
+      target_critic_params = polyak_update(critic_params, state.target_critic_params, config.tau)
+      new_state = TrainingState(encoder_params, critic_params, actor_params, target_critic_params, log_alpha, beta,
+                                critic_opt_state, actor_opt_state, alpha_opt_state, beta_opt_state, key,
+                                state.steps + 1)
+      metrics = {"loss": critic_loss, "actor_loss": actor_loss, "alpha_loss": alpha_loss, "alpha": alpha,
+                 "beta": state.beta, "entropy": -jnp.mean(log_prob), "q_mean": jnp.mean(qs), "td_gap": gap}
+      if image and config.encoder == "alix":
+        from repertory.networks.alix import alix_shift
+        metrics["alix_shift"] = alix_shift(encoder_params)
+      return new_state, metrics
+
+    self._sgd_step = jax.jit(sgd_step)
+
+  @property
+  def steps(self) -> int:
+    return self._steps
+
+  def step(self) -> Dict[str, Any]:
+    """One update; metrics stay on the device."""
+    batch = next(self._iterator)
+    self._state, metrics = self._sgd_step(self._state, batch.data)
+    self._steps += 1
+    return metrics
+
+  def get_variables(self) -> Dict[str, Any]:
+    """What actors need: the encoder and the actor."""
+    return {"encoder": self._state.encoder_params, "actor": self._state.actor_params}
+
+  def state(self) -> TrainingState:
+    return self._state
+
+  def restore(self, state: TrainingState) -> None:
+    self._state = jax.tree.map(jnp.asarray, state)
+    self._steps = int(self._state.steps)

@@ -1,0 +1,123 @@
+"""SAC networks: an observation encoder, a tanh-Gaussian actor and an ensemble of N Q critics.
+
+* States: the encoder flattens the observation; actor and critics are ReLU MLPs (2 × 256, SAC
+  arXiv 1812.05905 Table 1); each critic sees concat(observation, action).
+* Pixels ([H, W, C] uint8 observations): the DrQ-v2 convolutional encoder (arXiv 2107.09645: 4 convs
+  of 32 channels, 3x3, first stride 2), as `ALIXEncoder(architecture="drqv2")` (arXiv 2207.00986) —
+  with `encoder="alix"` it mixes local signals (LIX) after every conv ReLU in training; with
+  `encoder="drq"` it runs in evaluation mode (the plain DrQ-v2 conv; its unused S stays at S₀) and
+  the learner random-shifts the images instead. Actor and critic each put a DrQ-v2 trunk
+  (Linear(feature_dim) → LayerNorm → tanh) before their MLPs. Only the critic trains the encoder:
+  the learner hands the actor stop-gradient features.
+
+Actions: the actor's distribution lives on [−1, 1]^|A| (tanh-squashed Gaussian, arXiv 1812.05905
+Appendix C); the actor rescales to the environment's bounds, and the learner maps stored actions back.
+"""
+
+import dataclasses
+
+import distrax
+import haiku as hk
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from repertory.agents.sac.config import SACConfig
+from repertory.environments.specs import EnvironmentSpec
+from repertory.networks import torsos
+
+
+@dataclasses.dataclass(frozen=True)
+class SACNetworks:
+  encoder: hk.Transformed  # apply(params, rng, observations [B, ...], is_training) → features [B, D]
+  actor: hk.Transformed  # apply(params, None, features) → (mean [B, A], log_std [B, A])
+  critic: hk.Transformed  # apply(params, None, features, actions in [−1, 1]) → Q [N, B]
+  action_minimum: np.ndarray  # [A]
+  action_maximum: np.ndarray  # [A]
+  action_shape: tuple  # the environment's action shape
+  image: bool
+  config: SACConfig
+
+  @property
+  def action_dim(self) -> int:
+    return int(self.action_minimum.shape[0])
+
+  def to_environment_action(self, unit_action: jax.Array) -> jax.Array:
+    """[−1, 1] → [minimum, maximum] (affine)."""
+    half = (self.action_maximum - self.action_minimum) / 2.0
+    return (unit_action + 1.0) * half + self.action_minimum
+
+  def to_unit_action(self, action: jax.Array) -> jax.Array:
+    """[minimum, maximum] → [−1, 1], the critic's action input."""
+    half = (self.action_maximum - self.action_minimum) / 2.0
+    return jnp.clip((action - self.action_minimum) / half - 1.0, -1.0, 1.0)
+
+
+def tanh_gaussian(mean: jax.Array, log_std: jax.Array) -> distrax.Distribution:
+  """π(·|s) = tanh(N(mean, diag(exp(log_std)²))), event shape [A] (arXiv 1812.05905, Appendix C):
+
+  log π(a|s) = log N(u; mean, σ) − Σ_i log(1 − tanh(u_i)²),  a = tanh(u)
+  (distrax's Tanh bijector computes the log-det as 2(log 2 − u − softplus(−2u)), stably).
+  """
+  base = distrax.MultivariateNormalDiag(mean, jnp.exp(log_std))
+  return distrax.Transformed(base, distrax.Block(distrax.Tanh(), ndims=1))
+
+
+class DrQTrunk(hk.Module):
+  """DrQ-v2 trunk: Linear(feature_dim) → LayerNorm → tanh (arXiv 2107.09645, Sec. 3.2 / code)."""
+
+  def __init__(self, feature_dim: int, name: str = "drq_trunk"):
+    super().__init__(name=name)
+    self._feature_dim = feature_dim
+
+  def __call__(self, features: jax.Array) -> jax.Array:
+    x = hk.Linear(self._feature_dim)(features)
+    return jnp.tanh(hk.LayerNorm(-1, create_scale=True, create_offset=True)(x))
+
+
+def make_networks(spec: EnvironmentSpec, config: SACConfig) -> SACNetworks:
+  action_spec = spec.actions
+  action_dim = int(np.prod(action_spec.shape))
+  minimum = np.broadcast_to(np.asarray(action_spec.minimum, np.float32), action_spec.shape).reshape(-1)
+  maximum = np.broadcast_to(np.asarray(action_spec.maximum, np.float32), action_spec.shape).reshape(-1)
+  image = torsos.is_image(spec.observations.shape)
+  hidden = tuple(config.hidden_sizes)
+
+  def encode(observations: jax.Array, is_training: bool) -> jax.Array:
+    if not image:
+      return hk.Flatten()(observations.astype(jnp.float32))
+    from repertory.networks.alix import ALIXConfig, ALIXEncoder
+    encoder = ALIXEncoder(ALIXConfig(architecture="drqv2"))
+    return encoder(observations, is_training=is_training and config.encoder == "alix")
+
+  def actor(features: jax.Array):
+    x = DrQTrunk(config.feature_dim, name="actor_trunk")(features) if image else features
+    x = hk.nets.MLP(hidden, activate_final=True, name="actor_mlp")(x)
+    mean = hk.Linear(action_dim, name="mean")(x)
+    log_std = hk.Linear(action_dim, name="log_std")(x)
+    return mean, jnp.clip(log_std, config.log_std_min, config.log_std_max)
+
+  def critic(features: jax.Array, actions: jax.Array) -> jax.Array:
+    x = DrQTrunk(config.feature_dim, name="critic_trunk")(features) if image else features
+    x = jnp.concatenate([x, actions.astype(jnp.float32)], axis=-1)
+    qs = [hk.nets.MLP(hidden + (1,), name=f"q_{i}")(x)[..., 0] for i in range(config.num_critics)]
+    return jnp.stack(qs)  # [N, B]
+
+  return SACNetworks(encoder=hk.transform(encode), actor=hk.transform(actor), critic=hk.transform(critic),
+                     action_minimum=minimum, action_maximum=maximum,
+                     action_shape=tuple(action_spec.shape), image=image, config=config)
+
+
+def random_shift(key: jax.Array, images: jax.Array, pad: int) -> jax.Array:
+  """DrQ-v2 augmentation (arXiv 2107.09645, Sec. 3.1): replicate-pad by `pad`, crop back at a random
+  integer offset per image (the authors' bilinear sampling adds sub-pixel jitter; not done here)."""
+  if pad <= 0:
+    return images
+  batch, height, width = images.shape[:3]
+  padded = jnp.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="edge")
+  offsets = jax.random.randint(key, (batch, 2), 0, 2 * pad + 1)
+
+  def crop(image, offset):
+    return jax.lax.dynamic_slice(image, (offset[0], offset[1], 0), (height, width, image.shape[-1]))
+
+  return jax.vmap(crop)(padded, offsets)

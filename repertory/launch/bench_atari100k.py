@@ -1,0 +1,418 @@
+"""`repertory bench atari100k`: the Atari 100k benchmark for DER with a chosen encoder.
+
+Every (game, seed) is one `sync` run (deterministic on CPU for a seed) in its own run directory
+`<out>/runs/<Game>_seed<k>/` (config.json, status.json, metrics.csv, learning_curve.png), run in
+parallel processes. Protocol (Atari 100k; Dopamine DER.gin): 100k agent steps, evaluation at the end
+with ε = 0.001 on a separate environment instance (`training=False`: an episode is a whole game,
+not a life) over --eval-episodes games, true game scores. Reports in <out>:
+  runs.csv (one row per run), per_game.csv, aggregate.csv (human-normalised mean / median / IQM with 95%
+  stratified-bootstrap CIs, rliable), comparison.md (ours vs published DER, DrQ(ε), SPR, A-LIX),
+  per_game_vs_published.png, aggregate_intervals.png, RESULTS.md (machine, commit, date, wall-clock
+  and learner updates/s per run).
+A finished run with the same configuration is skipped on a re-run; an --out holding results of a
+different configuration is refused.
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+from repertory.errors import ConfigError
+
+EXIT_RUN_FAILED = 1
+BENCH_CONFIG = "bench_config.json"
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+  from repertory.experiments import atari100k
+  p = subparsers.add_parser("atari100k", help="Atari 100k benchmark (DER with a chosen encoder)",
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter, description=__doc__)
+  p.add_argument("--agent", default="der", help="agent name (der: data-efficient Rainbow, arXiv 1906.05243)")
+  p.add_argument("--encoder", default="der",
+                 help="DER encoder: der (DER CNN), alix (A-LIX, arXiv 2207.00986) or hyperbolic (S-RYM, arXiv 2210.01542)")
+  p.add_argument("--games", default="Pong,Breakout,Boxing",
+                 help="comma-separated Atari 100k games (names of the reference table, e.g. MsPacman), or 'all' for the 26")
+  p.add_argument("--seeds", type=int, default=3, help="seeds per game (seeds 0 .. N-1)")
+  p.add_argument("--out", required=True, help="output folder: runs/<Game>_seed<k>/ plus the CSV, Markdown and PNG reports")
+  p.add_argument("--steps", type=int, default=atari100k.STEPS, help="agent steps per run (Atari 100k: 100000 = 400k frames)")
+  p.add_argument("--eval-episodes", type=int, default=atari100k.EVAL_EPISODES,
+                 help="evaluation games per run at the end of training (ε = 0.001; protocol: 100)")
+  p.add_argument("--max-episode-steps", type=int, default=atari100k.MAX_EPISODE_STEPS,
+                 help="agent steps after which an episode is cut (protocol: 27000 = 108k frames; lower only for smoke tests)")
+  p.add_argument("--workers", type=int, default=None,
+                 help="runs in parallel, one process each (default: min(CPU cores, runs)); each 100k run's replay "
+                      "needs up to ~6 GB of memory")
+  p.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
+                 help="override a DER config field, e.g. --config n_step=20 (repeatable); importance_sampling_anneal_steps "
+                      "defaults to steps - min_replay_size")
+  p.add_argument("--no-progress", action="store_true", help="no progress bars")
+  return p
+
+
+# ------------------------------------------------------------------------------------------------
+# Configuration.
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+  game: str
+  seed: int
+  run_dir: str
+  experiment: Dict[str, Any]  # ExperimentConfig fields
+
+
+def _parse_overrides(pairs: List[str]) -> Dict[str, str]:
+  overrides = {}
+  for pair in pairs:
+    if "=" not in pair:
+      raise ConfigError(f"--config expects KEY=VALUE, got '{pair}'")
+    key, value = pair.split("=", 1)
+    overrides[key.strip()] = value.strip()
+  return overrides
+
+
+def _games(text: str) -> List[str]:
+  from repertory.environments.atari import rom_id
+  from repertory.utils import scores
+  names = scores.atari_games() if text.strip().lower() == "all" else [g.strip() for g in text.split(",") if g.strip()]
+  if not names:
+    raise ConfigError("--games is empty; pass e.g. --games Pong,Breakout or --games all")
+  games = []
+  for name in names:
+    game = scores.canonical_game(name)  # unknown to the Atari 100k reference table → ConfigError
+    rom_id(game)
+    if game not in games:
+      games.append(game)
+  return games
+
+
+def resolve(args: argparse.Namespace) -> Tuple[Dict[str, Any], List[RunSpec]]:
+  """Validates the arguments; returns the benchmark's configuration record and its runs."""
+  from repertory import agents
+  from repertory.experiments import atari100k
+  for flag in ("seeds", "steps", "eval_episodes", "max_episode_steps"):
+    if getattr(args, flag) < 1:
+      raise ConfigError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
+  if args.workers is not None and args.workers < 1:
+    raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+  if args.agent not in agents.agent_names():
+    raise ConfigError(f"unknown agent '{args.agent}'; choose one of {', '.join(agents.agent_names())}")
+  overrides = _parse_overrides(args.config)
+  fields = {f.name for f in dataclasses.fields(agents.make_config(args.agent))}
+  if "encoder" not in fields:
+    raise ConfigError(f"agent '{args.agent}' has no pluggable encoder; use --agent der")
+  if "encoder" in overrides and overrides["encoder"] != args.encoder:
+    raise ConfigError("pass the encoder with --encoder, not --config encoder=...")
+  overrides["encoder"] = args.encoder
+  from repertory.agents.der.config import ENCODERS
+  if args.encoder not in ENCODERS:
+    raise ConfigError(f"unknown encoder '{args.encoder}'; choose one of {', '.join(ENCODERS)}")
+  config = agents.make_config(args.agent, overrides)
+  if "importance_sampling_anneal_steps" in fields and "importance_sampling_anneal_steps" not in overrides:
+    overrides["importance_sampling_anneal_steps"] = str(max(1, args.steps - config.min_replay_size))
+    config = agents.make_config(args.agent, overrides)  # β reaches 1 at the end of the run
+  games = _games(args.games)
+  record = {"benchmark": "atari100k", "agent": args.agent, "encoder": args.encoder, "steps": args.steps,
+            "eval_episodes": args.eval_episodes, "max_episode_steps": args.max_episode_steps,
+            "overrides": dict(sorted(overrides.items())), "agent_config": dataclasses.asdict(config)}
+  runs = []
+  for game in games:
+    for seed in range(args.seeds):
+      run_dir = os.path.join(args.out, "runs", f"{game}_seed{seed}")
+      experiment = atari100k.experiment_config(args.agent, game, seed, run_dir, overrides, steps=args.steps,
+                                               eval_episodes=args.eval_episodes,
+                                               max_episode_steps=args.max_episode_steps)
+      runs.append(RunSpec(game, seed, run_dir, dataclasses.asdict(experiment)))
+  return record, runs
+
+
+def _normalised(value: Any) -> Any:
+  return json.loads(json.dumps(value, default=str, sort_keys=True))
+
+
+def check_out_dir(out: str, record: Dict[str, Any]) -> None:
+  """Refuses an --out that holds another configuration's results; records this one otherwise."""
+  path = os.path.join(out, BENCH_CONFIG)
+  if os.path.exists(path):
+    with open(path) as f:
+      saved = json.load(f)
+    if _normalised(saved) != _normalised(record):
+      differ = sorted({k for k in set(saved) | set(record) if _normalised(saved.get(k)) != _normalised(record.get(k))})
+      detail = []
+      for key in differ:
+        if isinstance(record.get(key), dict) and isinstance(saved.get(key), dict):
+          detail += [f"{key}.{k}" for k in sorted(set(saved[key]) | set(record[key]))
+                     if _normalised(saved[key].get(k)) != _normalised(record[key].get(k))]
+        else:
+          detail.append(key)
+      raise ConfigError(f"--out '{out}' holds results of a different configuration (differs in {', '.join(detail)}); "
+                        "choose another --out or rerun with the same settings")
+    return
+  if os.path.isdir(out) and os.listdir(out):
+    raise ConfigError(f"--out '{out}' is not empty and holds no {BENCH_CONFIG}; choose an empty or new folder")
+  os.makedirs(out, exist_ok=True)
+  with open(path, "w") as f:
+    json.dump(record, f, indent=2, default=str)
+
+
+def _expected_run_config(spec: RunSpec) -> Dict[str, Any]:
+  from repertory import agents
+  record = dict(spec.experiment)
+  record["agent_config"] = dataclasses.asdict(agents.make_config(record["agent"], dict(record["agent_overrides"])))
+  return _normalised(record)
+
+
+def is_finished(spec: RunSpec) -> bool:
+  """status.json says finished and config.json equals this run's configuration."""
+  try:
+    with open(os.path.join(spec.run_dir, "status.json")) as f:
+      status = json.load(f)
+    with open(os.path.join(spec.run_dir, "config.json")) as f:
+      saved = json.load(f)
+  except (OSError, ValueError):
+    return False
+  saved.pop("progress", None)
+  expected = _expected_run_config(spec)
+  expected.pop("progress", None)
+  return status.get("status") == "finished" and _normalised(saved) == expected
+
+
+# ------------------------------------------------------------------------------------------------
+# One run (in its own process).
+
+
+def _write_status(run_dir: str, status: str, **extra) -> None:
+  tmp = os.path.join(run_dir, "status.json.tmp")
+  with open(tmp, "w") as f:
+    json.dump({"status": status, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **extra}, f, indent=2, default=str)
+  os.replace(tmp, os.path.join(run_dir, "status.json"))
+
+
+def _training_rate(metrics_csv: str) -> Tuple[float, float]:
+  """(learner updates/s, actor steps/s) between the first and last learner log rows."""
+  from repertory.utils.loggers import read_metrics
+  rows = read_metrics(metrics_csv, "learner")
+  if len(rows) < 2:
+    return float("nan"), float("nan")
+  first, last = rows[0], rows[-1]
+  dt = float(last["time"]) - float(first["time"])
+  if dt <= 0:
+    return float("nan"), float("nan")
+  return ((float(last["learner_steps"]) - float(first["learner_steps"])) / dt,
+          (float(last["actor_steps"]) - float(first["actor_steps"])) / dt)
+
+
+def run_one(spec: RunSpec) -> Dict[str, Any]:
+  """Runs one (game, seed) from scratch with the sync launcher; writes status.json; returns its summary."""
+  from repertory.launch.experiment import ExperimentConfig
+  from repertory.launch.sync import run_sync
+  from repertory.utils.loggers import read_metrics
+  if os.path.exists(spec.run_dir):
+    shutil.rmtree(spec.run_dir)
+  os.makedirs(spec.run_dir)
+  experiment = ExperimentConfig(**{**spec.experiment, "agent_overrides": tuple(tuple(p) for p in spec.experiment["agent_overrides"])})
+  experiment.save(os.path.join(spec.run_dir, "config.json"))
+  _write_status(spec.run_dir, "running")
+  start = time.time()
+  try:
+    summary = run_sync(experiment.validate(), log_every=max(1, min(1_000, experiment.max_actor_steps // 20)))
+  except BaseException as e:  # noqa: BLE001 — recorded, then reported by the parent
+    _write_status(spec.run_dir, "failed", error=f"{type(e).__name__}: {e}")
+    return {"game": spec.game, "seed": spec.seed, "status": "failed", "error": f"{type(e).__name__}: {e}"}
+  wall = time.time() - start
+  metrics_csv = os.path.join(spec.run_dir, "metrics.csv")
+  evaluations = read_metrics(metrics_csv, "evaluator")
+  updates_per_s, steps_per_s = _training_rate(metrics_csv)
+  summary.update(game=spec.game, seed=spec.seed, wall_clock_s=round(wall, 1),
+                 score=float(summary["final_evaluation_return"]),
+                 eval_episodes=int(float(evaluations[-1]["episodes_evaluated"])) if evaluations else 0,
+                 eval_return_std=float(evaluations[-1]["return_std"]) if evaluations else float("nan"),
+                 learner_updates_per_s=round(updates_per_s, 2), training_steps_per_s=round(steps_per_s, 2))
+  try:
+    from repertory.utils.plotting import plot_learning_curve
+    plot_learning_curve(metrics_csv, os.path.join(spec.run_dir, "learning_curve.png"),
+                        title=f"{experiment.agent} on {spec.game}, seed {spec.seed}")
+  except Exception as e:  # noqa: BLE001 — a plot must not lose a finished run
+    summary["plot_error"] = f"{type(e).__name__}: {e}"
+  _write_status(spec.run_dir, "finished", **summary)
+  return {**summary, "status": "finished"}
+
+
+def _last_actor_steps(run_dir: str) -> int:
+  path = os.path.join(run_dir, "metrics.csv")
+  try:
+    with open(path, "rb") as f:
+      f.seek(0, os.SEEK_END)
+      f.seek(max(0, f.tell() - 4096))
+      lines = f.read().decode(errors="ignore").strip().splitlines()
+    return int(float(lines[-1].split(",")[2])) if len(lines) > 1 else 0
+  except (OSError, ValueError, IndexError):
+    return 0
+
+
+def execute(specs: List[RunSpec], workers: int, total_steps: int, progress: bool) -> List[Dict[str, Any]]:
+  """Runs `specs` in up to `workers` spawned processes with one progress bar per run."""
+  import concurrent.futures
+  import multiprocessing
+  from tqdm import tqdm
+  if not specs:
+    return []
+  bars = {spec.run_dir: tqdm(total=total_steps, desc=f"{spec.game} seed {spec.seed}", position=i, unit="step",
+                             leave=True, disable=not progress, file=sys.stderr, dynamic_ncols=True)
+          for i, spec in enumerate(specs)}
+  results = []
+  with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    futures = {pool.submit(run_one, spec): spec for spec in specs}
+    pending = set(futures)
+    while pending:
+      done, pending = concurrent.futures.wait(pending, timeout=2.0)
+      for spec in (futures[f] for f in pending):
+        bars[spec.run_dir].n = min(total_steps, _last_actor_steps(spec.run_dir))
+        bars[spec.run_dir].refresh()
+      for future in done:
+        spec = futures[future]
+        try:
+          result = future.result()
+        except Exception as e:  # noqa: BLE001 — a crashed worker process
+          result = {"game": spec.game, "seed": spec.seed, "status": "failed", "error": f"{type(e).__name__}: {e}"}
+        bar = bars[spec.run_dir]
+        bar.n = total_steps if result["status"] == "finished" else bar.n
+        bar.set_postfix_str(f"score {result['score']:.1f}" if result["status"] == "finished" else "FAILED")
+        bar.refresh()
+        results.append(result)
+  for bar in bars.values():
+    bar.close()
+  return results
+
+
+# ------------------------------------------------------------------------------------------------
+# Reports.
+
+
+def _machine() -> Dict[str, str]:
+  def command(*argv: str) -> str:
+    try:
+      return subprocess.run(argv, capture_output=True, text=True, timeout=10,
+                            cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+      return "unknown"
+  from repertory.utils.provenance import _cpu_model
+  dirty = command("git", "status", "--porcelain", "--untracked-files=no")
+  return {"uname": command("uname", "-a"), "cores": str(os.cpu_count()), "cpu": _cpu_model(),
+          "commit": command("git", "rev-parse", "HEAD") + (" (with uncommitted changes)" if dirty not in ("", "unknown") else ""),
+          "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "python": platform.python_version()}
+
+
+def _run_rows(specs: List[RunSpec]) -> List[Dict[str, Any]]:
+  rows = []
+  for spec in specs:
+    with open(os.path.join(spec.run_dir, "status.json")) as f:
+      status = json.load(f)
+    rows.append({"game": spec.game, "seed": spec.seed, "score": status["score"], "eval_episodes": status["eval_episodes"],
+                 "eval_return_std": status["eval_return_std"], "actor_steps": int(status["actor_steps"]),
+                 "learner_steps": int(status["learner_steps"]), "wall_clock_s": status["wall_clock_s"],
+                 "learner_updates_per_s": status["learner_updates_per_s"],
+                 "training_steps_per_s": status["training_steps_per_s"],
+                 "run_dir": os.path.relpath(spec.run_dir, os.path.dirname(os.path.dirname(spec.run_dir)))})
+  return rows
+
+
+def write_reports(out: str, record: Dict[str, Any], specs: List[RunSpec], skipped: int) -> Dict[str, str]:
+  import pandas as pd
+  from repertory.utils import plotting, scores
+  runs = pd.DataFrame(_run_rows(specs))
+  runs.to_csv(os.path.join(out, "runs.csv"), index=False)
+  per_game = scores.per_game_table(runs[["game", "seed", "score"]])
+  per_game.to_csv(os.path.join(out, "per_game.csv"), index=False)
+  name = f"ours ({record['agent']}+{record['encoder']})"
+  aggregate = scores.aggregate_scores({name: scores.score_matrix_from_results(runs[["game", "seed", "score"]])["ours"]})
+  aggregate.to_csv(os.path.join(out, "aggregate.csv"), index=False)
+  comparison = scores.published_comparison(per_game[["game", "mean"]].set_index("game")["mean"], name="ours")
+  episodes = sorted(set(int(e) for e in runs["eval_episodes"]))
+  from repertory.experiments import atari100k
+  reduced = (record["steps"] != atari100k.STEPS or record["eval_episodes"] != atari100k.EVAL_EPISODES
+             or record["max_episode_steps"] != atari100k.MAX_EPISODE_STEPS)
+  warning = (["**Reduced mode** (steps, evaluation games or episode cap differ from the protocol): "
+              "not comparable with published results.", ""] if reduced else [])
+  comparison_md = "\n".join([
+      f"# Atari 100k: {record['agent']} + {record['encoder']} encoder vs published results", "", *warning,
+      f"Ours: mean over {runs['seed'].nunique()} seed(s) of the final evaluation score (ε = 0.001, "
+      f"{'/'.join(map(str, episodes))} evaluation game(s) per run, {record['steps']:,} agent steps). Published: "
+      "DER (van Hasselt et al. 2019), DrQ(ε) and SPR (rliable data, Agarwal et al. 2021), A-LIX (Cetin et al. 2022), "
+      "from the reference table. HNS aggregates below are over per-game means of exactly these games.", "",
+      scores.to_markdown(comparison), ""])
+  with open(os.path.join(out, "comparison.md"), "w") as f:
+    f.write(comparison_md)
+  plots = {
+      "per_game": plotting.plot_per_game_vs_published(comparison, os.path.join(out, "per_game_vs_published.png"),
+                                                      title=f"Atari 100k: {name} vs published (HNS)"),
+      "aggregate": plotting.plot_aggregate_intervals(aggregate, os.path.join(out, "aggregate_intervals.png"),
+                                                     title=f"Atari 100k aggregates, {name} (95% bootstrap CIs)"),
+  }
+  machine = _machine()
+  run_table = runs.drop(columns=["run_dir"])
+  lines = [
+      f"# Atari 100k results: {record['agent']} + {record['encoder']} encoder", "", *warning,
+      f"- machine: `{machine['uname']}` — {machine['cores']} cores ({machine['cpu']})",
+      f"- commit: `{machine['commit']}`", f"- date: {machine['date']} (Python {machine['python']})",
+      f"- protocol: {record['steps']:,} agent steps per run, sync launcher, evaluation ε = 0.001 on a separate "
+      f"environment (training=False, whole games) over {'/'.join(map(str, episodes))} game(s); episode cap "
+      f"{record['max_episode_steps']:,} agent steps", f"- agent overrides: `{json.dumps(record['overrides'])}`",
+      f"- runs: {len(runs)} ({skipped} reused from an earlier invocation)", "",
+      "## Aggregates (human-normalised, 95% stratified-bootstrap CIs)", "", scores.to_markdown(aggregate, index=False), "",
+      "## Per game", "", scores.to_markdown(per_game, index=False), "",
+      "## Runs (wall-clock and learner updates/s measured per run)", "", scores.to_markdown(run_table, index=False), "",
+      "Files: `runs.csv`, `per_game.csv`, `aggregate.csv`, `comparison.md`, `per_game_vs_published.png`, "
+      "`aggregate_intervals.png`, and per run `runs/<Game>_seed<k>/metrics.csv`.", ""]
+  with open(os.path.join(out, "RESULTS.md"), "w") as f:
+    f.write("\n".join(lines))
+  return plots
+
+
+# ------------------------------------------------------------------------------------------------
+# Entry points.
+
+
+def run(args: argparse.Namespace) -> int:
+  record, specs = resolve(args)
+  check_out_dir(args.out, record)
+  todo = [s for s in specs if not is_finished(s)]
+  skipped = len(specs) - len(todo)
+  workers = args.workers or max(1, min(os.cpu_count() or 1, len(todo)))
+  print(f"atari100k: {record['agent']} + {record['encoder']}, {len(specs)} run(s) "
+        f"({skipped} already finished, skipped), {workers} worker(s), out {args.out}", flush=True)
+  results = execute(todo, workers, args.steps, progress=not args.no_progress)
+  failed = [r for r in results if r["status"] != "finished"]
+  for r in failed:
+    print(f"atari100k: run {r['game']} seed {r['seed']} failed: {r.get('error')}", file=sys.stderr)
+  finished = [s for s in specs if is_finished(s)]
+  if failed or len(finished) != len(specs):
+    print(f"atari100k: {len(specs) - len(finished)} run(s) did not finish; reports not written "
+          "(rerun the same command to retry them)", file=sys.stderr)
+    return EXIT_RUN_FAILED
+  write_reports(args.out, record, specs, skipped)
+  print(f"atari100k: wrote {os.path.join(args.out, 'RESULTS.md')}, per_game.csv, aggregate.csv, comparison.md and plots")
+  return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+  """`python -m repertory.launch.bench_atari100k atari100k ...` (the same as `repertory bench atari100k ...`)."""
+  parser = argparse.ArgumentParser(prog="repertory bench")
+  add_parser(parser.add_subparsers(dest="benchmark", required=True))
+  args = parser.parse_args(argv)
+  try:
+    return run(args)
+  except ConfigError as e:
+    print(f"repertory: error: {e}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+  sys.exit(main())
