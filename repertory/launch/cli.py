@@ -122,6 +122,7 @@ def train(args: argparse.Namespace) -> int:
 
 BENCHMARKS = {
     "atari100k": "repertory.launch.bench_atari100k",
+    "control": "repertory.launch.bench_control",
     "memory": "repertory.launch.bench_memory",
     "throughput": "repertory.launch.bench_throughput",
 }

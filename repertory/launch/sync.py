@@ -47,7 +47,7 @@ def run_sync(experiment: ExperimentConfig, resume: bool = False, log_every: int 
 
   progress = ProgressLine(experiment.max_actor_steps, enabled=experiment.progress, label="sync")
   updates_per_step = builder.config.updates_per_actor_step
-  credit, losses = 0.0, []
+  credit, metrics = 0.0, []
   start = int(counter.get()["actor_steps"])
   for step in range(start + 1, experiment.max_actor_steps + 1):
     for episode in loop.run_steps(1):
@@ -58,13 +58,13 @@ def run_sync(experiment: ExperimentConfig, resume: bool = False, log_every: int 
       credit += updates_per_step
       before = learner.steps
       while credit >= 1.0:
-        losses.append(learner.step()["loss"])
+        metrics.append(learner.step())
         credit -= 1.0
       if learner.steps > before:
         counter.increment(learner_steps=learner.steps - before)
-    if step % log_every == 0 and losses:
-      counter.record("learner", {"loss": float(np.mean(np.asarray(losses)))})
-      losses = []
+    if step % log_every == 0 and metrics:
+      counter.record("learner", {k: float(np.mean([np.asarray(m[k]) for m in metrics])) for k in metrics[0]})
+      metrics = []
     if step % experiment.eval_every == 0:
       evaluate()
     if step % 5_000 == 0:

@@ -95,7 +95,8 @@ def test_subprocess_bad_input_prints_no_traceback(cli, tmp_path):
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["bench", "--help"], ["bench", "throughput", "--help"],
-                                  ["bench", "atari100k", "--help"], ["bench", "memory", "--help"]])
+                                  ["bench", "atari100k", "--help"], ["bench", "memory", "--help"],
+                                  ["bench", "control", "--help"]])
 def test_every_help_page_renders(argv, capsys):
   with pytest.raises(SystemExit) as exit_info:
     cli.main(argv)

@@ -7,7 +7,8 @@ import numpy as np
 
 from repertory.agents.der import acting, learning, networks as der_networks
 from repertory.agents.der.config import DERConfig
-from repertory.agents.dqn.acting import DQNActor, VariableClient
+from repertory.agents.actor_base import VariableClient
+from repertory.agents.dqn.acting import DQNActor
 from repertory.environments.specs import EnvironmentSpec
 from repertory.errors import ConfigError
 from repertory.replay.adders import NStepTransitionAdder, Transition

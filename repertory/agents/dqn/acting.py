@@ -2,10 +2,10 @@
 
 from typing import Any, Callable, Optional
 
-import dm_env
 import jax
 import numpy as np
 
+from repertory.agents.actor_base import FeedForwardActor, VariableClient
 from repertory.agents.dqn.networks import DQNNetworks
 
 
@@ -26,51 +26,16 @@ def make_epsilon_greedy_policy(networks: DQNNetworks):
   return jax.jit(policy)
 
 
-class VariableClient:
-  """Keeps a copy of the learner's parameters, refreshed every `period` calls to `maybe_update`."""
-
-  def __init__(self, source: Any, period: int):
-    self._source = source
-    self._period = max(1, period)
-    self._calls = 0
-    self.params = source.get_variables()
-
-  def maybe_update(self) -> None:
-    self._calls += 1
-    if self._calls % self._period == 0:
-      self.params = self._source.get_variables()
-
-
-class DQNActor:
-  """Acts ε-greedily on one environment or a batch of them (one jit policy call per batch step).
-
-  `adder` is one adder, or a list with one adder per environment of a vectorised environment.
-  """
+class DQNActor(FeedForwardActor):
+  """Acts ε-greedily on one environment or a batch of them (one jit policy call per batch step)."""
 
   def __init__(self, policy, variable_client: VariableClient, epsilon: Callable[[int], float], seed: int,
                adder: Optional[Any] = None):
+    super().__init__(variable_client, adder)
     self._policy = policy
-    self._client = variable_client
     self._epsilon = epsilon
-    self._adders = adder if isinstance(adder, (list, tuple)) else [adder]
     self._key = jax.random.PRNGKey(seed)
-    self._steps = 0
 
   def select_actions(self, observations: np.ndarray) -> np.ndarray:
     self._key, key = jax.random.split(self._key)
     return np.asarray(self._policy(self._client.params, key, observations, self._epsilon(self._steps)))
-
-  def select_action(self, observation: np.ndarray) -> np.ndarray:
-    return self.select_actions(np.asarray(observation)[None])[0]
-
-  def observe_first(self, timestep: dm_env.TimeStep, index: int = 0) -> None:
-    if self._adders[index] is not None:
-      self._adders[index].add_first(timestep)
-
-  def observe(self, action: np.ndarray, next_timestep: dm_env.TimeStep, index: int = 0) -> None:
-    self._steps += 1
-    if self._adders[index] is not None:
-      self._adders[index].add(action, next_timestep)
-
-  def update(self) -> None:
-    self._client.maybe_update()

@@ -4,6 +4,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
+from repertory.agents.actor_base import VariableClient
 from repertory.agents.dqn import acting, learning, networks as dqn_networks
 from repertory.agents.dqn.config import DQNConfig
 from repertory.environments.specs import EnvironmentSpec
@@ -57,5 +58,5 @@ class DQNBuilder:
       epsilon = lambda step: c.evaluation_epsilon
     else:
       epsilon = acting.linear_epsilon(c.epsilon_start, c.epsilon_end, c.epsilon_decay_steps)
-    client = acting.VariableClient(variable_source, 1 if evaluation else c.variable_update_period)
+    client = VariableClient(variable_source, 1 if evaluation else c.variable_update_period)
     return acting.DQNActor(policy, client, epsilon, seed, adder)

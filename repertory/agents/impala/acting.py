@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from repertory.agents.actor_base import VariableClient
 from repertory.agents.impala.networks import IMPALANetworks
 
 
@@ -32,21 +33,6 @@ class IMPALAPolicy:
 
     self.step = jax.jit(step, static_argnames="greedy")
     self.initial_state = jax.jit(networks.initial_state, static_argnums=1)
-
-
-class VariableClient:
-  """Keeps a copy of the learner's parameters, refreshed every `period` calls to `maybe_update`."""
-
-  def __init__(self, source: Any, period: int):
-    self._source = source
-    self._period = max(1, period)
-    self._calls = 0
-    self.params = source.get_variables()
-
-  def maybe_update(self) -> None:
-    self._calls += 1
-    if self._calls % self._period == 0:
-      self.params = self._source.get_variables()
 
 
 def _row(state: Any, i: int) -> Any:

@@ -6,6 +6,7 @@ from typing import Any, Callable, Iterator, Optional
 import jax
 import numpy as np
 
+from repertory.agents.actor_base import VariableClient
 from repertory.agents.impala import acting, learning, networks as impala_networks
 from repertory.agents.impala.config import IMPALAConfig
 from repertory.environments.specs import EnvironmentSpec
@@ -71,5 +72,5 @@ class IMPALABuilder:
   def make_actor(self, policy, variable_source: Any, seed: int, adder: Optional[Any] = None,
                  evaluation: bool = False):
     c = self.config
-    client = acting.VariableClient(variable_source, 1 if evaluation else (c.variable_update_period or c.unroll_length))
+    client = VariableClient(variable_source, 1 if evaluation else (c.variable_update_period or c.unroll_length))
     return acting.IMPALAActor(policy, client, seed, adder, greedy=evaluation and c.evaluation_greedy)

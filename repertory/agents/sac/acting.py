@@ -7,12 +7,11 @@ warm-up, e.g. DrQ-v2's seed frames), then act with one jit-compiled policy call 
 
 from typing import Any, Optional
 
-import dm_env
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from repertory.agents.dqn.acting import VariableClient
+from repertory.agents.actor_base import FeedForwardActor, VariableClient
 from repertory.agents.sac import networks as sac_networks
 
 
@@ -43,44 +42,27 @@ def make_policy(networks: sac_networks.SACNetworks) -> SACPolicy:
   return SACPolicy(networks, jax.jit(policy, static_argnums=3))
 
 
-class SACActor:
+class SACActor(FeedForwardActor):
   """Acts on one environment or a batch of them; `adder` is one adder or one per environment."""
 
   def __init__(self, policy: SACPolicy, variable_client: VariableClient, seed: int, adder: Optional[Any] = None,
                evaluation: bool = False, random_steps: int = 0):
+    super().__init__(variable_client, adder)
     self._policy = policy
-    self._client = variable_client
     self._networks = policy.networks
     self._action_shape = tuple(policy.networks.action_shape)
     self._evaluation = evaluation
     self._random_steps = 0 if evaluation else random_steps
-    self._adders = adder if isinstance(adder, (list, tuple)) else [adder]
     self._key = jax.random.PRNGKey(seed)
     self._rng = np.random.default_rng(seed)
-    self._steps = 0
 
   def select_actions(self, observations: np.ndarray) -> np.ndarray:
     observations = np.asarray(observations)
     batch = observations.shape[0]
     if self._steps < self._random_steps:
       low, high = self._networks.action_minimum, self._networks.action_maximum
-      unit = self._rng.uniform(low, high, size=(batch, low.shape[0])).astype(np.float32)
-      return unit.reshape((batch,) + self._action_shape)
+      actions = self._rng.uniform(low, high, size=(batch, low.shape[0])).astype(np.float32)
+      return actions.reshape((batch,) + self._action_shape)
     self._key, key = jax.random.split(self._key)
     actions = np.asarray(self._policy(self._client.params, key, observations, self._evaluation))
     return actions.reshape((batch,) + self._action_shape)
-
-  def select_action(self, observation: np.ndarray) -> np.ndarray:
-    return self.select_actions(np.asarray(observation)[None])[0]
-
-  def observe_first(self, timestep: dm_env.TimeStep, index: int = 0) -> None:
-    if self._adders[index] is not None:
-      self._adders[index].add_first(timestep)
-
-  def observe(self, action: np.ndarray, next_timestep: dm_env.TimeStep, index: int = 0) -> None:
-    self._steps += 1
-    if self._adders[index] is not None:
-      self._adders[index].add(action, next_timestep)
-
-  def update(self) -> None:
-    self._client.maybe_update()

@@ -4,7 +4,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
-from repertory.agents.dqn.acting import VariableClient
+from repertory.agents.actor_base import VariableClient
 from repertory.agents.sac import acting, learning, networks as sac_networks
 from repertory.agents.sac.config import SACConfig
 from repertory.environments.specs import EnvironmentSpec
