@@ -40,7 +40,7 @@ import dm_env
 import numpy as np
 from dm_env import specs
 
-from repertory.environments.dm_env_wrappers import FLOAT32_DISCOUNT_SPEC, FLOAT32_REWARD_SPEC
+from repertory.environments.dm_env_wrappers import StoredSpecs
 from repertory.errors import ConfigError
 
 
@@ -130,7 +130,7 @@ def resize_area(frame: np.ndarray, height: int, width: int) -> np.ndarray:
   return np.clip(np.rint(resized), 0, 255).astype(np.uint8)
 
 
-class AtariEnvironment(dm_env.Environment):
+class AtariEnvironment(StoredSpecs, dm_env.Environment):
   """One Atari game as a `dm_env.Environment` with the Atari-100k protocol (module docstring)."""
 
   def __init__(self, game: str, seed: int = 0, config: AtariConfig = AtariConfig()):
@@ -249,18 +249,6 @@ class AtariEnvironment(dm_env.Environment):
     self._start_new_game = game_ended
     self.last_game_over = game_ended
     return dm_env.TimeStep(dm_env.StepType.LAST, reward, np.float32(discount), observation)
-
-  def observation_spec(self):
-    return self._observation_spec
-
-  def action_spec(self):
-    return self._action_spec
-
-  def reward_spec(self):
-    return FLOAT32_REWARD_SPEC
-
-  def discount_spec(self):
-    return FLOAT32_DISCOUNT_SPEC
 
 
 def make_atari(game: str, seed: int = 0, **options) -> AtariEnvironment:

@@ -27,6 +27,23 @@ def float32_timestep(timestep: dm_env.TimeStep) -> dm_env.TimeStep:
       discount=np.float32(1.0 if timestep.discount is None else timestep.discount))
 
 
+class StoredSpecs:
+  """Spec accessors for environments that keep `_observation_spec` and `_action_spec` and emit
+  float32 rewards and discounts."""
+
+  def observation_spec(self):
+    return self._observation_spec
+
+  def action_spec(self):
+    return self._action_spec
+
+  def reward_spec(self):
+    return FLOAT32_REWARD_SPEC
+
+  def discount_spec(self):
+    return FLOAT32_DISCOUNT_SPEC
+
+
 class Wrapper(dm_env.Environment):
   """Forwards everything to the wrapped environment; subclasses override what they change."""
 
@@ -64,7 +81,7 @@ class Wrapper(dm_env.Environment):
     return self._environment.close()
 
 
-class Float32Wrapper(Wrapper):
+class Float32Wrapper(StoredSpecs, Wrapper):
   """Casts rewards and discounts to float32 and converts observations with `observation_fn`.
 
   Float64 `BoundedArray` action specs are exposed as float32 (agents emit float32); actions are
@@ -100,18 +117,6 @@ class Float32Wrapper(Wrapper):
     if self._inner_action_dtype is not None:
       action = np.asarray(action, dtype=self._inner_action_dtype)
     return self._convert(self._environment.step(action))
-
-  def observation_spec(self):
-    return self._observation_spec
-
-  def action_spec(self):
-    return self._action_spec
-
-  def reward_spec(self):
-    return FLOAT32_REWARD_SPEC
-
-  def discount_spec(self):
-    return FLOAT32_DISCOUNT_SPEC
 
 
 class ActionRepeat(Wrapper):

@@ -26,7 +26,7 @@ import dm_env
 import numpy as np
 from dm_env import specs
 
-from repertory.environments.dm_env_wrappers import FLOAT32_DISCOUNT_SPEC, FLOAT32_REWARD_SPEC
+from repertory.environments.dm_env_wrappers import StoredSpecs
 from repertory.errors import ConfigError
 
 
@@ -120,7 +120,7 @@ def action_converter(space) -> tuple[specs.Array, Callable]:
       f"gym action space {space} is not supported; use Discrete, Box or MultiDiscrete")
 
 
-class GymnasiumEnvironment(dm_env.Environment):
+class GymnasiumEnvironment(StoredSpecs, dm_env.Environment):
   """Wraps a `gymnasium.Env` as a `dm_env.Environment` (see the module docstring).
 
   Attributes:
@@ -164,18 +164,6 @@ class GymnasiumEnvironment(dm_env.Environment):
       self._needs_reset = True
       return dm_env.TimeStep(dm_env.StepType.LAST, reward, np.float32(1.0), observation)
     return dm_env.TimeStep(dm_env.StepType.MID, reward, np.float32(1.0), observation)
-
-  def observation_spec(self):
-    return self._observation_spec
-
-  def action_spec(self):
-    return self._action_spec
-
-  def reward_spec(self):
-    return FLOAT32_REWARD_SPEC
-
-  def discount_spec(self):
-    return FLOAT32_DISCOUNT_SPEC
 
   def close(self):
     self.gym_env.close()

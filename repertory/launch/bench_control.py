@@ -22,7 +22,7 @@ import os
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 from repertory.errors import ConfigError
 
@@ -176,7 +176,7 @@ def _comparison(table, bench):
   for _, r in table.iterrows():
     rows.append({"method": r["variant"], "source": "ours (this run)", "steps": int(r["last_step"]),
                  "score": round(float(r["mean"]), 1), "interval": f"95% CI [{r['ci_low']:.1f}, {r['ci_high']:.1f}]",
-                 "seeds": int(r["seeds"]), "note": f"mean over seeds of the mean eval return in the last 10% of steps"})
+                 "seeds": int(r["seeds"]), "note": "mean over seeds of the mean eval return in the last 10% of steps"})
   for ref in references_for(bench.env):
     rows.append({"method": ref.method, "source": ref.source, "steps": ref.steps, "score": ref.mean,
                  "interval": f"{ref.spread_kind} {ref.spread:g}", "seeds": None, "note": ref.note})

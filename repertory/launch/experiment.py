@@ -2,11 +2,10 @@
 
 import dataclasses
 import json
-import os
 from typing import Any, Optional, Tuple
 
 from repertory import agents, environments
-from repertory.environments import specs  # noqa: F401  (environments.specs)
+from repertory.environments.specs import make_environment_spec
 from repertory.errors import ConfigError
 
 LAUNCHERS = ("sync", "thread", "ray")
@@ -43,7 +42,7 @@ class ExperimentConfig:
       raise ConfigError("--ray-address needs --launcher ray")
     self.make_builder().table_config()  # unknown agents, config fields and replay settings fail here
     environment = self.make_environment(seed=self.seed)  # unknown environments fail here
-    self.make_builder().check_environment(environments.specs.make_environment_spec(environment))
+    self.make_builder().check_environment(make_environment_spec(environment))
     environment.close()
     return self
 

@@ -3,7 +3,6 @@
 Deterministic on CPU for a seed: one environment, one in-process replay table, one learner.
 """
 
-import math
 import os
 from typing import Any, Dict
 

@@ -3,7 +3,6 @@
 This is the only replay module that imports Reverb (and with it TensorFlow).
 """
 
-import time
 from typing import Any, Iterator, Mapping, Optional, Sequence
 
 import numpy as np

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from repertory.agents.dqn import acting
-from repertory.agents.dqn.config import DQNConfig
 from repertory.agents.dqn.learning import double_q_loss
 from repertory.replay.adders import Transition
 

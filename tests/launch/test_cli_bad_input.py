@@ -1,7 +1,6 @@
 """Bad input: one line saying what is wrong, a non-zero exit, no traceback, nothing half-written."""
 
 import json
-import os
 import socket
 
 import pytest

@@ -9,10 +9,10 @@ from repertory.agents.der import acting, learning, networks as der_networks
 from repertory.agents.der.config import DERConfig
 from repertory.agents.actor_base import VariableClient
 from repertory.agents.dqn.acting import DQNActor
+from repertory.agents.dqn.builder import DQNBuilder  # the replay table and item are DQN's
 from repertory.environments.specs import EnvironmentSpec
 from repertory.errors import ConfigError
-from repertory.replay.adders import NStepTransitionAdder, Transition
-from repertory.replay.config import TableConfig, validate_table_config
+from repertory.replay.adders import NStepTransitionAdder
 from repertory.replay.types import ReplayBatch
 
 
@@ -31,7 +31,7 @@ class RewardClippingAdder:
     self._adder.add(action, next_timestep)
 
 
-class DERBuilder:
+class DERBuilder(DQNBuilder):
   name = "der"
 
   def __init__(self, config: DERConfig = DERConfig()):
@@ -42,18 +42,6 @@ class DERBuilder:
       raise ConfigError("the der agent needs discrete actions; use a continuous-control agent for this environment")
     if len(spec.observations.shape) != 3:
       raise ConfigError("the der agent needs image observations [H, W, C] (e.g. atari:Pong); use dqn for vector observations")
-
-  def table_config(self) -> TableConfig:
-    c = self.config
-    return validate_table_config(TableConfig(
-        name="priority_table", sampler="prioritized", max_size=c.max_replay_size,
-        min_size_to_sample=c.min_replay_size, samples_per_insert=c.samples_per_insert,
-        samples_per_insert_tolerance=c.samples_per_insert_tolerance,
-        priority_exponent=c.priority_exponent), c.batch_size)
-
-  def example_item(self, spec: EnvironmentSpec) -> Transition:
-    observation = spec.observations.generate_value()
-    return Transition(observation, np.asarray(spec.actions.generate_value()), np.float32(0), np.float32(0), observation)
 
   def make_networks(self, spec: EnvironmentSpec) -> der_networks.DERNetworks:
     self.check_environment(spec)

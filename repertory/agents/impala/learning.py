@@ -21,7 +21,7 @@ Per batch of sequences (see `repertory.replay.sequence_adder` for the item layou
 
 import json
 import os
-from typing import Any, Callable, Dict, Iterator, NamedTuple, Optional, Tuple
+from typing import Any, Dict, Iterator, NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
