@@ -195,7 +195,9 @@ def measure_end_to_end(results: _Results, game: str, num_envs: int, steps: int, 
     experiment = ExperimentConfig(agent="dqn", env=f"atari:{game}", run_dir=run_dir, launcher="ray",
                                   max_actor_steps=steps, num_actors=actors, envs_per_actor=num_envs,
                                   eval_every=10 * steps, eval_episodes=1, progress=False,
-                                  agent_overrides=(("min_replay_size", "2000"), ("batch_size", "32"))).validate()
+                                  # one update per 32 actor steps: a CPU learner keeps up with CPU actors
+                                  agent_overrides=(("min_replay_size", "2000"), ("batch_size", "32"),
+                                                   ("samples_per_insert", "1"))).validate()
     run_distributed(experiment)
     rows = read_metrics(os.path.join(run_dir, "metrics.csv"))
     acting = [(float(r["time"]), float(r["actor_steps"])) for r in rows if r["source"] == "actor"]
