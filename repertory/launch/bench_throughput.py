@@ -89,7 +89,7 @@ def measure_actors(results: _Results, game: str, num_envs: int, seconds: float) 
   spec = _atari_spec(game)
   networks = builder.make_networks(spec)
   params = networks.q_network.init(jax.random.PRNGKey(0), spec.observations.generate_value()[None])
-  table = builder.table_config()
+  table = _without_rate_limit(builder.table_config())
   server = ReverbReplayServer({table.name: (table, builder.example_item(spec))})
   writer = ReverbWriter(server.address(), table.name)
 
@@ -115,6 +115,15 @@ def measure_actors(results: _Results, game: str, num_envs: int, seconds: float) 
   env.close()
 
 
+def _without_rate_limit(table):
+  """The agent's table without anything that blocks inserts while nobody samples: no samples-per-insert
+  limiter, and a queue (IMPALA) becomes a uniform table of at least 256 items that evicts its oldest."""
+  import dataclasses
+  if table.sampler == "fifo":
+    table = dataclasses.replace(table, sampler="uniform", max_size=max(256, table.max_size))
+  return dataclasses.replace(table, samples_per_insert=None, samples_per_insert_tolerance=None)
+
+
 def _stacked_batch(example: Any, batch_size: int):
   import tree
   from repertory.replay.types import ReplayBatch
@@ -130,7 +139,7 @@ def measure_replay(results: _Results, agent: str, game: str, seconds: float) -> 
   spec = _atari_spec(game)
   table = builder.table_config()
   example = builder.example_item(spec)
-  server = ReverbReplayServer({table.name: (table.__class__(**{**table.__dict__, "samples_per_insert": None}), example)})
+  server = ReverbReplayServer({table.name: (_without_rate_limit(table), example)})
   writer = ReverbWriter(server.address(), table.name)
 
   def insert(n: int = 100) -> int:
@@ -143,12 +152,8 @@ def measure_replay(results: _Results, agent: str, game: str, seconds: float) -> 
   results.add("replay", f"{agent}: Reverb inserts/s", inserted, "items/s", type(example).__name__)
   batch_size = builder.config.batch_size
   sampler = ReverbSampler(server.address(), table.name, batch_size)
-  if table.sampler == "fifo":
-    insert(20 * batch_size)
 
   def sample(n: int = 10) -> int:
-    if table.sampler == "fifo":
-      insert(n * batch_size)
     for _ in range(n):
       next(sampler)
     return n * batch_size
@@ -212,18 +217,24 @@ def measure_end_to_end(results: _Results, game: str, num_envs: int, steps: int, 
 
 
 def _plot(rows: List[Dict[str, Any]], path: str, title: str) -> None:
+  """One panel per section: horizontal bars from zero, each labelled with its value and unit."""
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
-  sections = sorted({r["section"] for r in rows})
-  fig, axes = plt.subplots(1, len(sections), figsize=(5 * len(sections), 4.5), squeeze=False)
-  for ax, section in zip(axes[0], sections):
-    chosen = [r for r in rows if r["section"] == section and r["unit"] not in ("ratio", "% of steps")]
-    ax.barh([r["measurement"] for r in chosen], [r["value"] for r in chosen], color="tab:blue")
-    ax.set_xscale("log")
-    ax.set_title(section)
-    ax.tick_params(axis="y", labelsize=7)
-  fig.suptitle(title, fontsize=9)
+  sections = [s for s in ("actor", "replay", "learner", "ray") if any(r["section"] == s for r in rows)]
+  fig, axes = plt.subplots(len(sections), 1, figsize=(9, 2.2 + 0.45 * len(rows)), squeeze=False)
+  for ax, section in zip(axes[:, 0], sections):
+    chosen = [r for r in rows if r["section"] == section]
+    values = [float(r["value"]) for r in chosen]
+    ax.barh(range(len(chosen)), values, color="tab:blue")
+    ax.set_yticks(range(len(chosen)), [r["measurement"] for r in chosen], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, max(values) * 1.35)
+    for i, (value, row) in enumerate(zip(values, chosen)):
+      ax.text(value, i, f"  {value:,.1f} {row['unit']}", va="center", fontsize=7)
+    ax.set_title(section, fontsize=9, loc="left")
+    ax.tick_params(axis="x", labelsize=7)
+  fig.suptitle(title, fontsize=8)
   fig.tight_layout()
   fig.savefig(path, dpi=110)
   plt.close(fig)
