@@ -22,7 +22,7 @@ import shutil
 import subprocess
 import sys
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 
 from repertory.errors import ConfigError
 
@@ -400,19 +400,3 @@ def run(args: argparse.Namespace) -> int:
   write_reports(args.out, record, specs, skipped)
   print(f"atari100k: wrote {os.path.join(args.out, 'RESULTS.md')}, per_game.csv, aggregate.csv, comparison.md and plots")
   return 0
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-  """`python -m repertory.launch.bench_atari100k atari100k ...` (the same as `repertory bench atari100k ...`)."""
-  parser = argparse.ArgumentParser(prog="repertory bench")
-  add_parser(parser.add_subparsers(dest="benchmark", required=True))
-  args = parser.parse_args(argv)
-  try:
-    return run(args)
-  except ConfigError as e:
-    print(f"repertory: error: {e}", file=sys.stderr)
-    return 2
-
-
-if __name__ == "__main__":
-  sys.exit(main())

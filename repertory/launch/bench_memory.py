@@ -190,20 +190,3 @@ def run(args: argparse.Namespace) -> int:
   print(to_markdown(table.set_index("variant"), floatfmt=".3f"))
   print(f"curves: {os.path.join(out, 'curves.csv')}  plot: {plot}")
   return 0
-
-
-def main(argv=None) -> int:
-  """Stand-alone entry point (`python -m repertory.launch.bench_memory ...`) until the CLI wires `bench memory`."""
-  import sys
-  parser = argparse.ArgumentParser(prog="repertory bench")
-  add_parser(parser.add_subparsers(dest="bench", required=True))
-  args = parser.parse_args(argv)
-  try:
-    return run(args)
-  except ConfigError as e:
-    print(f"repertory: error: {e}", file=sys.stderr)
-    return 2
-
-
-if __name__ == "__main__":
-  raise SystemExit(main())

@@ -6,14 +6,15 @@ import math
 
 import pytest
 
-from repertory.launch import bench_atari100k
+from repertory.launch import cli
+
 
 REDUCED = ["--games", "Pong", "--seeds", "1", "--steps", "250", "--eval-episodes", "2", "--max-episode-steps", "50",
            "--config", "min_replay_size=200", "--no-progress", "--workers", "1"]
 
 
 def _bench(out, *extra):
-  return bench_atari100k.main(["atari100k", "--out", str(out), *REDUCED, *extra])
+  return cli.main(["bench", "atari100k", "--out", str(out), *REDUCED, *extra])
 
 
 def _rows(path):
@@ -72,7 +73,7 @@ def test_bad_input_is_one_line(tmp_path, capsys, extra, message):
 
 def test_help_documents_every_flag(capsys):
   with pytest.raises(SystemExit):
-    bench_atari100k.main(["atari100k", "--help"])
+    cli.main(["bench", "atari100k", "--help"])
   text = capsys.readouterr().out
   for flag in ("--agent", "--encoder", "--games", "--seeds", "--out", "--steps", "--eval-episodes", "--workers",
                "--config", "--max-episode-steps", "--no-progress"):
