@@ -35,8 +35,12 @@ class MetricsWriter:
       self._rewrite([])
     self._tb = None
     if tensorboard:
-      from tensorboardX import SummaryWriter
-      self._tb = SummaryWriter(os.path.join(run_dir, "tensorboard"), flush_secs=10)
+      try:
+        from tensorboardX import SummaryWriter
+      except ImportError:  # e.g. a GPU host without tensorboardX: metrics.csv still gets every row
+        SummaryWriter = None
+      if SummaryWriter is not None:
+        self._tb = SummaryWriter(os.path.join(run_dir, "tensorboard"), flush_secs=10)
 
   def _rewrite(self, rows: List[Dict[str, Any]]) -> None:
     tmp = self.path + ".tmp"
