@@ -35,6 +35,9 @@ def _train_parser(subparsers) -> argparse.ArgumentParser:
                  "instead of starting a local one")
   p.add_argument("--eval-every", type=int, default=5_000, help="actor steps between evaluations")
   p.add_argument("--eval-episodes", type=int, default=5, help="episodes per evaluation")
+  p.add_argument("--checkpoint-replay", action="store_true",
+                 help="thread/ray: checkpoint the Reverb table at the end so that --resume restores replay too "
+                      "(Atari tables take gigabytes)")
   p.add_argument("--max-actor-restarts", type=int, default=3, help="actor restarts allowed before the run fails")
   p.add_argument("--node-timeout", type=float, default=120.0, help="seconds a node may take to start or answer")
   p.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
@@ -82,7 +85,7 @@ def train(args: argparse.Namespace) -> int:
       max_actor_steps=args.max_actor_steps, num_actors=args.num_actors, envs_per_actor=args.envs_per_actor, eval_every=args.eval_every,
       eval_episodes=args.eval_episodes, agent_overrides=_parse_overrides(args.config),
       ray_address=args.ray_address, max_actor_restarts=args.max_actor_restarts,
-      node_timeout_s=args.node_timeout, progress=not args.no_progress)
+      node_timeout_s=args.node_timeout, progress=not args.no_progress, checkpoint_replay=args.checkpoint_replay)
   if args.resume:
     prepare_run_dir(args.run_dir, resume=True, overwrite=args.overwrite)
     saved = ExperimentConfig.load(os.path.join(args.run_dir, "config.json"))

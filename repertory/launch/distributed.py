@@ -63,6 +63,8 @@ def run_distributed(experiment: ExperimentConfig, resume: bool = False) -> Dict[
       time.sleep(0.5)
     final_evaluation = evaluator.evaluate()
     learner_steps = learner.save()
+    if experiment.checkpoint_replay:
+      launched.resolve(Handle("replay", 0)).checkpoint()
     counts = counter.get()
     counts.update(final_evaluation_return=final_evaluation, learner_steps=learner_steps, actor_restarts=restarts)
     progress.update(counts, final=True)

@@ -27,6 +27,7 @@ class ExperimentConfig:
   ray_address: Optional[str] = None
   max_actor_restarts: int = 3
   checkpoint_every_s: float = 120.0
+  checkpoint_replay: bool = False  # thread/ray: save the Reverb table at the end; --resume restores it
   node_timeout_s: float = 120.0  # longest any node may take to start or answer
   progress: bool = True
 

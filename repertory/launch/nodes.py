@@ -134,7 +134,8 @@ class CounterService(Service):
 
 
 class ReplayService(Service):
-  """The Reverb server with the agent's table."""
+  """The Reverb server with the agent's table; with `checkpoint_replay` it restores the table from the
+  run's `replay_checkpoint/` when one is there, and `checkpoint()` writes one."""
 
   def __init__(self, experiment: ExperimentConfig):
     super().__init__()
@@ -145,7 +146,15 @@ class ReplayService(Service):
     environment.close()
     config = builder.table_config()
     self.table = config.name
-    self._server = ReverbReplayServer({config.name: (config, builder.example_item(spec))})
+    checkpoint_dir = os.path.join(experiment.run_dir, "replay_checkpoint") if experiment.checkpoint_replay else None
+    self._server = ReverbReplayServer({config.name: (config, builder.example_item(spec))}, checkpoint_dir=checkpoint_dir)
+
+  def size(self) -> int:
+    from repertory.replay.reverb_backend import table_size
+    return table_size(self._server.address(), self.table)
+
+  def checkpoint(self) -> str:
+    return self._server.checkpoint()
 
   def address(self) -> str:
     return self._server.address(_node_ip())
