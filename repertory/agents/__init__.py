@@ -2,7 +2,7 @@
 
 import dataclasses
 import importlib
-from typing import Any, Dict, Mapping, Tuple
+from typing import Any, Dict, Mapping, Sequence, Tuple
 
 from repertory.errors import ConfigError
 
@@ -41,6 +41,19 @@ def _convert(name: str, default: Any, text: str) -> Any:
     return type(default)(text)
   except ValueError:
     raise ConfigError(f"config value '{name}={text}' is not a {type(default).__name__}") from None
+
+
+def parse_overrides(pairs: Sequence[str], reserved: Mapping[str, str] = {}) -> Tuple[Tuple[str, str], ...]:
+  """`--config KEY=VALUE` flags → ((key, value), ...); `reserved` maps keys another flag sets to the error to give."""
+  overrides = []
+  for pair in pairs:
+    if "=" not in pair:
+      raise ConfigError(f"--config expects KEY=VALUE, got '{pair}'")
+    key, value = (part.strip() for part in pair.split("=", 1))
+    if key in reserved:
+      raise ConfigError(reserved[key])
+    overrides.append((key, value))
+  return tuple(overrides)
 
 
 def make_config(name: str, overrides: Mapping[str, str] = ()) -> Any:

@@ -24,6 +24,7 @@ import sys
 import time
 from typing import Any, Dict, List, Tuple
 
+from repertory.agents import parse_overrides
 from repertory.errors import ConfigError
 
 EXIT_RUN_FAILED = 1
@@ -68,16 +69,6 @@ class RunSpec:
   experiment: Dict[str, Any]  # ExperimentConfig fields
 
 
-def _parse_overrides(pairs: List[str]) -> Dict[str, str]:
-  overrides = {}
-  for pair in pairs:
-    if "=" not in pair:
-      raise ConfigError(f"--config expects KEY=VALUE, got '{pair}'")
-    key, value = pair.split("=", 1)
-    overrides[key.strip()] = value.strip()
-  return overrides
-
-
 def _games(text: str) -> List[str]:
   from repertory.environments.atari import rom_id
   from repertory.utils import scores
@@ -104,7 +95,7 @@ def resolve(args: argparse.Namespace) -> Tuple[Dict[str, Any], List[RunSpec]]:
     raise ConfigError(f"--workers must be >= 1, got {args.workers}")
   if args.agent not in agents.agent_names():
     raise ConfigError(f"unknown agent '{args.agent}'; choose one of {', '.join(agents.agent_names())}")
-  overrides = _parse_overrides(args.config)
+  overrides = dict(parse_overrides(args.config))
   fields = {f.name for f in dataclasses.fields(agents.make_config(args.agent))}
   if "encoder" not in fields:
     raise ConfigError(f"agent '{args.agent}' has no pluggable encoder; use --agent der")

@@ -24,6 +24,7 @@ import sys
 import time
 from typing import List, Optional, Tuple
 
+from repertory.agents import parse_overrides
 from repertory.errors import ConfigError
 
 DEFAULT_ENV = "dmc:cheetah-run"
@@ -52,18 +53,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
   return p
 
 
-def _parse_overrides(pairs: List[str]) -> Tuple[Tuple[str, str], ...]:
-  overrides = []
-  for pair in pairs:
-    if "=" not in pair:
-      raise ConfigError(f"--config expects KEY=VALUE, got '{pair}'")
-    key, value = pair.split("=", 1)
-    if key.strip() == "penalty":
-      raise ConfigError("set the penalty with --penalty, not --config penalty=...")
-    overrides.append((key.strip(), value.strip()))
-  return tuple(overrides)
-
-
 def _benchmark(args: argparse.Namespace):
   from repertory import agents
   from repertory.experiments.control import QUICK_OVERRIDES, ControlBenchmark
@@ -74,7 +63,7 @@ def _benchmark(args: argparse.Namespace):
   penalties = [p.strip() for p in args.penalty.split(",") if p.strip()]
   if not penalties or len(set(penalties)) != len(penalties):
     raise ConfigError(f"--penalty '{args.penalty}' must name gpl and/or clipped, each once")
-  overrides = _parse_overrides(args.config)
+  overrides = parse_overrides(args.config, {"penalty": "set the penalty with --penalty, not --config penalty=..."})
   if args.quick:
     given = {k for k, _ in overrides}
     overrides = tuple(p for p in QUICK_OVERRIDES if p[0] not in given) + overrides

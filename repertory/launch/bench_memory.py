@@ -18,6 +18,7 @@ import shutil
 import time
 from typing import Any, Dict, List
 
+from repertory.agents import parse_overrides
 from repertory.errors import ConfigError
 
 LAUNCHERS = ("vector", "sync", "thread", "ray")
@@ -64,25 +65,13 @@ def _cores(text: str) -> List[str]:
   return cores
 
 
-def _overrides(pairs: List[str]) -> List[List[str]]:
-  out = []
-  for pair in pairs:
-    if "=" not in pair:
-      raise ConfigError(f"--config expects KEY=VALUE, got '{pair}'")
-    key, value = pair.split("=", 1)
-    if key.strip() == "core":
-      raise ConfigError("--config core=... is set per run by --cores; drop it")
-    out.append([key.strip(), value.strip()])
-  return out
-
-
 def _validate(args: argparse.Namespace) -> Dict[str, Any]:
   from repertory import agents, environments
   cores = _cores(args.cores)
   for name in ("seeds", "steps", "num_envs", "eval_every", "eval_episodes"):
     if getattr(args, name) < 1:
       raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-  overrides = _overrides(args.config)
+  overrides = [list(p) for p in parse_overrides(args.config, {"core": "--config core=... is set per run by --cores; drop it"})]
   from repertory.experiments.memory import agent_overrides
   for core in cores:
     agents.make_builder("impala", agent_overrides(core, [tuple(p) for p in overrides]))  # bad fields fail here

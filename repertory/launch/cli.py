@@ -8,6 +8,7 @@ import sys
 import time
 from typing import List, Optional
 
+from repertory.agents import parse_overrides
 from repertory.errors import ConfigError
 
 EXIT_BAD_INPUT = 2
@@ -46,16 +47,6 @@ def _train_parser(subparsers) -> argparse.ArgumentParser:
   return p
 
 
-def _parse_overrides(pairs: List[str]):
-  overrides = []
-  for pair in pairs:
-    if "=" not in pair:
-      raise ConfigError(f"--config expects KEY=VALUE, got '{pair}'")
-    key, value = pair.split("=", 1)
-    overrides.append((key.strip(), value.strip()))
-  return tuple(overrides)
-
-
 def prepare_run_dir(run_dir: str, resume: bool, overwrite: bool) -> None:
   if resume and overwrite:
     raise ConfigError("--resume and --overwrite contradict each other; pass one")
@@ -83,7 +74,7 @@ def train(args: argparse.Namespace) -> int:
   experiment = ExperimentConfig(
       agent=args.agent, env=args.env, run_dir=args.run_dir, launcher=args.launcher, seed=args.seed,
       max_actor_steps=args.max_actor_steps, num_actors=args.num_actors, envs_per_actor=args.envs_per_actor, eval_every=args.eval_every,
-      eval_episodes=args.eval_episodes, agent_overrides=_parse_overrides(args.config),
+      eval_episodes=args.eval_episodes, agent_overrides=parse_overrides(args.config),
       ray_address=args.ray_address, max_actor_restarts=args.max_actor_restarts,
       node_timeout_s=args.node_timeout, progress=not args.no_progress, checkpoint_replay=args.checkpoint_replay)
   if args.resume:

@@ -21,6 +21,7 @@ import numpy as np
 import optax
 import rlax
 
+from repertory.agents.learner_base import LearnerBase
 from repertory.agents.der import networks as der_networks
 from repertory.agents.der.config import DERConfig
 from repertory.replay.types import ReplayBatch, importance_weights
@@ -62,7 +63,7 @@ def categorical_double_q_loss(networks: der_networks.DERNetworks, params, target
   return jnp.mean(weights * per_example), (per_example, new_state)
 
 
-class DERLearner:
+class DERLearner(LearnerBase):
   """Samples a batch, takes one update, writes the per-example losses back as priorities."""
 
   def __init__(self, networks: der_networks.DERNetworks, config: DERConfig, iterator: Iterator[ReplayBatch],
@@ -95,9 +96,6 @@ class DERLearner:
 
     self._sgd_step = jax.jit(sgd_step)
 
-  @property
-  def steps(self) -> int:
-    return self._steps
 
   def importance_exponent(self) -> float:
     """β annealed linearly from β0 to 1 over `importance_sampling_anneal_steps` updates."""
@@ -116,10 +114,3 @@ class DERLearner:
 
   def get_variables(self) -> Dict[str, Any]:
     return {"params": self._state.params, "state": self._state.net_state}
-
-  def state(self) -> TrainingState:
-    return self._state
-
-  def restore(self, state: TrainingState) -> None:
-    self._state = jax.tree.map(jnp.asarray, state)
-    self._steps = int(self._state.steps)

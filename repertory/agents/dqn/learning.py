@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from repertory.agents.learner_base import LearnerBase
 from repertory.agents.dqn.config import DQNConfig
 from repertory.agents.dqn.networks import DQNNetworks
 from repertory.losses.dqn import double_q_nstep_loss
@@ -30,7 +31,7 @@ def double_q_loss(q_network, params, target_params, transitions, weights, huber_
   return jnp.mean(weights * out.loss), out.td_error
 
 
-class DQNLearner:
+class DQNLearner(LearnerBase):
   """Samples a batch, takes one SGD step, writes |δ| back as priorities, refreshes the target."""
 
   def __init__(self, networks: DQNNetworks, config: DQNConfig, iterator: Iterator[ReplayBatch],
@@ -73,9 +74,6 @@ class DQNLearner:
 
     self._sgd_steps = jax.jit(sgd_steps)
 
-  @property
-  def steps(self) -> int:
-    return self._steps
 
   def importance_exponent(self) -> float:
     c = self._config
@@ -94,13 +92,3 @@ class DQNLearner:
       keys = np.concatenate([b.keys for b in batches])
       self._update_priorities(keys, np.asarray(priorities).reshape(-1))
     return {"loss": loss}
-
-  def get_variables(self) -> Any:
-    return self._state.params
-
-  def state(self) -> TrainingState:
-    return self._state
-
-  def restore(self, state: TrainingState) -> None:
-    self._state = jax.tree.map(jnp.asarray, state)
-    self._steps = int(self._state.steps)

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from repertory.agents.learner_base import LearnerBase
 from repertory.agents.impala.config import IMPALAConfig
 from repertory.agents.impala.networks import IMPALANetworks, make_networks
 from repertory.errors import ConfigError
@@ -125,7 +126,7 @@ def sequence_loss(networks: IMPALANetworks, config: IMPALAConfig, params: Any, d
   return main, aux, metrics
 
 
-class IMPALALearner:
+class IMPALALearner(LearnerBase):
   """One SGD step per batch of `batch_size` sequences from the (FIFO) iterator."""
 
   def __init__(self, networks: IMPALANetworks, config: IMPALAConfig, iterator: Iterator[ReplayBatch], seed: int,
@@ -172,25 +173,12 @@ class IMPALALearner:
     self._teacher_params = teacher_params
     self._sgd_step = jax.jit(sgd_step)
 
-  @property
-  def steps(self) -> int:
-    return self._steps
 
   def step(self) -> Dict[str, Any]:
     batch = next(self._iterator)
     self._state, metrics = self._sgd_step(self._state, batch.data, self._teacher_params)
     self._steps += 1
     return metrics
-
-  def get_variables(self) -> Any:
-    return self._state.params
-
-  def state(self) -> TrainingState:
-    return self._state
-
-  def restore(self, state: TrainingState) -> None:
-    self._state = jax.tree.map(jnp.asarray, state)
-    self._steps = int(self._state.steps)
 
 
 def load_teacher(run_dir: str, spec: Any, student: IMPALAConfig) -> Tuple[IMPALANetworks, Any]:

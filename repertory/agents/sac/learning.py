@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from repertory.agents.learner_base import LearnerBase
 from repertory.agents.sac import networks as sac_networks
 from repertory.agents.sac.config import SACConfig
 from repertory.losses import gpl
@@ -89,7 +90,7 @@ def make_critic_optimizer(config: SACConfig, image: bool) -> optax.GradientTrans
   return default
 
 
-class SACLearner:
+class SACLearner(LearnerBase):
   """Samples a batch and takes one critic, actor, temperature (and β) update per `step()`."""
 
   def __init__(self, networks: sac_networks.SACNetworks, config: SACConfig, iterator: Iterator[ReplayBatch],
@@ -194,9 +195,6 @@ class SACLearner:
 
     self._sgd_step = jax.jit(sgd_step)
 
-  @property
-  def steps(self) -> int:
-    return self._steps
 
   def step(self) -> Dict[str, Any]:
     """One update; metrics stay on the device."""
@@ -208,10 +206,3 @@ class SACLearner:
   def get_variables(self) -> Dict[str, Any]:
     """What actors need: the encoder and the actor."""
     return {"encoder": self._state.encoder_params, "actor": self._state.actor_params}
-
-  def state(self) -> TrainingState:
-    return self._state
-
-  def restore(self, state: TrainingState) -> None:
-    self._state = jax.tree.map(jnp.asarray, state)
-    self._steps = int(self._state.steps)
