@@ -25,6 +25,17 @@ def _scaled_noise(key: jax.Array, size: int) -> jax.Array:
   return jnp.sign(x) * jnp.sqrt(jnp.abs(x))
 
 
+def factorised_noisy_linear(inputs: jax.Array, w_mu: jax.Array, w_sigma: jax.Array, b_mu: jax.Array,
+                            b_sigma: jax.Array, eps_in: jax.Array, eps_out: jax.Array) -> jax.Array:
+  """(μ_w + σ_w ⊙ ε_in ε_outᵀ)ᵀ-layer output without forming the noisy weight matrix (eq. 9-11).
+
+  x (σ_w ⊙ ε_in ε_outᵀ) = ((x ⊙ ε_in) σ_w) ⊙ ε_out, so the noisy term is one more matmul instead of
+  an elementwise pass over every weight: on the 2-core CPU a batch-1 DER policy call took 2.4 ms
+  with the weights formed and far less without (BUILD_NOTES.md).
+  """
+  return inputs @ w_mu + ((inputs * eps_in) @ w_sigma) * eps_out + b_mu + b_sigma * eps_out
+
+
 class NoisyLinear(hk.Module):
   """Linear layer y = (μ_w + σ_w ⊙ ε_w)x + μ_b + σ_b ⊙ ε_b with factorised Gaussian noise.
 
@@ -52,6 +63,4 @@ class NoisyLinear(hk.Module):
     key_in, key_out = jax.random.split(hk.next_rng_key())
     eps_in = _scaled_noise(key_in, fan_in).astype(inputs.dtype)
     eps_out = _scaled_noise(key_out, self._output_size).astype(inputs.dtype)
-    w = w_mu + w_sigma * jnp.outer(eps_in, eps_out)
-    b = b_mu + b_sigma * eps_out
-    return inputs @ w + b
+    return factorised_noisy_linear(inputs, w_mu, w_sigma, b_mu, b_sigma, eps_in, eps_out)

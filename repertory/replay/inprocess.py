@@ -21,7 +21,7 @@ class InProcessReplay:
     self._config = config
     self._rng = np.random.default_rng(seed)
     self._storage = None
-    self._priorities = np.zeros(config.max_size, np.float64)
+    self._scaled = np.zeros(config.max_size, np.float64)  # priority ** priority_exponent, kept per slot
     self._keys = np.zeros(config.max_size, np.uint64)
     self._next_key = 1
     self._cursor = 0  # next slot to write
@@ -50,13 +50,16 @@ class InProcessReplay:
             lambda x: np.zeros((self._config.max_size,) + np.shape(x), np.asarray(x).dtype), item)
       slot = self._cursor
       tree.map_structure(lambda buf, x: buf.__setitem__(slot, x), self._storage, item)
-      self._priorities[slot] = self._max_priority if priority is None else float(priority)
+      self._scaled[slot] = self._scale(self._max_priority if priority is None else float(priority))
       self._keys[slot] = self._next_key
       self._next_key += 1
       self._cursor = (slot + 1) % self._config.max_size
       if self._size == self._config.max_size and self._config.sampler == "fifo":
         self._fifo_start = self._cursor
       self._size = min(self._size + 1, self._config.max_size)
+
+  def _scale(self, priorities):
+    return np.power(priorities, self._config.priority_exponent)
 
   def insert_batch(self, items: Sequence[Any], priorities: Optional[Sequence[Optional[float]]] = None) -> None:
     priorities = priorities if priorities is not None else [None] * len(items)
@@ -75,16 +78,16 @@ class InProcessReplay:
         self._size -= batch_size
         probabilities = np.ones(batch_size)
       else:
-        live = np.arange(n)  # non-fifo tables fill slots from 0 before the ring wraps
+        # Non-fifo tables fill slots from 0 before the ring wraps, so the live slots are 0 .. n-1.
         if self._config.sampler == "uniform":
-          p = np.full(n, 1.0 / n)
-        else:
-          scaled = self._priorities[live] ** self._config.priority_exponent
-          p = scaled / scaled.sum()
-        chosen = self._rng.choice(n, size=batch_size, p=p)
-        slots = live[chosen]
-        probabilities = p[chosen]
-      data = tree.map_structure(lambda buf: buf[slots].copy(), self._storage)
+          slots = self._rng.integers(0, n, batch_size)
+          probabilities = np.full(batch_size, 1.0 / n)
+        else:  # proportional: P(i) = p_i^α / Σ_k p_k^α (Schaul et al. 2016, eq. 1), by inverting the CDF
+          cumulative = np.cumsum(self._scaled[:n])
+          total = cumulative[-1]
+          slots = np.minimum(np.searchsorted(cumulative, self._rng.uniform(0.0, total, batch_size), side="right"), n - 1)
+          probabilities = self._scaled[slots] / total
+      data = tree.map_structure(lambda buf: buf[slots], self._storage)  # fancy indexing copies
       return ReplayBatch(keys=self._keys[slots].copy(), probabilities=probabilities,
                          table_size=np.full(batch_size, n, np.int64), data=data)
 
@@ -94,7 +97,7 @@ class InProcessReplay:
       priorities = np.asarray(priorities, np.float64)
       slots = ((keys - 1) % self._config.max_size).astype(np.int64)
       still_stored = self._keys[slots] == keys
-      self._priorities[slots[still_stored]] = priorities[still_stored]
+      self._scaled[slots[still_stored]] = self._scale(priorities[still_stored])
       if priorities.size:
         self._max_priority = max(self._max_priority, float(priorities.max()))
 

@@ -15,7 +15,7 @@ from repertory import agents, environments
 from repertory.agents.der.config import DERConfig
 from repertory.environments.specs import make_environment_spec
 from repertory.errors import ConfigError
-from repertory.networks.noisy import NoisyLinear
+from repertory.networks.noisy import NoisyLinear, factorised_noisy_linear
 from repertory.replay.adders import Transition
 from repertory.replay.types import ReplayBatch
 
@@ -41,6 +41,15 @@ def test_noisy_linear_sigma_init_and_noise():
   np.testing.assert_array_equal(a, net.apply(full, jax.random.PRNGKey(1), x))  # fixed rng: deterministic
   mean = _noisy(False).apply(full, None, x)  # no noise: mean weights only
   np.testing.assert_allclose(mean, x @ params["w_mu"] + params["b_mu"], rtol=1e-6)
+
+
+def test_factorised_noise_without_forming_the_weights_matches_eq_9_to_11():
+  rng = np.random.default_rng(0)
+  x, w_mu, w_sigma = rng.normal(size=(3, 5)), rng.normal(size=(5, 4)), rng.uniform(size=(5, 4))
+  b_mu, b_sigma, eps_in, eps_out = rng.normal(size=4), rng.uniform(size=4), rng.normal(size=5), rng.normal(size=4)
+  expected = x @ (w_mu + w_sigma * np.outer(eps_in, eps_out)) + b_mu + b_sigma * eps_out  # noisy W formed by hand
+  np.testing.assert_allclose(factorised_noisy_linear(x, w_mu, w_sigma, b_mu, b_sigma, eps_in, eps_out), expected,
+                             rtol=1e-6)
 
 
 # ---------------------------------------------------------------------------------------------
