@@ -53,6 +53,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
   p.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
                  help="override a DER config field, e.g. --config n_step=20 (repeatable); importance_sampling_anneal_steps "
                       "defaults to steps - min_replay_size")
+  p.add_argument("--report-only", action="store_true",
+                 help="run nothing: write the reports over the runs of this configuration that already finished "
+                      "(marked partial when some are missing)")
   p.add_argument("--no-progress", action="store_true", help="no progress bars")
   return p
 
@@ -331,12 +334,14 @@ def _run_rows(specs: List[RunSpec]) -> List[Dict[str, Any]]:
                  "eval_return_std": status["eval_return_std"], "actor_steps": int(status["actor_steps"]),
                  "learner_steps": int(status["learner_steps"]), "wall_clock_s": status["wall_clock_s"],
                  "learner_updates_per_s": status["learner_updates_per_s"],
-                 "training_steps_per_s": status["training_steps_per_s"],
+                 "training_steps_per_s": status["training_steps_per_s"], "commit": status.get("commit", "unknown"),
                  "run_dir": os.path.relpath(spec.run_dir, os.path.dirname(os.path.dirname(spec.run_dir)))})
   return rows
 
 
-def write_reports(out: str, record: Dict[str, Any], specs: List[RunSpec], skipped: int) -> Dict[str, str]:
+def write_reports(out: str, record: Dict[str, Any], specs: List[RunSpec], skipped: int,
+                  missing: Tuple[RunSpec, ...] = ()) -> Dict[str, str]:
+  """Reports over the finished runs `specs`; `missing` lists the requested runs that have not finished."""
   import pandas as pd
   from repertory.utils import plotting, scores
   runs = pd.DataFrame(_run_rows(specs))
@@ -353,6 +358,9 @@ def write_reports(out: str, record: Dict[str, Any], specs: List[RunSpec], skippe
              or record["max_episode_steps"] != atari100k.MAX_EPISODE_STEPS)
   warning = (["**Reduced mode** (steps, evaluation games or episode cap differ from the protocol): "
               "not comparable with published results.", ""] if reduced else [])
+  if missing:
+    warning += [f"**Partial**: {len(specs)} of {len(specs) + len(missing)} requested runs finished; not yet run: "
+                + ", ".join(f"{s.game} seed {s.seed}" for s in missing) + ". Rerun the benchmark command to add them.", ""]
   comparison_md = "\n".join([
       f"# Atari 100k: {record['agent']} + {record['encoder']} encoder vs published results", "", *warning,
       f"Ours: mean over {runs['seed'].nunique()} seed(s) of the final evaluation score (ε = 0.001, "
@@ -373,11 +381,11 @@ def write_reports(out: str, record: Dict[str, Any], specs: List[RunSpec], skippe
   lines = [
       f"# Atari 100k results: {record['agent']} + {record['encoder']} encoder", "", *warning,
       f"- machine: `{machine['uname']}` — {machine['cores']} cores ({machine['cpu']})",
-      f"- commit: `{machine['commit']}`", f"- date: {machine['date']} (Python {machine['python']})",
+      f"- commit: `{machine['commit']}` when the reports were written (each run's own commit is in its row)", f"- date: {machine['date']} (Python {machine['python']})",
       f"- protocol: {record['steps']:,} agent steps per run, sync launcher, evaluation ε = 0.001 on a separate "
       f"environment (training=False, whole games) over {'/'.join(map(str, episodes))} game(s); episode cap "
       f"{record['max_episode_steps']:,} agent steps", f"- agent overrides: `{json.dumps(record['overrides'])}`",
-      f"- runs: {len(runs)} ({skipped} reused from an earlier invocation)", "",
+      f"- runs: {len(runs)} ({skipped} reused from an earlier invocation); the commit of each run is in its row", "",
       "## Aggregates (human-normalised, 95% stratified-bootstrap CIs)", "", scores.to_markdown(aggregate, index=False), "",
       "## Per game", "", scores.to_markdown(per_game, index=False), "",
       "## Runs (wall-clock and learner updates/s measured per run)", "", scores.to_markdown(run_table, index=False), "",
@@ -394,9 +402,18 @@ def write_reports(out: str, record: Dict[str, Any], specs: List[RunSpec], skippe
 
 def run(args: argparse.Namespace) -> int:
   record, specs = resolve(args)
+  if args.report_only and not os.path.exists(os.path.join(args.out, BENCH_CONFIG)):
+    raise ConfigError(f"--report-only: '{args.out}' holds no {BENCH_CONFIG}; run the benchmark there first")
   check_out_dir(args.out, record)
   todo = [s for s in specs if not is_finished(s)]
   skipped = len(specs) - len(todo)
+  if args.report_only:
+    finished = [s for s in specs if s not in todo]
+    if not finished:
+      raise ConfigError(f"--report-only: no run of this configuration has finished in '{args.out}'; run the benchmark first")
+    write_reports(args.out, record, finished, skipped, missing=tuple(todo))
+    print(f"atari100k: wrote reports over {len(finished)} finished run(s) of {len(specs)} to {args.out}")
+    return 0
   workers = args.workers or max(1, min(len(os.sched_getaffinity(0)), len(todo)))
   print(f"atari100k: {record['agent']} + {record['encoder']}, {len(specs)} run(s) "
         f"({skipped} already finished, skipped), {workers} worker(s), out {args.out}", flush=True)

@@ -53,6 +53,17 @@ def test_reduced_benchmark_writes_reports_skips_finished_runs_and_refuses_other_
   assert "1 already finished, skipped" in capsys.readouterr().out
   assert (run_dir / "status.json").stat().st_mtime == mtime
 
+  capsys.readouterr()
+  assert _bench(out, "--games", "Pong,Boxing", "--report-only") == 0  # reports over what finished, nothing run
+  assert not (out / "runs" / "Boxing_seed0").exists()
+  assert "Partial**: 1 of 2 requested runs finished; not yet run: Boxing seed 0" in (out / "RESULTS.md").read_text()
+  assert [r["commit"] for r in _rows(out / "runs.csv")] == [status["commit"]]
+
+  assert _bench(out, "--seeds", "2", "--workers", "2") == 0  # seed 1 runs in a pinned worker pool
+  pinned = json.loads((out / "runs" / "Pong_seed1" / "status.json").read_text())
+  assert pinned["status"] == "finished" and len(pinned["cpus"]) == 1
+  assert "--xla_cpu_multi_thread_eigen=false" in pinned["xla_flags"]
+
   assert _bench(out, "--encoder", "alix") == 2  # a different configuration is refused in one line
   err = capsys.readouterr().err.strip()
   assert len(err.splitlines()) == 1 and "different configuration" in err and "encoder" in err
@@ -63,6 +74,7 @@ def test_reduced_benchmark_writes_reports_skips_finished_runs_and_refuses_other_
     (["--encoder", "resnet"], "unknown encoder 'resnet'"),
     (["--seeds", "0"], "--seeds must be >= 1"),
     (["--config", "nonsense=1"], "no config field 'nonsense'"),
+    (["--report-only"], "holds no bench_config.json"),
 ])
 def test_bad_input_is_one_line(tmp_path, capsys, extra, message):
   assert _bench(tmp_path / "b", *extra) == 2
@@ -76,5 +88,5 @@ def test_help_documents_every_flag(capsys):
     cli.main(["bench", "atari100k", "--help"])
   text = capsys.readouterr().out
   for flag in ("--agent", "--encoder", "--games", "--seeds", "--out", "--steps", "--eval-episodes", "--workers",
-               "--config", "--max-episode-steps", "--no-progress"):
+               "--config", "--max-episode-steps", "--report-only", "--no-progress"):
     assert flag in text
