@@ -27,7 +27,7 @@ def _scaled_noise(key: jax.Array, size: int) -> jax.Array:
 
 def factorised_noisy_linear(inputs: jax.Array, w_mu: jax.Array, w_sigma: jax.Array, b_mu: jax.Array,
                             b_sigma: jax.Array, eps_in: jax.Array, eps_out: jax.Array) -> jax.Array:
-  """(μ_w + σ_w ⊙ ε_in ε_outᵀ)ᵀ-layer output without forming the noisy weight matrix (eq. 9-11).
+  """The factorised noisy layer's output (eqs. 9-11) without forming the noisy weight matrix.
 
   x (σ_w ⊙ ε_in ε_outᵀ) = ((x ⊙ ε_in) σ_w) ⊙ ε_out, so the noisy term is one more matmul instead of
   an elementwise pass over every weight: on the 2-core CPU a batch-1 DER policy call took 2.4 ms
