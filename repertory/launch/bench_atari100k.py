@@ -318,10 +318,8 @@ def _machine() -> Dict[str, str]:
                             cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
       return "unknown"
-  from repertory.utils.provenance import _cpu_model
-  dirty = command("git", "status", "--porcelain", "--untracked-files=no")
-  return {"uname": command("uname", "-a"), "cores": str(os.cpu_count()), "cpu": _cpu_model(),
-          "commit": command("git", "rev-parse", "HEAD") + (" (with uncommitted changes)" if dirty not in ("", "unknown") else ""),
+  from repertory.utils.provenance import _cpu_model, commit
+  return {"uname": command("uname", "-a"), "cores": str(os.cpu_count()), "cpu": _cpu_model(), "commit": commit(),
           "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "python": platform.python_version()}
 
 

@@ -88,7 +88,7 @@ class InProcessReplay:
           slots = np.minimum(np.searchsorted(cumulative, self._rng.uniform(0.0, total, batch_size), side="right"), n - 1)
           probabilities = self._scaled[slots] / total
       data = tree.map_structure(lambda buf: buf[slots], self._storage)  # fancy indexing copies
-      return ReplayBatch(keys=self._keys[slots].copy(), probabilities=probabilities,
+      return ReplayBatch(keys=self._keys[slots], probabilities=probabilities,
                          table_size=np.full(batch_size, n, np.int64), data=data)
 
   def update_priorities(self, keys: np.ndarray, priorities: np.ndarray) -> None:
