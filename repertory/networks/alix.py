@@ -13,6 +13,10 @@ ICML 2022, arXiv 2207.00986 (Sec. 5, eqs. 5-7), reference code Aladoro/Stabilizi
   (same sign as `LearnS.backward` in the authors' code).
 * `ALIXEncoder`: LIX after every conv ReLU, one shared S. As in the authors'
   `AllFeatTiedRegularizedEncoder`, only the last LIX layer's output gradients tune S.
+* Strided encoders: S is in pixels of the first feature map, and the LIX layer after conv l shifts by
+  S · stride₀ / (stride₀ · … · stride_l), i.e. by the same distance in input pixels at every depth.
+  For DrQ-v2 (strides 2, 1, 1, 1) every layer shifts by S, as the authors' code; for the DER torso
+  (strides 5, 5) the 3×3 last map shifts by S / 5 instead of by up to 2 of its 3 pixels.
 
 Wiring in an agent (params from `hk.transform`, or `hk.transform_with_state`)::
 
@@ -285,6 +289,15 @@ class Conv2DValid(hk.Module):
     return conv2d_valid(x, w, self._stride) + b
 
 
+def layer_shift_scales(strides) -> tuple:
+  """Factor applied to S at each LIX layer: stride₀ / (cumulative stride up to that layer)."""
+  scales, cumulative = [], 1
+  for stride in strides:
+    cumulative *= stride
+    scales.append(strides[0] / cumulative)
+  return tuple(scales)
+
+
 def _conv_specs(architecture: str):
   if architecture == "der":  # (channels, kernel, stride) — arXiv 1906.05243 Appendix F.
     return ((32, 5, 5), (64, 5, 5))
@@ -317,10 +330,12 @@ class ALIXEncoder(hk.Module):
       w_init, b_init = None, None
     shift = ALIXShift(cfg.initial_shift)()
     specs = _conv_specs(cfg.architecture)
-    for layer, (channels, kernel, stride) in enumerate(specs):
+    scales = layer_shift_scales([stride for _, _, stride in specs])
+    for layer, ((channels, kernel, stride), scale) in enumerate(zip(specs, scales)):
       x = Conv2DValid(channels, kernel, stride, w_init=w_init, b_init=b_init, name=f"conv_{layer}")(x)
       x = jax.nn.relu(x)
-      x = LocalSignalMixing(cfg.max_shift, cfg.per_example_shift, name=f"lix_{layer}")(x, shift, is_training)
+      lix = LocalSignalMixing(cfg.max_shift * scale, cfg.per_example_shift, name=f"lix_{layer}")
+      x = lix(x, shift * scale, is_training)
       if is_training and (cfg.learn_from_all_layers or layer == len(specs) - 1):
         x = learn_shift(x, shift, cfg.nd_target, cfg.nd_eps)
     return hk.Flatten()(x)

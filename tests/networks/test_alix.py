@@ -182,6 +182,13 @@ def test_multi_transform_routes_s_to_its_own_optimizer_and_clips():
     assert float(optax.apply_updates(p, u)["alix_encoder/alix_shift"]["shift"]) == pytest.approx(expected)
 
 
+def test_deeper_strided_layers_shift_by_the_same_input_distance():
+  # DrQ-v2 (strides 2, 1, 1, 1): every layer shifts by S, as the authors' code.
+  assert alix.layer_shift_scales([2, 1, 1, 1]) == (1.0, 1.0, 1.0, 1.0)
+  # DER torso (5x5/5 twice): the 3x3 last map shifts by S / 5.
+  assert alix.layer_shift_scales([5, 5]) == pytest.approx((1.0, 0.2))
+
+
 def test_bad_config_raises_config_error():
   with pytest.raises(ConfigError):
     alix.ALIXConfig(architecture="resnet")
