@@ -8,7 +8,8 @@ state; the others have empty state) and take an rng (noisy layers, A-LIX shifts)
 * "der": the DER torso (`DataEfficientTorso`, arXiv 1906.05243 App.) → dueling C51 head of `NoisyLinear` layers
   (Wang et al. 2016 eq. 9 applied to the atom logits, as Dopamine's FullRainbowNetwork).
 * "alix": `ALIXEncoder(architecture="der")` (arXiv 2207.00986): LIX after each conv ReLU in training,
-  identity otherwise; S is trained by its own optimiser (`alix.make_alix_optimizer`) → same head.
+  identity otherwise, the 3×3 second map shifted by S / 5 (same input distance as the first map, see
+  `alix.layer_shift_scales`); S is trained by its own optimiser (`alix.make_alix_optimizer`) → same head.
 * "hyperbolic": `HyperbolicEncoder` (S-RYM, arXiv 2210.01542): spectrally-normalised DER torso and
   hidden layer, then the Poincaré MLR producing A×N logits. It has no noisy or dueling layers (every
   layer before the hyperbolic one is spectrally normalised), so it explores ε-greedily (builder).
