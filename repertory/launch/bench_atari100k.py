@@ -337,6 +337,13 @@ def _run_rows(specs: List[RunSpec]) -> List[Dict[str, Any]]:
   return rows
 
 
+def equal_seed_runs(runs):
+  """The runs of the lowest seeds, as many for every game as the game with fewest finished runs has
+  (rliable's stratified bootstrap needs a full games × runs matrix)."""
+  seeds_per_game = int(runs.groupby("game").size().min())
+  return runs.sort_values(["game", "seed"]).groupby("game").head(seeds_per_game)
+
+
 def write_reports(out: str, record: Dict[str, Any], specs: List[RunSpec], skipped: int,
                   missing: Tuple[RunSpec, ...] = ()) -> Dict[str, str]:
   """Reports over the finished runs `specs`; `missing` lists the requested runs that have not finished."""
@@ -347,7 +354,9 @@ def write_reports(out: str, record: Dict[str, Any], specs: List[RunSpec], skippe
   per_game = scores.per_game_table(runs[["game", "seed", "score"]])
   per_game.to_csv(os.path.join(out, "per_game.csv"), index=False)
   name = f"ours ({record['agent']}+{record['encoder']})"
-  aggregate = scores.aggregate_scores({name: scores.score_matrix_from_results(runs[["game", "seed", "score"]])["ours"]})
+  aggregated_runs = equal_seed_runs(runs)
+  aggregate = scores.aggregate_scores(
+      {name: scores.score_matrix_from_results(aggregated_runs[["game", "seed", "score"]])["ours"]})
   aggregate.to_csv(os.path.join(out, "aggregate.csv"), index=False)
   comparison = scores.published_comparison(per_game[["game", "mean"]].set_index("game")["mean"], name="ours")
   episodes = sorted(set(int(e) for e in runs["eval_episodes"]))
@@ -359,6 +368,9 @@ def write_reports(out: str, record: Dict[str, Any], specs: List[RunSpec], skippe
   if missing:
     warning += [f"**Partial**: {len(specs)} of {len(specs) + len(missing)} requested runs finished; not yet run: "
                 + ", ".join(f"{s.game} seed {s.seed}" for s in missing) + ". Rerun the benchmark command to add them.", ""]
+  if len(aggregated_runs) < len(runs):
+    warning += [f"Aggregates use the first {aggregated_runs['seed'].nunique()} seed(s) of every game, so that each game has as many "
+                "runs; the per-game table uses all finished runs.", ""]
   comparison_md = "\n".join([
       f"# Atari 100k: {record['agent']} + {record['encoder']} encoder vs published results", "", *warning,
       f"Ours: mean over {runs['seed'].nunique()} seed(s) of the final evaluation score (ε = 0.001, "

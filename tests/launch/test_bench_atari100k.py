@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from repertory.launch import cli
+from repertory.launch import bench_atari100k, cli
 
 
 REDUCED = ["--games", "Pong", "--seeds", "1", "--steps", "250", "--eval-episodes", "2", "--max-episode-steps", "50",
@@ -90,3 +90,11 @@ def test_help_documents_every_flag(capsys):
   for flag in ("--agent", "--encoder", "--games", "--seeds", "--out", "--steps", "--eval-episodes", "--workers",
                "--config", "--max-episode-steps", "--report-only", "--no-progress"):
     assert flag in text
+
+
+def test_partial_aggregates_use_as_many_seeds_for_every_game():
+  import pandas as pd
+  runs = pd.DataFrame({"game": ["Pong", "Pong", "Boxing", "Freeway", "Freeway"], "seed": [1, 0, 0, 0, 1],
+                       "score": [-19.0, -20.0, 2.0, 27.0, 28.0]})
+  kept = bench_atari100k.equal_seed_runs(runs)
+  assert sorted(zip(kept["game"], kept["seed"])) == [("Boxing", 0), ("Freeway", 0), ("Pong", 0)]
