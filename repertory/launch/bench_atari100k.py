@@ -369,7 +369,8 @@ def write_reports(out: str, record: Dict[str, Any], specs: List[RunSpec], skippe
     warning += [f"**Partial**: {len(specs)} of {len(specs) + len(missing)} requested runs finished; not yet run: "
                 + ", ".join(f"{s.game} seed {s.seed}" for s in missing) + ". Rerun the benchmark command to add them.", ""]
   if len(aggregated_runs) < len(runs):
-    warning += [f"Aggregates use the first {aggregated_runs['seed'].nunique()} seed(s) of every game, so that each game has as many "
+    runs_per_game = len(aggregated_runs) // aggregated_runs["game"].nunique()
+    warning += [f"Aggregates use the lowest {runs_per_game} seed(s) of every game, so that each game has as many "
                 "runs; the per-game table uses all finished runs.", ""]
   comparison_md = "\n".join([
       f"# Atari 100k: {record['agent']} + {record['encoder']} encoder vs published results", "", *warning,
