@@ -10,7 +10,8 @@ from typing import Mapping, Tuple
 STEPS = 100_000  # agent steps per run (Atari 100k).
 EVAL_EPISODES = 100  # Dopamine DER.gin MaxEpisodeEvalRunner.num_eval_episodes = 100.
 MAX_EPISODE_STEPS = 27_000  # Dopamine DER.gin Runner.max_steps_per_episode (108k frames).
-SMOKE_GAMES = ("Pong", "Breakout", "Boxing")
+# The default three-game subset; Freeway, not Breakout, whose evaluation games can run to the 27k-step cap.
+DEFAULT_GAMES = ("Pong", "Boxing", "Freeway")
 
 # name → (agent, agent config overrides).
 NAMED_CONFIGS: Mapping[str, Tuple[str, Mapping[str, str]]] = {

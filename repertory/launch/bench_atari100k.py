@@ -38,7 +38,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
   p.add_argument("--agent", default="der", help="agent name (der: data-efficient Rainbow, arXiv 1906.05243)")
   p.add_argument("--encoder", default="der",
                  help="DER encoder: der (DER CNN), alix (A-LIX, arXiv 2207.00986) or hyperbolic (S-RYM, arXiv 2210.01542)")
-  p.add_argument("--games", default="Pong,Breakout,Boxing",
+  p.add_argument("--games", default=",".join(atari100k.DEFAULT_GAMES),
                  help="comma-separated Atari 100k games (names of the reference table, e.g. MsPacman), or 'all' for the 26")
   p.add_argument("--seeds", type=int, default=3, help="seeds per game (seeds 0 .. N-1)")
   p.add_argument("--out", required=True, help="output folder: runs/<Game>_seed<k>/ plus the CSV, Markdown and PNG reports")
@@ -77,7 +77,7 @@ def _games(text: str) -> List[str]:
   from repertory.utils import scores
   names = scores.atari_games() if text.strip().lower() == "all" else [g.strip() for g in text.split(",") if g.strip()]
   if not names:
-    raise ConfigError("--games is empty; pass e.g. --games Pong,Breakout or --games all")
+    raise ConfigError("--games is empty; pass e.g. --games Pong,Boxing or --games all")
   games = []
   for name in names:
     game = scores.canonical_game(name)  # unknown to the Atari 100k reference table → ConfigError
@@ -214,7 +214,7 @@ def run_one(spec: RunSpec) -> Dict[str, Any]:
   experiment = ExperimentConfig(**{**spec.experiment, "agent_overrides": tuple(tuple(p) for p in spec.experiment["agent_overrides"])})
   experiment.save(os.path.join(spec.run_dir, "config.json"))
   from repertory.utils.provenance import commit
-  started = {"commit": commit(), "cpus": sorted(os.sched_getaffinity(0)), "xla_flags": os.environ.get("XLA_FLAGS", "")}
+  started = {"commit": commit(), "pid": os.getpid(), "cpus": sorted(os.sched_getaffinity(0)), "xla_flags": os.environ.get("XLA_FLAGS", "")}
   _write_status(spec.run_dir, "running", **started)
   start = time.time()
   try:
@@ -256,13 +256,32 @@ def _last_actor_steps(run_dir: str) -> int:
 SINGLE_THREADED_XLA = "--xla_cpu_multi_thread_eigen=false"
 
 
-def _pin_worker(next_slot, cpus: List[int]) -> None:
-  """Pins this worker process to one core and keeps XLA on that one thread (see BUILD_NOTES.md)."""
+def _init_worker(next_slot, cpus: List[int], pin: bool) -> None:
+  """Ties this worker's life to the bench process and, with several workers, pins it to one core with
+  single-threaded XLA (see BUILD_NOTES.md)."""
+  _die_with_parent()
+  if not pin:
+    return
   with next_slot.get_lock():
     slot = next_slot.value
     next_slot.value += 1
   os.sched_setaffinity(0, {cpus[slot % len(cpus)]})
   os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {SINGLE_THREADED_XLA}".strip()
+
+
+def _die_with_parent() -> None:
+  """Linux prctl(PR_SET_PDEATHSIG): the kernel sends this process SIGTERM when the bench process dies,
+  even by SIGKILL, so no run keeps training unattended. Elsewhere a no-op."""
+  import ctypes
+  import signal
+  try:
+    ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # 1 = PR_SET_PDEATHSIG
+  except (OSError, AttributeError):
+    pass
+
+
+def _interrupt_on_sigterm(signum, frame) -> None:
+  raise KeyboardInterrupt  # handled like Ctrl-C: the workers are stopped and the CLI exits 130
 
 
 def execute(specs: List[RunSpec], workers: int, total_steps: int, progress: bool) -> List[Dict[str, Any]]:
@@ -278,12 +297,13 @@ def execute(specs: List[RunSpec], workers: int, total_steps: int, progress: bool
     return []
   context = multiprocessing.get_context("spawn")
   cpus = sorted(os.sched_getaffinity(0))
-  pinning = {"initializer": _pin_worker, "initargs": (context.Value("i", 0), cpus)} if workers > 1 else {}
+  worker_setup = {"initializer": _init_worker, "initargs": (context.Value("i", 0), cpus, workers > 1)}
   bars = {spec.run_dir: tqdm(total=total_steps, desc=f"{spec.game} seed {spec.seed}", position=i, unit="step",
                              leave=True, disable=not progress, file=sys.stderr, dynamic_ncols=True)
           for i, spec in enumerate(specs)}
   results = []
-  with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context, **pinning) as pool:
+  pool = concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context, **worker_setup)
+  try:
     futures = {pool.submit(run_one, spec): spec for spec in specs}
     pending = set(futures)
     while pending:
@@ -302,6 +322,12 @@ def execute(specs: List[RunSpec], workers: int, total_steps: int, progress: bool
         bar.set_postfix_str(f"score {result['score']:.1f}" if result["status"] == "finished" else "FAILED")
         bar.refresh()
         results.append(result)
+  except BaseException:  # Ctrl-C or SIGTERM: stop the runs now instead of waiting for them to finish
+    pool.shutdown(wait=False, cancel_futures=True)
+    for child in multiprocessing.active_children():
+      child.terminate()
+    raise
+  pool.shutdown()
   for bar in bars.values():
     bar.close()
   return results
@@ -428,7 +454,12 @@ def run(args: argparse.Namespace) -> int:
   workers = args.workers or max(1, min(len(os.sched_getaffinity(0)), len(todo)))
   print(f"atari100k: {record['agent']} + {record['encoder']}, {len(specs)} run(s) "
         f"({skipped} already finished, skipped), {workers} worker(s), out {args.out}", flush=True)
-  results = execute(todo, workers, args.steps, progress=not args.no_progress)
+  import signal
+  previous = signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+  try:
+    results = execute(todo, workers, args.steps, progress=not args.no_progress)
+  finally:
+    signal.signal(signal.SIGTERM, previous)
   failed = [r for r in results if r["status"] != "finished"]
   for r in failed:
     print(f"atari100k: run {r['game']} seed {r['seed']} failed: {r.get('error')}", file=sys.stderr)
