@@ -375,6 +375,7 @@ def write_reports(out: str, record: Dict[str, Any], specs: List[RunSpec], skippe
   """Reports over the finished runs `specs`; `missing` lists the requested runs that have not finished."""
   import pandas as pd
   from repertory.utils import plotting, scores
+  machine = _machine()  # before any report is rewritten, so that the commit is not marked dirty by this call
   runs = pd.DataFrame(_run_rows(specs))
   runs.to_csv(os.path.join(out, "runs.csv"), index=False)
   per_game = scores.per_game_table(runs[["game", "seed", "score"]])
@@ -413,7 +414,6 @@ def write_reports(out: str, record: Dict[str, Any], specs: List[RunSpec], skippe
       "aggregate": plotting.plot_aggregate_intervals(aggregate, os.path.join(out, "aggregate_intervals.png"),
                                                      title=f"Atari 100k aggregates, {name} (95% bootstrap CIs)"),
   }
-  machine = _machine()
   run_table = runs.drop(columns=["run_dir"])
   lines = [
       f"# Atari 100k results: {record['agent']} + {record['encoder']} encoder", "", *warning,
