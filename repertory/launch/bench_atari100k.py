@@ -256,11 +256,11 @@ def _last_actor_steps(run_dir: str) -> int:
 SINGLE_THREADED_XLA = "--xla_cpu_multi_thread_eigen=false"
 
 
-def _init_worker(next_slot, cpus: List[int], pin: bool) -> None:
-  """Ties this worker's life to the bench process and, with several workers, pins it to one core with
-  single-threaded XLA (see BUILD_NOTES.md)."""
+def _init_worker(next_slot, cpus: List[int]) -> None:
+  """Ties this worker's life to the bench process and, when given a slot counter (several workers), pins
+  it to one core with single-threaded XLA (see BUILD_NOTES.md)."""
   _die_with_parent()
-  if not pin:
+  if next_slot is None:
     return
   with next_slot.get_lock():
     slot = next_slot.value
@@ -288,16 +288,26 @@ def execute(specs: List[RunSpec], workers: int, total_steps: int, progress: bool
   """Runs `specs` in up to `workers` spawned processes with one progress bar per run.
 
   With several workers each process is pinned to its own core with single-threaded XLA: on the 2-core
-  machine two pinned DER runs each kept ~47 steps/s, as fast as one run using both cores.
+  machine two pinned DER runs each kept ~47 steps/s, as fast as one run using both cores. SIGTERM is
+  handled like Ctrl-C: the workers are stopped and KeyboardInterrupt propagates.
   """
+  import signal
+  if not specs:
+    return []
+  previous = signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+  try:
+    return _execute_in_pool(specs, workers, total_steps, progress)
+  finally:
+    signal.signal(signal.SIGTERM, previous)
+
+
+def _execute_in_pool(specs: List[RunSpec], workers: int, total_steps: int, progress: bool) -> List[Dict[str, Any]]:
   import concurrent.futures
   import multiprocessing
   from tqdm import tqdm
-  if not specs:
-    return []
   context = multiprocessing.get_context("spawn")
-  cpus = sorted(os.sched_getaffinity(0))
-  worker_setup = {"initializer": _init_worker, "initargs": (context.Value("i", 0), cpus, workers > 1)}
+  next_slot = context.Value("i", 0) if workers > 1 else None
+  worker_setup = {"initializer": _init_worker, "initargs": (next_slot, sorted(os.sched_getaffinity(0)))}
   bars = {spec.run_dir: tqdm(total=total_steps, desc=f"{spec.game} seed {spec.seed}", position=i, unit="step",
                              leave=True, disable=not progress, file=sys.stderr, dynamic_ncols=True)
           for i, spec in enumerate(specs)}
@@ -454,12 +464,7 @@ def run(args: argparse.Namespace) -> int:
   workers = args.workers or max(1, min(len(os.sched_getaffinity(0)), len(todo)))
   print(f"atari100k: {record['agent']} + {record['encoder']}, {len(specs)} run(s) "
         f"({skipped} already finished, skipped), {workers} worker(s), out {args.out}", flush=True)
-  import signal
-  previous = signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
-  try:
-    results = execute(todo, workers, args.steps, progress=not args.no_progress)
-  finally:
-    signal.signal(signal.SIGTERM, previous)
+  results = execute(todo, workers, args.steps, progress=not args.no_progress)
   failed = [r for r in results if r["status"] != "finished"]
   for r in failed:
     print(f"atari100k: run {r['game']} seed {r['seed']} failed: {r.get('error')}", file=sys.stderr)
