@@ -26,6 +26,7 @@ from typing import Any, Dict, List, Tuple
 
 from repertory.agents import parse_overrides
 from repertory.errors import ConfigError
+from repertory.launch.lifetime import die_with_parent, interrupt_on_sigterm
 
 EXIT_RUN_FAILED = 1
 BENCH_CONFIG = "bench_config.json"
@@ -259,7 +260,7 @@ SINGLE_THREADED_XLA = "--xla_cpu_multi_thread_eigen=false"
 def _init_worker(next_slot, cpus: List[int]) -> None:
   """Ties this worker's life to the bench process and, when given a slot counter (several workers), pins
   it to one core with single-threaded XLA (see BUILD_NOTES.md)."""
-  _die_with_parent()
+  die_with_parent()
   if next_slot is None:
     return
   with next_slot.get_lock():
@@ -267,21 +268,6 @@ def _init_worker(next_slot, cpus: List[int]) -> None:
     next_slot.value += 1
   os.sched_setaffinity(0, {cpus[slot % len(cpus)]})
   os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {SINGLE_THREADED_XLA}".strip()
-
-
-def _die_with_parent() -> None:
-  """Linux prctl(PR_SET_PDEATHSIG): the kernel sends this process SIGTERM when the bench process dies,
-  even by SIGKILL, so no run keeps training unattended. Elsewhere a no-op."""
-  import ctypes
-  import signal
-  try:
-    ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # 1 = PR_SET_PDEATHSIG
-  except (OSError, AttributeError):
-    pass
-
-
-def _interrupt_on_sigterm(signum, frame) -> None:
-  raise KeyboardInterrupt  # handled like Ctrl-C: the workers are stopped and the CLI exits 130
 
 
 def execute(specs: List[RunSpec], workers: int, total_steps: int, progress: bool) -> List[Dict[str, Any]]:
@@ -294,7 +280,7 @@ def execute(specs: List[RunSpec], workers: int, total_steps: int, progress: bool
   import signal
   if not specs:
     return []
-  previous = signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+  previous = signal.signal(signal.SIGTERM, interrupt_on_sigterm)
   try:
     return _execute_in_pool(specs, workers, total_steps, progress)
   finally:

@@ -19,13 +19,16 @@ import argparse
 import concurrent.futures
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from typing import List, Optional, Tuple
 
 from repertory.agents import parse_overrides
 from repertory.errors import ConfigError
+from repertory.launch.lifetime import child_environment, interrupt_on_sigterm
 
 DEFAULT_ENV = "dmc:cheetah-run"
 
@@ -122,21 +125,61 @@ def _command(bench, penalty: str, seed: int, run_dir: str) -> List[str]:
   return command
 
 
+class _RunProcesses:
+  """The runs' `repertory train` processes, so that an interrupted bench stops them instead of waiting."""
+
+  def __init__(self):
+    self._lock = threading.Lock()
+    self._processes = set()
+    self._stopped = False
+
+  def start(self, command: List[str], **kwargs) -> Optional[subprocess.Popen]:
+    with self._lock:
+      if self._stopped:
+        return None
+      process = subprocess.Popen(command, **kwargs)
+      self._processes.add(process)
+      return process
+
+  def finished(self, process: subprocess.Popen) -> None:
+    with self._lock:
+      self._processes.discard(process)
+
+  def stop_all(self, grace_s: float = 10.0) -> None:
+    with self._lock:
+      self._stopped = True
+      processes = list(self._processes)
+    for process in processes:
+      process.terminate()
+    for process in processes:
+      try:
+        process.wait(timeout=grace_s)
+      except subprocess.TimeoutExpired:
+        process.kill()
+
+
 def _run_one(bench, penalty: str, seed: int, run_dir: str, log_path: str, workers: int,
-             timeout: Optional[float]) -> Tuple[str, int, float]:
-  env = dict(os.environ)
+             timeout: Optional[float], processes: _RunProcesses) -> Tuple[str, int, float]:
+  env = child_environment(os.environ)
   if workers > 1:  # one XLA thread pool per run, so parallel runs do not fight over the cores
     env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
                         "intra_op_parallelism_threads=1").strip()
   start = time.time()
   repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
   with open(log_path, "a") as log:
+    process = processes.start(_command(bench, penalty, seed, run_dir), stdout=log, stderr=subprocess.STDOUT,
+                              env=env, cwd=repo)
+    if process is None:  # the bench is being stopped
+      return run_dir, 130, 0.0
     try:
-      returncode = subprocess.run(_command(bench, penalty, seed, run_dir), stdout=log, stderr=subprocess.STDOUT,
-                                  env=env, cwd=repo, timeout=timeout).returncode
+      returncode = process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
+      process.kill()
+      process.wait()
       log.write(f"\nbench control: stopped after {timeout} s\n")
       returncode = 124
+    finally:
+      processes.finished(process)
   return run_dir, returncode, time.time() - start
 
 
@@ -195,8 +238,11 @@ def run(args: argparse.Namespace) -> int:
         f"{len(runs)} runs ({len(todo)} to run, {args.workers} at a time)", flush=True)
   start = time.time()
   failed = []
-  with concurrent.futures.ThreadPoolExecutor(max_workers=args.workers) as pool:
-    futures = [pool.submit(_run_one, bench, penalty, seed, run_dir, log, args.workers, args.run_timeout)
+  processes = _RunProcesses()
+  pool = concurrent.futures.ThreadPoolExecutor(max_workers=args.workers)
+  previous = signal.signal(signal.SIGTERM, interrupt_on_sigterm)
+  try:
+    futures = [pool.submit(_run_one, bench, penalty, seed, run_dir, log, args.workers, args.run_timeout, processes)
                for penalty, seed, run_dir, log in todo]
     for future in concurrent.futures.as_completed(futures):
       run_dir, returncode, seconds = future.result()
@@ -205,6 +251,13 @@ def run(args: argparse.Namespace) -> int:
             f"in {seconds:.0f} s", flush=True)
       if not ok:
         failed.append(run_dir)
+  except BaseException:  # Ctrl-C or SIGTERM: stop the runs now instead of waiting for them to finish
+    pool.shutdown(wait=False, cancel_futures=True)
+    processes.stop_all()
+    raise
+  finally:
+    signal.signal(signal.SIGTERM, previous)
+  pool.shutdown()
   wall = time.time() - start
   written = write_results(out, bench, runs, wall_clock_s=wall)
   for path in written:

@@ -10,6 +10,7 @@ from typing import List, Optional
 
 from repertory.agents import parse_overrides
 from repertory.errors import ConfigError
+from repertory.launch.lifetime import die_with_parent_if_asked
 
 EXIT_BAD_INPUT = 2
 EXIT_RUN_FAILED = 1
@@ -135,6 +136,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+  die_with_parent_if_asked()
   args = make_parser().parse_args(argv)
   from repertory.launch.launchers import NodeFailure
   try:

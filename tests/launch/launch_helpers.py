@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -15,3 +16,28 @@ def run_cli(*args, timeout=300, env=None):
   process = subprocess.run([sys.executable, "-m", "repertory.launch.cli", *args], capture_output=True, text=True,
                            timeout=timeout, cwd=REPO, env=env)
   return process.returncode, process.stdout, process.stderr
+
+
+def alive(pid) -> bool:
+  """Whether process `pid` runs (Linux: reads /proc; a zombie counts as gone)."""
+  try:
+    with open(f"/proc/{pid}/stat") as f:
+      return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+  except FileNotFoundError:
+    return False
+
+
+def children(pid):
+  """The child processes of `pid`, over all its threads (Linux)."""
+  found = []
+  for task in os.listdir(f"/proc/{pid}/task"):
+    with open(f"/proc/{pid}/task/{task}/children") as f:
+      found += [int(child) for child in f.read().split()]
+  return found
+
+
+def wait_for(predicate, timeout_s, what):
+  deadline = time.time() + timeout_s
+  while not predicate():
+    assert time.time() < deadline, f"timed out after {timeout_s} s waiting for {what}"
+    time.sleep(0.2)

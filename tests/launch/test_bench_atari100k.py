@@ -7,10 +7,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
+from launch_helpers import alive, wait_for
 from repertory.launch import bench_atari100k, cli
 
 
@@ -105,21 +105,6 @@ def test_partial_aggregates_use_as_many_seeds_for_every_game():
   assert sorted(zip(kept["game"], kept["seed"])) == [("Boxing", 0), ("Freeway", 0), ("Pong", 0)]
 
 
-def _alive(pid):
-  try:
-    with open(f"/proc/{pid}/stat") as f:
-      return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-  except FileNotFoundError:
-    return False
-
-
-def _wait_for(predicate, timeout_s, what):
-  deadline = time.time() + timeout_s
-  while not predicate():
-    assert time.time() < deadline, f"timed out after {timeout_s} s waiting for {what}"
-    time.sleep(0.2)
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
 def test_stopping_the_bench_process_stops_its_runs(tmp_path, stop):
@@ -130,15 +115,15 @@ def test_stopping_the_bench_process_stops_its_runs(tmp_path, stop):
                            env={**os.environ, "JAX_PLATFORMS": "cpu"})
   status_path = out / "runs" / "Pong_seed0" / "status.json"
   try:
-    _wait_for(lambda: status_path.exists() or bench.poll() is not None, 180, "the run to start")
+    wait_for(lambda: status_path.exists() or bench.poll() is not None, 180, "the run to start")
     assert bench.poll() is None, bench.communicate()[1]
     worker = json.loads(status_path.read_text())["pid"]
-    assert _alive(worker) and worker != bench.pid
+    assert alive(worker) and worker != bench.pid
     bench.send_signal(stop)
     _, err = bench.communicate(timeout=60)
   finally:
     bench.kill()
   if stop == signal.SIGTERM:
     assert bench.returncode == 130 and err.strip().splitlines()[-1] == "repertory: interrupted"
-  _wait_for(lambda: not _alive(worker), 30, f"worker {worker} to exit")
+  wait_for(lambda: not alive(worker), 30, f"worker {worker} to exit")
   assert json.loads(status_path.read_text())["status"] == "running"  # not finished: a rerun starts it again

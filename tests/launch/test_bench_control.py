@@ -4,10 +4,14 @@ import argparse
 import csv
 import json
 import os
+import signal
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
 
+from launch_helpers import alive, children, wait_for
 from repertory.errors import ConfigError
 from repertory.experiments.control import references_for
 from repertory.launch import bench_control
@@ -119,3 +123,23 @@ def test_reduced_bench_runs_end_to_end(tmp_path):
     with open(os.path.join(out, "runs", variant, "seed_0", "config.json")) as f:
       assert ["penalty", variant.split("-")[1]] in json.load(f)["agent_overrides"]
   assert bench_control.run(args) == 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
+def test_stopping_the_bench_process_stops_its_runs(tmp_path, stop):
+  command = [sys.executable, "-m", "repertory.launch.cli", "bench", "control", "--env", "gym:Pendulum-v1", "--quick",
+             "--seeds", "1", "--out", str(tmp_path / "bench")]  # a 100k-step run: it is still going when stopped
+  bench = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env={**os.environ, "JAX_PLATFORMS": "cpu"})
+  try:
+    wait_for(lambda: children(bench.pid) or bench.poll() is not None, 120, "the run to start")
+    assert bench.poll() is None, bench.communicate()[1]
+    (run,) = children(bench.pid)
+    bench.send_signal(stop)
+    _, err = bench.communicate(timeout=60)
+  finally:
+    bench.kill()
+  if stop == signal.SIGTERM:
+    assert bench.returncode == 130 and err.strip().splitlines()[-1] == "repertory: interrupted"
+  wait_for(lambda: not alive(run), 30, f"run {run} to exit")
