@@ -41,3 +41,21 @@ def wait_for(predicate, timeout_s, what):
   while not predicate():
     assert time.time() < deadline, f"timed out after {timeout_s} s waiting for {what}"
     time.sleep(0.2)
+
+
+def stop_bench_while_it_runs(args, find_run, stop, timeout_s=180):
+  """Starts `repertory *args`, waits until `find_run(bench_pid)` returns the pid of a run the bench started,
+  sends the bench the signal `stop`, and checks that the run exits too. Returns (returncode, stderr)."""
+  bench = subprocess.Popen([sys.executable, "-m", "repertory.launch.cli", *args], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, cwd=REPO, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+  try:
+    wait_for(lambda: bench.poll() is not None or find_run(bench.pid), timeout_s, "the run to start")
+    assert bench.poll() is None, bench.communicate()[1]
+    run = find_run(bench.pid)
+    assert alive(run) and run != bench.pid
+    bench.send_signal(stop)
+    _, err = bench.communicate(timeout=60)
+  finally:
+    bench.kill()
+  wait_for(lambda: not alive(run), 30, f"run {run} to exit")
+  return bench.returncode, err

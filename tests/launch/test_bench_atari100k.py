@@ -3,14 +3,12 @@
 import csv
 import json
 import math
-import os
 import signal
-import subprocess
 import sys
 
 import pytest
 
-from launch_helpers import alive, wait_for
+from launch_helpers import stop_bench_while_it_runs
 from repertory.launch import bench_atari100k, cli
 
 
@@ -109,21 +107,11 @@ def test_partial_aggregates_use_as_many_seeds_for_every_game():
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
 def test_stopping_the_bench_process_stops_its_runs(tmp_path, stop):
   out = tmp_path / "bench"
-  command = [sys.executable, "-m", "repertory.launch.cli", "bench", "atari100k", "--out", str(out), "--games", "Pong",
-             "--seeds", "1", "--eval-episodes", "1", "--no-progress", "--workers", "1"]  # a full-length run
-  bench = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           env={**os.environ, "JAX_PLATFORMS": "cpu"})
   status_path = out / "runs" / "Pong_seed0" / "status.json"
-  try:
-    wait_for(lambda: status_path.exists() or bench.poll() is not None, 180, "the run to start")
-    assert bench.poll() is None, bench.communicate()[1]
-    worker = json.loads(status_path.read_text())["pid"]
-    assert alive(worker) and worker != bench.pid
-    bench.send_signal(stop)
-    _, err = bench.communicate(timeout=60)
-  finally:
-    bench.kill()
+  returncode, err = stop_bench_while_it_runs(
+      ["bench", "atari100k", "--out", str(out), "--games", "Pong", "--seeds", "1", "--eval-episodes", "1",
+       "--no-progress", "--workers", "1"],  # a full-length run
+      lambda bench: status_path.exists() and json.loads(status_path.read_text())["pid"], stop)
   if stop == signal.SIGTERM:
-    assert bench.returncode == 130 and err.strip().splitlines()[-1] == "repertory: interrupted"
-  wait_for(lambda: not alive(worker), 30, f"worker {worker} to exit")
+    assert returncode == 130 and err.strip().splitlines()[-1] == "repertory: interrupted"
   assert json.loads(status_path.read_text())["status"] == "running"  # not finished: a rerun starts it again

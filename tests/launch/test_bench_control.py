@@ -5,13 +5,12 @@ import csv
 import json
 import os
 import signal
-import subprocess
 import sys
 
 import pandas as pd
 import pytest
 
-from launch_helpers import alive, children, wait_for
+from launch_helpers import children, stop_bench_while_it_runs
 from repertory.errors import ConfigError
 from repertory.experiments.control import references_for
 from repertory.launch import bench_control
@@ -128,18 +127,12 @@ def test_reduced_bench_runs_end_to_end(tmp_path):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
 def test_stopping_the_bench_process_stops_its_runs(tmp_path, stop):
-  command = [sys.executable, "-m", "repertory.launch.cli", "bench", "control", "--env", "gym:Pendulum-v1", "--quick",
-             "--seeds", "1", "--out", str(tmp_path / "bench")]  # a 100k-step run: it is still going when stopped
-  bench = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           env={**os.environ, "JAX_PLATFORMS": "cpu"})
-  try:
-    wait_for(lambda: children(bench.pid) or bench.poll() is not None, 120, "the run to start")
-    assert bench.poll() is None, bench.communicate()[1]
-    (run,) = children(bench.pid)
-    bench.send_signal(stop)
-    _, err = bench.communicate(timeout=60)
-  finally:
-    bench.kill()
+  def the_run(bench):
+    started = children(bench)
+    return started[0] if started else None
+
+  returncode, err = stop_bench_while_it_runs(
+      ["bench", "control", "--env", "gym:Pendulum-v1", "--quick", "--seeds", "1", "--out", str(tmp_path / "bench")],
+      the_run, stop)  # a 100k-step run: still going when stopped
   if stop == signal.SIGTERM:
-    assert bench.returncode == 130 and err.strip().splitlines()[-1] == "repertory: interrupted"
-  wait_for(lambda: not alive(run), 30, f"run {run} to exit")
+    assert returncode == 130 and err.strip().splitlines()[-1] == "repertory: interrupted"
