@@ -234,12 +234,16 @@ def run_one(spec: RunSpec) -> Dict[str, Any]:
                  learner_updates_per_s=round(updates_per_s, 2), training_steps_per_s=round(steps_per_s, 2))
   try:
     from repertory.utils.plotting import plot_learning_curve
-    plot_learning_curve(metrics_csv, os.path.join(spec.run_dir, "learning_curve.png"),
-                        title=f"{experiment.agent} on {spec.game}, seed {spec.seed}")
+    plot_learning_curve(metrics_csv, os.path.join(spec.run_dir, "learning_curve.png"), title=_plot_title(spec))
   except Exception as e:  # noqa: BLE001 — a plot must not lose a finished run
     summary["plot_error"] = f"{type(e).__name__}: {e}"
   _write_status(spec.run_dir, "finished", **summary)
   return {**summary, "status": "finished"}
+
+
+def _plot_title(spec: RunSpec) -> str:
+  encoder = dict(spec.experiment["agent_overrides"]).get("encoder", "der")
+  return f"{spec.experiment['agent']} + {encoder} encoder on {spec.game}, seed {spec.seed}"
 
 
 def _last_actor_steps(run_dir: str) -> int:

@@ -47,8 +47,9 @@ def test_reduced_benchmark_writes_reports_skips_finished_runs_and_refuses_other_
   results = (out / "RESULTS.md").read_text()
   for needle in ("machine:", "cores", "commit:", "date:", "learner_updates_per_s", "wall_clock_s", "Reduced mode"):
     assert needle in results
-  for png in ("per_game_vs_published.png", "aggregate_intervals.png"):
-    assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+  for png in (out / "per_game_vs_published.png", out / "aggregate_intervals.png", run_dir / "learning_curve.png"):
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+  assert "plot_error" not in status
 
   capsys.readouterr()
   mtime = (run_dir / "status.json").stat().st_mtime
