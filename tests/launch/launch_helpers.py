@@ -27,13 +27,24 @@ def alive(pid) -> bool:
     return False
 
 
-def children(pid):
-  """The child processes of `pid`, over all its threads (Linux)."""
+def children(pid, command_part=""):
+  """The child processes of `pid` (over all its threads) whose command line contains `command_part` (Linux)."""
   found = []
   for task in os.listdir(f"/proc/{pid}/task"):
-    with open(f"/proc/{pid}/task/{task}/children") as f:
-      found += [int(child) for child in f.read().split()]
-  return found
+    try:
+      with open(f"/proc/{pid}/task/{task}/children") as f:
+        found += [int(child) for child in f.read().split()]
+    except FileNotFoundError:  # the thread ended meanwhile
+      pass
+  return [child for child in found if command_part in _command_line(child)]
+
+
+def _command_line(pid) -> str:
+  try:
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+      return f.read().replace(b"\0", b" ").decode(errors="replace")
+  except FileNotFoundError:
+    return ""
 
 
 def wait_for(predicate, timeout_s, what):

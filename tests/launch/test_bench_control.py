@@ -128,7 +128,7 @@ def test_reduced_bench_runs_end_to_end(tmp_path):
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
 def test_stopping_the_bench_process_stops_its_runs(tmp_path, stop):
   def the_run(bench):
-    started = children(bench)
+    started = children(bench, "repertory.launch.cli train")
     return started[0] if started else None
 
   returncode, err = stop_bench_while_it_runs(
