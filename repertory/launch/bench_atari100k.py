@@ -17,9 +17,7 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import shutil
-import subprocess
 import sys
 import time
 from typing import Any, Dict, List, Tuple
@@ -337,18 +335,6 @@ def _execute_in_pool(specs: List[RunSpec], workers: int, total_steps: int, progr
 # Reports.
 
 
-def _machine() -> Dict[str, str]:
-  def command(*argv: str) -> str:
-    try:
-      return subprocess.run(argv, capture_output=True, text=True, timeout=10,
-                            cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-      return "unknown"
-  from repertory.utils.provenance import _cpu_model, commit
-  return {"uname": command("uname", "-a"), "cores": str(os.cpu_count()), "cpu": _cpu_model(), "commit": commit(),
-          "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "python": platform.python_version()}
-
-
 def _run_rows(specs: List[RunSpec]) -> List[Dict[str, Any]]:
   rows = []
   for spec in specs:
@@ -375,7 +361,8 @@ def write_reports(out: str, record: Dict[str, Any], specs: List[RunSpec], skippe
   """Reports over the finished runs `specs`; `missing` lists the requested runs that have not finished."""
   import pandas as pd
   from repertory.utils import plotting, scores
-  machine = _machine()  # before any report is rewritten, so that the commit is not marked dirty by this call
+  from repertory.utils.provenance import provenance
+  machine = provenance()  # before any report is rewritten, so that the commit is not marked dirty by this call
   runs = pd.DataFrame(_run_rows(specs))
   runs.to_csv(os.path.join(out, "runs.csv"), index=False)
   per_game = scores.per_game_table(runs[["game", "seed", "score"]])
@@ -417,8 +404,9 @@ def write_reports(out: str, record: Dict[str, Any], specs: List[RunSpec], skippe
   run_table = runs.drop(columns=["run_dir"])
   lines = [
       f"# Atari 100k results: {record['agent']} + {record['encoder']} encoder", "", *warning,
-      f"- machine: `{machine['uname']}` — {machine['cores']} cores ({machine['cpu']})",
-      f"- commit: `{machine['commit']}` when the reports were written (each run's own commit is in its row)", f"- date: {machine['date']} (Python {machine['python']})",
+      f"- machine: {machine['machine']}; JAX {machine['jax']} on {machine['jax_devices']}",
+      f"- commit: `{machine['commit']}` when the reports were written (each run's own commit is in its row)",
+      f"- date: {machine['date']} (Python {machine['python']})",
       f"- protocol: {record['steps']:,} agent steps per run, sync launcher, evaluation ε = 0.001 on a separate "
       f"environment (training=False, whole games) over {'/'.join(map(str, episodes))} game(s); episode cap "
       f"{record['max_episode_steps']:,} agent steps", f"- agent overrides: `{json.dumps(record['overrides'])}`",
