@@ -1,25 +1,57 @@
+# Two test legs, one code base (BUILD_NOTES.md, "Two test legs"):
+#   leg 1: Python 3.11, the pinned Reverb / TensorFlow 2.15 / JAX 0.4.34 stack  -> .venv    (constraints.txt)
+#   leg 2: Python 3.12, current JAX, numpy 2, no TensorFlow or Reverb           -> .venv312 (constraints-py312.txt)
 PYTHON ?= python3.11
+# pyenv's python3.12 answers only with PYENV_VERSION set; a plain python3.12 on PATH works as well.
+PYTHON312 ?= $(shell for v in "$$PYENV_VERSION" 3.12.1 3.12; do \
+  PYENV_VERSION=$$v python3.12 -c 'import sys; assert sys.version_info[:2] == (3, 12); print(sys.executable)' \
+  2>/dev/null && break; done)
+EXTRAS := '.[atari,memory,control,dev]'
+
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+VENV312 := .venv312
+PY312 := $(VENV312)/bin/python
+STAMP312 := $(VENV312)/.installed
 
-.PHONY: install train test clean
+.PHONY: install install-312 train train-312 test test-311 test-312 clean
 
 $(STAMP): setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip wheel setuptools
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[atari,memory,control,dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e $(EXTRAS)
 	touch $(STAMP)
+
+$(STAMP312): setup.py constraints-py312.txt
+	@test -n "$(PYTHON312)" || { echo "make: no Python 3.12 found for test leg 2; install one (pyenv install 3.12.1, or apt-get install python3.12-venv) or pass PYTHON312=/path/to/python3.12"; exit 1; }
+	$(PYTHON312) -m venv $(VENV312)
+	$(PY312) -m pip install --quiet --upgrade pip wheel setuptools
+	$(PY312) -m pip install --quiet -c constraints-py312.txt -e $(EXTRAS)
+	touch $(STAMP312)
 
 install: $(STAMP)
 
-# The default experiment: DQN on CartPole with Reverb, a learner and 2 actors as Ray processes.
-train: $(STAMP)
-	$(VENV)/bin/repertory train --agent dqn --env gym:CartPole-v1 --launcher ray --num-actors 2 \
-	  --max-actor-steps 60000 --seed 0 --run-dir runs/cartpole_dqn --overwrite
+install-312: $(STAMP312)
 
-test: $(STAMP)
+# The default experiment: DQN on CartPole, a learner and 2 actors as Ray processes (Reverb on leg 1,
+# the native replay service on leg 2).
+TRAIN_ARGS := train --agent dqn --env gym:CartPole-v1 --launcher ray --num-actors 2 \
+  --max-actor-steps 60000 --seed 0 --overwrite
+
+train: $(STAMP)
+	$(VENV)/bin/repertory $(TRAIN_ARGS) --run-dir runs/cartpole_dqn
+
+train-312: $(STAMP312)
+	$(VENV312)/bin/repertory $(TRAIN_ARGS) --run-dir runs/cartpole_dqn_py312
+
+test: test-311 test-312
+
+test-311: $(STAMP)
 	$(PY) -m pytest tests
 
+test-312: $(STAMP312)
+	$(PY312) -m pytest tests
+
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) $(VENV312) runs

@@ -2,20 +2,32 @@
 
 from setuptools import find_packages, setup
 
+# Two stacks, one code base (BUILD_NOTES.md, "Two test legs"). Leg 1: Python 3.11 with Reverb, which
+# pins TensorFlow 2.15 and everything below it. Leg 2: Python >= 3.12 with current JAX and no
+# TensorFlow or Reverb (replay is the native service there).
+LEG1 = 'python_version < "3.12"'
+LEG2 = 'python_version >= "3.12"'
+
 CORE = [
-    "numpy<2",  # TensorFlow 2.15 (Reverb) is built against NumPy 1.x.
-    "jax==0.4.34",  # newest JAX whose ml-dtypes is compatible with TensorFlow 2.15.
-    "jaxlib==0.4.34",
-    "dm-haiku==0.0.13",
+    f"numpy<2; {LEG1}",  # TensorFlow 2.15 (Reverb) is built against NumPy 1.x.
+    f"numpy>=2; {LEG2}",
+    f"jax==0.4.34; {LEG1}",  # newest JAX whose ml-dtypes is compatible with TensorFlow 2.15.
+    f"jaxlib==0.4.34; {LEG1}",
+    f"jax>=0.10; {LEG2}",
+    f"jaxlib>=0.10; {LEG2}",
+    f"dm-haiku==0.0.13; {LEG1}",
+    f"dm-haiku>=0.0.17; {LEG2}",  # 0.0.13-0.0.16 predate JAX 0.11's tracing API.
+    f"rlax==0.1.7; {LEG1}",
+    f"rlax>=0.1.9; {LEG2}",
+    f"distrax==0.1.5; {LEG1}",
+    f"distrax>=0.1.9; {LEG2}",  # requires tfp-nightly itself; tensorflow-probability 0.25 breaks on JAX 0.12.
+    f"tensorflow-probability==0.23.0; {LEG1}",  # 0.24+ refuses TensorFlow 2.15 on first use (BUILD_NOTES.md).
+    f"dm-reverb==0.14.0; {LEG1}",  # no wheel for Python 3.12: leg 2 uses the native replay service.
+    f"tensorflow-cpu~=2.15.0; {LEG1}",
     "optax",
     "chex",
-    "rlax==0.1.7",
-    "distrax==0.1.5",
-    "tensorflow-probability==0.23.0",  # 0.24+ refuses TensorFlow 2.15 on first use (BUILD_NOTES.md).
     "dm-env",
     "dm-tree",
-    "dm-reverb==0.14.0",
-    "tensorflow-cpu~=2.15.0",
     "ray==2.60.0",  # Ray core only, not ray[default].
     "orbax-checkpoint",
     "gymnasium",
@@ -37,7 +49,7 @@ EXTRAS = {
 setup(
     name="repertory",
     version="0.1.0",
-    description="A distributed reinforcement-learning agent platform (JAX, Haiku, Reverb, Ray).",
+    description="A distributed reinforcement-learning agent platform (JAX, Haiku, Ray; Reverb where it installs).",
     packages=find_packages(include=["repertory", "repertory.*"]),
     package_data={"repertory": ["data/*.csv"]},
     python_requires=">=3.11",

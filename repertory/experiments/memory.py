@@ -72,7 +72,7 @@ def run_trial(trial: TrialConfig, progress: bool = False) -> Dict[str, Any]:
   """Trains IMPALA with `trial.core` for `trial.steps` environment steps; returns a summary."""
   from repertory.agents.environment_loop import VectorEnvironmentLoop
   from repertory.environments.vector import make_vector
-  from repertory.replay.inprocess import InProcessReplay
+  from repertory.replay.table import Table
   from repertory.utils.checkpointing import Checkpointer
   from repertory.utils.loggers import MetricsWriter
 
@@ -92,7 +92,7 @@ def run_trial(trial: TrialConfig, progress: bool = False) -> Dict[str, Any]:
   _status(trial.run_dir, "running")
 
   networks = builder.make_networks(spec)
-  replay = InProcessReplay(builder.table_config(), seed=trial.seed)
+  replay = Table(builder.table_config(), seed=trial.seed, rate_limited=False)
   batch_size = builder.config.batch_size
   learner = builder.make_learner(networks, spec, replay.as_iterator(batch_size), None, trial.seed)
   policy = builder.make_policy(networks)

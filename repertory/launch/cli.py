@@ -38,8 +38,11 @@ def _train_parser(subparsers) -> argparse.ArgumentParser:
   p.add_argument("--eval-every", type=int, default=5_000, help="actor steps between evaluations")
   p.add_argument("--eval-episodes", type=int, default=5, help="episodes per evaluation")
   p.add_argument("--checkpoint-replay", action="store_true",
-                 help="thread/ray: checkpoint the Reverb table at the end so that --resume restores replay too "
+                 help="thread/ray: checkpoint the replay table at the end so that --resume restores replay too "
                       "(Atari tables take gigabytes)")
+  p.add_argument("--replay", default="auto", choices=("auto", "native", "reverb"),
+                 help="thread/ray replay service: native (the project's tables, any Python) or reverb (dm-reverb, "
+                      "Python 3.11 only); auto takes Reverb where it is installed. sync always keeps its table in process")
   p.add_argument("--max-actor-restarts", type=int, default=3, help="actor restarts allowed before the run fails")
   p.add_argument("--node-timeout", type=float, default=120.0, help="seconds a node may take to start or answer")
   p.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
@@ -65,6 +68,16 @@ def prepare_run_dir(run_dir: str, resume: bool, overwrite: bool) -> None:
   os.makedirs(run_dir, exist_ok=True)
 
 
+def check_resumed_replay(saved, requested: str) -> None:
+  """A run resumes on the replay backend it recorded; `--replay` naming another one is refused with one line."""
+  from repertory.replay.backends import resolve_backend
+  if saved.replay == "auto" or requested == "auto":  # "auto" in a run dir from before backends were recorded
+    return
+  if resolve_backend(requested, saved.launcher) != saved.replay:
+    raise ConfigError(f"run dir '{saved.run_dir}' was trained with --replay {saved.replay}; resume it with "
+                      f"--replay {saved.replay} (or leave --replay out)")
+
+
 def _write_status(run_dir: str, status: str, **extra) -> None:
   with open(os.path.join(run_dir, "status.json"), "w") as f:
     json.dump({"status": status, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **extra}, f, indent=2, default=str)
@@ -77,14 +90,16 @@ def train(args: argparse.Namespace) -> int:
       max_actor_steps=args.max_actor_steps, num_actors=args.num_actors, envs_per_actor=args.envs_per_actor, eval_every=args.eval_every,
       eval_episodes=args.eval_episodes, agent_overrides=parse_overrides(args.config),
       ray_address=args.ray_address, max_actor_restarts=args.max_actor_restarts,
-      node_timeout_s=args.node_timeout, progress=not args.no_progress, checkpoint_replay=args.checkpoint_replay)
+      node_timeout_s=args.node_timeout, progress=not args.no_progress, checkpoint_replay=args.checkpoint_replay,
+      replay=args.replay)
   if args.resume:
     prepare_run_dir(args.run_dir, resume=True, overwrite=args.overwrite)
     saved = ExperimentConfig.load(os.path.join(args.run_dir, "config.json"))
     experiment = saved.__class__(**{**saved.__dict__, "max_actor_steps": args.max_actor_steps,
                                     "progress": not args.no_progress, "ray_address": args.ray_address,
                                     "launcher": args.launcher})
-  experiment.validate()
+    check_resumed_replay(saved, args.replay)
+  experiment = experiment.validate().with_resolved_replay()
   if experiment.ray_address is not None:
     from repertory.launch.launchers import check_ray_address
     check_ray_address(experiment.ray_address)

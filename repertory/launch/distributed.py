@@ -11,6 +11,7 @@ from repertory.utils.progress import ProgressLine
 
 
 def make_program(experiment: ExperimentConfig, resume: bool = False) -> Program:
+  experiment = experiment.with_resolved_replay()
   program = Program(f"{experiment.agent}_{experiment.env}")
   counter = program.add_node(Node(nodes.CounterService, (experiment.run_dir, experiment.max_actor_steps, resume),
                                   num_cpus=0), "counter")

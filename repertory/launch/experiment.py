@@ -7,6 +7,7 @@ from typing import Any, Optional, Tuple
 from repertory import agents, environments
 from repertory.environments.specs import make_environment_spec
 from repertory.errors import ConfigError
+from repertory.replay.backends import resolve_backend
 
 LAUNCHERS = ("sync", "thread", "ray")
 
@@ -27,7 +28,8 @@ class ExperimentConfig:
   ray_address: Optional[str] = None
   max_actor_restarts: int = 3
   checkpoint_every_s: float = 120.0
-  checkpoint_replay: bool = False  # thread/ray: save the Reverb table at the end; --resume restores it
+  checkpoint_replay: bool = False  # thread/ray: save the replay table at the end; --resume restores it
+  replay: str = "auto"  # thread/ray replay backend: auto, native or reverb (a saved run records the one it used)
   node_timeout_s: float = 120.0  # longest any node may take to start or answer
   progress: bool = True
 
@@ -41,11 +43,16 @@ class ExperimentConfig:
       raise ConfigError(f"--max-actor-restarts must be >= 0, got {self.max_actor_restarts}")
     if self.ray_address is not None and self.launcher != "ray":
       raise ConfigError("--ray-address needs --launcher ray")
+    resolve_backend(self.replay, self.launcher)
     self.make_builder().table_config()  # unknown agents, config fields and replay settings fail here
     environment = self.make_environment(seed=self.seed)  # unknown environments fail here
     self.make_builder().check_environment(make_environment_spec(environment))
     environment.close()
     return self
+
+  def with_resolved_replay(self) -> "ExperimentConfig":
+    """This experiment with `replay` naming the backend it will use ("native" or "reverb"), not "auto"."""
+    return dataclasses.replace(self, replay=resolve_backend(self.replay, self.launcher))
 
   def make_builder(self) -> Any:
     return agents.make_builder(self.agent, dict(self.agent_overrides))

@@ -1,4 +1,5 @@
-"""The services a program's nodes run: replay, counter (+ metrics files), learner, actors, evaluator.
+"""The services a program's nodes run: counter (+ metrics files), learner, actors, evaluator
+(the replay node is in `replay_node.py`).
 
 Every service is launcher-agnostic: it talks to other nodes only through the handles it was given,
 calling their methods as plain Python calls (the Ray launcher turns those into remote calls with
@@ -19,49 +20,11 @@ import numpy as np
 from repertory.agents.environment_loop import EnvironmentLoop, VectorEnvironmentLoop
 from repertory.environments.specs import make_environment_spec
 from repertory.launch.experiment import ExperimentConfig
+from repertory.launch.replay_node import ReplayService, make_sampler, make_writer  # noqa: F401 (a node of the program)
+from repertory.launch.service import Service, in_ray_worker
 from repertory.utils.loggers import MetricsWriter
 
 ACTOR_CHUNK = 50  # environment steps an actor takes between talks with the counter
-
-
-def _in_ray_worker() -> bool:
-  ray = sys.modules.get("ray")
-  return ray is not None and ray.is_initialized()
-
-
-def _node_ip() -> str:
-  if _in_ray_worker():
-    import ray
-    return ray.util.get_node_ip_address()
-  return "localhost"
-
-
-class Service:
-  def __init__(self):
-    self._stop_event = threading.Event()
-
-  def run(self) -> str:
-    self._stop_event.wait()
-    return "stopped"
-
-  def stop(self) -> None:
-    self._stop_event.set()
-
-  def stopping(self) -> bool:
-    return self._stop_event.is_set()
-
-  def ping(self) -> bool:
-    return True
-
-  def pid(self) -> int:
-    return os.getpid()
-
-  def node_id(self) -> str:
-    """The Ray node this service runs on ("local" outside Ray)."""
-    if _in_ray_worker():
-      import ray
-      return ray.get_runtime_context().get_node_id()
-    return "local"
 
 
 class CounterService(Service):
@@ -133,40 +96,6 @@ class CounterService(Service):
     super().stop()
 
 
-class ReplayService(Service):
-  """The Reverb server with the agent's table; with `checkpoint_replay` it restores the table from the
-  run's `replay_checkpoint/` when one is there, and `checkpoint()` writes one."""
-
-  def __init__(self, experiment: ExperimentConfig):
-    super().__init__()
-    from repertory.replay.reverb_backend import ReverbReplayServer
-    builder = experiment.make_builder()
-    environment = experiment.make_environment(seed=experiment.seed)
-    spec = make_environment_spec(environment)
-    environment.close()
-    config = builder.table_config()
-    self.table = config.name
-    checkpoint_dir = os.path.join(experiment.run_dir, "replay_checkpoint") if experiment.checkpoint_replay else None
-    self._server = ReverbReplayServer({config.name: (config, builder.example_item(spec))}, checkpoint_dir=checkpoint_dir)
-
-  def size(self) -> int:
-    from repertory.replay.reverb_backend import table_size
-    return table_size(self._server.address(), self.table)
-
-  def checkpoint(self) -> str:
-    return self._server.checkpoint()
-
-  def address(self) -> str:
-    return self._server.address(_node_ip())
-
-  def table_name(self) -> str:
-    return self.table
-
-  def stop(self) -> None:
-    self._server.stop()
-    super().stop()
-
-
 class RemoteVariableSource:
   """Fetches `(version, params)` from the learner and keeps the copy until the version changes.
 
@@ -189,13 +118,12 @@ class RemoteVariableSource:
 
 
 class LearnerService(Service):
-  """Trains on batches from Reverb; publishes parameter versions; checkpoints; logs to the counter."""
+  """Trains on batches from the replay node; publishes parameter versions; checkpoints; logs to the counter."""
 
   def __init__(self, experiment: ExperimentConfig, replay: Any, counter: Any, publish_period: int = 20,
                log_every_s: float = 5.0, resume: bool = False):
     super().__init__()
     import jax
-    from repertory.replay.reverb_backend import ReverbSampler
     from repertory.utils.checkpointing import Checkpointer
     from repertory.utils.prefetch import Prefetcher
     self._experiment, self._counter = experiment, counter
@@ -205,7 +133,7 @@ class LearnerService(Service):
     spec = make_environment_spec(environment)
     environment.close()
     networks = builder.make_networks(spec)
-    self._sampler = ReverbSampler(replay.address(), replay.table_name(), builder.config.batch_size, timeout_s=1.0)
+    self._sampler = make_sampler(replay, builder.config.batch_size)
     to_device = lambda batch: batch._replace(data=jax.device_put(batch.data))  # keys etc. stay on the host
     self._data = Prefetcher(self._batches(), buffer_size=4, transform=to_device, timeout_s=1.0)
     self._learner = builder.make_learner(networks, spec, self._data, self._sampler.update_priorities, experiment.seed)
@@ -226,7 +154,7 @@ class LearnerService(Service):
   def _publish(self) -> None:
     import jax
     params = jax.device_get(self._learner.get_variables())
-    if _in_ray_worker():
+    if in_ray_worker():
       import ray
       params = [ray.put(params)]  # in a list, so Ray passes the reference on instead of the value
     self._version += 1
@@ -276,17 +204,16 @@ class LearnerService(Service):
 
 
 class ActorService(Service):
-  """Steps one environment with the latest parameters and writes n-step items into Reverb."""
+  """Steps one environment with the latest parameters and writes its items into the replay node."""
 
   def __init__(self, experiment: ExperimentConfig, replay: Any, learner: Any, counter: Any, actor_id: int):
     super().__init__()
-    from repertory.replay.reverb_backend import ReverbWriter
     self._counter, self._actor_id = counter, actor_id
     seed = experiment.seed * 1000 + actor_id * experiment.envs_per_actor + 1
     builder = experiment.make_builder()
     spec_environment = experiment.make_environment(seed=seed)
     networks = builder.make_networks(make_environment_spec(spec_environment))
-    self._writer = ReverbWriter(replay.address(), replay.table_name(), timeout_s=1.0)
+    self._writer = make_writer(replay)
     self._envs = experiment.envs_per_actor
     if self._envs == 1:
       adder = builder.make_adder(self._writer)

@@ -1,6 +1,6 @@
 """The `sync` launch type: one process; act and learn interleaved by the replay ratio.
 
-Deterministic on CPU for a seed: one environment, one in-process replay table, one learner.
+Deterministic on CPU for a seed: one environment, one replay table (not rate-limited), one learner.
 """
 
 import os
@@ -12,7 +12,7 @@ from repertory.agents.environment_loop import EnvironmentLoop
 from repertory.environments.specs import make_environment_spec
 from repertory.launch.experiment import ExperimentConfig
 from repertory.launch.nodes import CounterService
-from repertory.replay.inprocess import InProcessReplay
+from repertory.replay.table import Table
 from repertory.utils.checkpointing import Checkpointer
 from repertory.utils.progress import ProgressLine
 
@@ -22,7 +22,7 @@ def run_sync(experiment: ExperimentConfig, resume: bool = False, log_every: int 
   environment = experiment.make_environment(seed=experiment.seed)
   spec = make_environment_spec(environment)
   networks = builder.make_networks(spec)
-  replay = InProcessReplay(builder.table_config(), seed=experiment.seed)
+  replay = Table(builder.table_config(), seed=experiment.seed, rate_limited=False)  # acting and learning alternate
   learner = builder.make_learner(networks, spec, replay.as_iterator(builder.config.batch_size),
                                  replay.update_priorities, experiment.seed)
   checkpointer = Checkpointer(os.path.join(experiment.run_dir, "checkpoints"))

@@ -1,6 +1,6 @@
 """Adders: turn an actor's stream of dm_env timesteps into replay items.
 
-A writer is anything with `insert(item, priority)` (the Reverb writer or the in-process table).
+A writer is anything with `insert(item, priority)` (the Reverb writer, a table client, or a `Table`).
 """
 
 import collections

@@ -14,7 +14,7 @@ from repertory import agents, environments
 from repertory.agents.environment_loop import EnvironmentLoop
 from repertory.agents.impala import learning
 from repertory.errors import ConfigError
-from repertory.replay.inprocess import InProcessReplay
+from repertory.replay.table import Table
 
 ENV = "popgym:RepeatPreviousEasy"  # 52-step episodes, 4 actions
 SMALL = {"batch_size": "2", "unroll_length": "6", "core_size": "16", "hidden_sizes": "16"}
@@ -99,7 +99,7 @@ def make_teacher(run_dir, env=ENV, overrides=()):
   """A finished impala run dir: config.json (with agent_config) and one checkpoint."""
   from repertory.utils.checkpointing import Checkpointer
   builder, environment, spec, networks = setup(overrides, env=env)
-  replay = InProcessReplay(builder.table_config())
+  replay = Table(builder.table_config(), rate_limited=False)
   learner = builder.make_learner(networks, spec, replay.as_iterator(builder.config.batch_size), None, 0)
   os.makedirs(run_dir, exist_ok=True)
   import dataclasses
@@ -118,7 +118,7 @@ def teacher_dir(tmp_path_factory):
 
 def one_step(overrides):
   builder, environment, spec, networks = setup(overrides)
-  replay = InProcessReplay(builder.table_config())
+  replay = Table(builder.table_config(), rate_limited=False)
   learner = builder.make_learner(networks, spec, replay.as_iterator(builder.config.batch_size), None, 0)
   before = learner.get_variables()
   collect(builder, environment, networks, before, 30, writer=replay)

@@ -40,21 +40,28 @@ def test_nodes_refer_only_to_earlier_nodes():
     program.add_node(Node(Consumer, (Handle("source", 0),)), "consumer")
 
 
-def test_replay_service_checkpoint_restores_the_table(tmp_path):
+def _write_items(service, items):
+  from repertory.launch.replay_node import make_writer
+  writer = make_writer(service)
+  writer.insert_batch(items)
+  writer.close()
+
+
+@pytest.mark.parametrize("backend", ["native", "reverb"])
+def test_replay_service_checkpoint_restores_the_table(tmp_path, backend):
   """With checkpoint_replay, a new replay node on the same run dir starts with the saved items."""
+  if backend == "reverb":
+    pytest.importorskip("reverb", reason="dm-reverb installs only on the Python 3.11 leg")
   import numpy as np
   from repertory.launch.experiment import ExperimentConfig
   from repertory.launch.nodes import ReplayService
   from repertory.replay.adders import Transition
-  from repertory.replay.reverb_backend import ReverbWriter
 
   experiment = ExperimentConfig(agent="dqn", env="gym:CartPole-v1", run_dir=str(tmp_path), launcher="thread",
-                                checkpoint_replay=True)
+                                checkpoint_replay=True, replay=backend)
   first = ReplayService(experiment)
-  writer = ReverbWriter(first.address(), first.table_name())
   obs = np.zeros(4, np.float32)
-  writer.insert_batch([Transition(obs + i, np.int32(0), np.float32(1), np.float32(0.99), obs) for i in range(7)])
-  writer.close()
+  _write_items(first, [Transition(obs + i, np.int32(0), np.float32(1), np.float32(0.99), obs) for i in range(7)])
   assert first.size() == 7
   first.checkpoint()
   first.stop()
@@ -63,3 +70,24 @@ def test_replay_service_checkpoint_restores_the_table(tmp_path):
     assert second.size() == 7
   finally:
     second.stop()
+
+
+@pytest.mark.parametrize("written, read", [("native", "reverb"), ("reverb", "native")])
+def test_replay_checkpoint_of_the_other_backend_is_refused(tmp_path, written, read):
+  pytest.importorskip("reverb", reason="dm-reverb installs only on the Python 3.11 leg")
+  import numpy as np
+  from repertory.errors import ConfigError
+  from repertory.launch.experiment import ExperimentConfig
+  from repertory.launch.nodes import ReplayService
+  from repertory.replay.adders import Transition
+
+  def experiment(backend):
+    return ExperimentConfig(agent="dqn", env="gym:CartPole-v1", run_dir=str(tmp_path), launcher="thread",
+                            checkpoint_replay=True, replay=backend)
+  first = ReplayService(experiment(written))
+  obs = np.zeros(4, np.float32)
+  _write_items(first, [Transition(obs, np.int32(0), np.float32(1), np.float32(0.99), obs)] * 3)
+  first.checkpoint()
+  first.stop()
+  with pytest.raises(ConfigError, match=f"written by the {written} replay service; resume with --replay {written}"):
+    ReplayService(experiment(read))

@@ -30,7 +30,7 @@ class DQNBuilder:
         name="priority_table", sampler="prioritized", max_size=c.max_replay_size,
         min_size_to_sample=c.min_replay_size, samples_per_insert=c.samples_per_insert,
         samples_per_insert_tolerance=c.samples_per_insert_tolerance,
-        priority_exponent=c.priority_exponent), c.batch_size)
+        priority_exponent=c.priority_exponent, deduplicate_frames=True), c.batch_size)
 
   def example_item(self, spec: EnvironmentSpec) -> Transition:
     observation = spec.observations.generate_value()

@@ -1,11 +1,11 @@
-"""The in-process table (same interface as Reverb) and table-config validation."""
+"""The replay table without rate limiting (as `sync` runs use it) and table-config validation."""
 
 import numpy as np
 import pytest
 
 from repertory.errors import ConfigError
 from repertory.replay.config import TableConfig, validate_table_config
-from repertory.replay.inprocess import InProcessReplay
+from repertory.replay.table import Table
 from repertory.replay.types import importance_weights
 
 
@@ -15,7 +15,7 @@ def _fill(table, n):
 
 
 def test_prioritized_sampling_follows_priority_exponent():
-  table = InProcessReplay(TableConfig(max_size=10, min_size_to_sample=2, priority_exponent=0.5), seed=0)
+  table = Table(TableConfig(max_size=10, min_size_to_sample=2, priority_exponent=0.5), seed=0, rate_limited=False)
   _fill(table, 2)
   batch = table.sample(2)
   table.update_priorities(batch.keys, np.where(batch.data["x"] == 0, 9.0, 1.0))  # p ∝ 9^0.5 : 1^0.5 = 3 : 1
@@ -26,7 +26,7 @@ def test_prioritized_sampling_follows_priority_exponent():
 
 
 def test_ring_buffer_overwrites_oldest_and_ignores_stale_priority_updates():
-  table = InProcessReplay(TableConfig(sampler="uniform", max_size=4, min_size_to_sample=1), seed=0)
+  table = Table(TableConfig(sampler="uniform", max_size=4, min_size_to_sample=1), seed=0, rate_limited=False)
   _fill(table, 6)
   assert table.size() == 4
   assert set(np.unique(np.concatenate([table.sample(8).data["x"] for _ in range(20)]))) == {2, 3, 4, 5}
@@ -34,7 +34,7 @@ def test_ring_buffer_overwrites_oldest_and_ignores_stale_priority_updates():
 
 
 def test_fifo_samples_each_item_once_in_order():
-  table = InProcessReplay(TableConfig(sampler="fifo", max_size=8, min_size_to_sample=2), seed=0)
+  table = Table(TableConfig(sampler="fifo", max_size=8, min_size_to_sample=2), seed=0, rate_limited=False)
   _fill(table, 6)
   np.testing.assert_array_equal(table.sample(3).data["x"], [0, 1, 2])
   np.testing.assert_array_equal(table.sample(3).data["x"], [3, 4, 5])

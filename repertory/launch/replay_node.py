@@ -1,0 +1,101 @@
+"""The replay node of a distributed program, on either backend, and the clients the other nodes use.
+
+With `native` the node holds the project's own `Table` (rate-limited, thread-safe) and serves it by
+method calls: direct calls under the thread launcher, Ray remote calls under `ray`. With `reverb` it
+starts a Reverb server and the clients talk to it over gRPC. `checkpoint_replay` restores the table from
+the run's `replay_checkpoint/` at start; `checkpoint()` writes one.
+"""
+
+import os
+from typing import Any, Optional, Sequence
+
+from repertory.environments.specs import make_environment_spec
+from repertory.launch.experiment import ExperimentConfig
+from repertory.launch.service import Service, node_ip
+from repertory.replay.backends import check_checkpoint_backend
+
+CLIENT_TIMEOUT_S = 1.0  # each blocked insert or sample returns within this, so stop flags are seen
+
+
+class ReplayService(Service):
+  """One replay table for the agent, served by the backend the experiment names."""
+
+  def __init__(self, experiment: ExperimentConfig):
+    super().__init__()
+    builder = experiment.make_builder()
+    config = builder.table_config()
+    self.table = config.name
+    self._backend = experiment.replay
+    self._checkpoint_dir = os.path.join(experiment.run_dir, "replay_checkpoint")
+    checkpoint_dir = self._checkpoint_dir if experiment.checkpoint_replay else None
+    restore = checkpoint_dir is not None and check_checkpoint_backend(checkpoint_dir, self._backend)
+    if self._backend == "reverb":
+      from repertory.replay.reverb_backend import ReverbReplayServer
+      environment = experiment.make_environment(seed=experiment.seed)
+      spec = make_environment_spec(environment)
+      environment.close()
+      self._server = ReverbReplayServer({config.name: (config, builder.example_item(spec))},
+                                        checkpoint_dir=checkpoint_dir)
+    else:
+      from repertory.replay.table import Table
+      if restore:
+        self._table = Table.restore(checkpoint_dir, config)  # continues the saved random stream
+      else:
+        self._table = Table(config, seed=experiment.seed)
+
+  def backend(self) -> str:
+    return self._backend
+
+  def table_name(self) -> str:
+    return self.table
+
+  def address(self) -> str:
+    """The Reverb server's address (reverb backend only)."""
+    return self._server.address(node_ip())
+
+  def size(self) -> int:
+    if self._backend == "reverb":
+      from repertory.replay.reverb_backend import table_size
+      return table_size(self._server.address(), self.table)
+    return self._table.size()
+
+  def insert_batch(self, items: Sequence[Any], priorities: Optional[Sequence[Optional[float]]] = None,
+                   timeout_s: float = CLIENT_TIMEOUT_S) -> int:
+    """Inserts as many of `items` as the rate limiter lets in within `timeout_s`; returns how many."""
+    return self._table.insert_batch(items, priorities, timeout_s=timeout_s)
+
+  def sample(self, batch_size: int, timeout_s: float = CLIENT_TIMEOUT_S):
+    return self._table.sample(batch_size, timeout_s=timeout_s)
+
+  def update_priorities(self, keys, priorities) -> None:
+    self._table.update_priorities(keys, priorities)
+
+  def checkpoint(self) -> str:
+    if self._backend == "reverb":
+      return self._server.checkpoint()
+    return self._table.checkpoint(self._checkpoint_dir)
+
+  def stop(self) -> None:
+    if self._backend == "reverb":
+      self._server.stop()
+    else:
+      self._table.close()
+    super().stop()
+
+
+def make_writer(replay: Any) -> Any:
+  """An actor's writer into the replay node `replay` (a handle resolved by the launcher)."""
+  if replay.backend() == "reverb":
+    from repertory.replay.reverb_backend import ReverbWriter
+    return ReverbWriter(replay.address(), replay.table_name(), timeout_s=CLIENT_TIMEOUT_S)
+  from repertory.replay.table_client import TableWriter
+  return TableWriter(replay, timeout_s=CLIENT_TIMEOUT_S)
+
+
+def make_sampler(replay: Any, batch_size: int) -> Any:
+  """The learner's batch iterator (with `update_priorities`) from the replay node `replay`."""
+  if replay.backend() == "reverb":
+    from repertory.replay.reverb_backend import ReverbSampler
+    return ReverbSampler(replay.address(), replay.table_name(), batch_size, timeout_s=CLIENT_TIMEOUT_S)
+  from repertory.replay.table_client import TableSampler
+  return TableSampler(replay, batch_size, timeout_s=CLIENT_TIMEOUT_S)

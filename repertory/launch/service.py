@@ -1,0 +1,45 @@
+"""The base of every node's service: a run loop that ends on `stop()`, and liveness calls."""
+
+import os
+import sys
+import threading
+
+
+def in_ray_worker() -> bool:
+  ray = sys.modules.get("ray")
+  return ray is not None and ray.is_initialized()
+
+
+def node_ip() -> str:
+  if in_ray_worker():
+    import ray
+    return ray.util.get_node_ip_address()
+  return "localhost"
+
+
+class Service:
+  def __init__(self):
+    self._stop_event = threading.Event()
+
+  def run(self) -> str:
+    self._stop_event.wait()
+    return "stopped"
+
+  def stop(self) -> None:
+    self._stop_event.set()
+
+  def stopping(self) -> bool:
+    return self._stop_event.is_set()
+
+  def ping(self) -> bool:
+    return True
+
+  def pid(self) -> int:
+    return os.getpid()
+
+  def node_id(self) -> str:
+    """The Ray node this service runs on ("local" outside Ray)."""
+    if in_ray_worker():
+      import ray
+      return ray.get_runtime_context().get_node_id()
+    return "local"

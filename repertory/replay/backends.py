@@ -1,0 +1,53 @@
+"""Which replay service a distributed run uses: the native table service or Reverb.
+
+`auto` takes Reverb where it imports (the Python 3.11 stack) and the native service elsewhere (current
+JAX stacks have no TensorFlow). Resolving never imports Reverb: it only asks whether it is installed.
+"""
+
+import importlib.util
+import json
+import os
+
+from repertory.errors import ConfigError
+
+BACKENDS = ("auto", "native", "reverb")
+
+
+def reverb_installed() -> bool:
+  return importlib.util.find_spec("reverb") is not None
+
+
+def resolve_backend(name: str, launcher: str) -> str:
+  """The concrete backend ("native" or "reverb") for `--replay name` under `launcher`."""
+  if name not in BACKENDS:
+    raise ConfigError(f"unknown replay backend '{name}'; choose one of {', '.join(BACKENDS)}")
+  if launcher == "sync":
+    if name == "reverb":
+      raise ConfigError("--replay reverb needs --launcher thread or ray; sync keeps its replay table in process")
+    return "native"
+  if name == "reverb" and not reverb_installed():
+    raise ConfigError("--replay reverb: dm-reverb is not installed (it needs Python 3.11 and TensorFlow 2.15); "
+                      "use --replay native")
+  if name == "auto":
+    return "reverb" if reverb_installed() else "native"
+  return name
+
+
+def checkpoint_backend(directory: str) -> str:
+  """"native", "reverb" (anything else that is not empty), or "" for a missing or empty directory."""
+  if not os.path.isdir(directory) or not os.listdir(directory):
+    return ""
+  try:
+    with open(os.path.join(directory, "meta.json")) as f:
+      return "native" if json.load(f).get("backend") == "native" else "reverb"
+  except (OSError, ValueError, AttributeError):
+    return "reverb"
+
+
+def check_checkpoint_backend(directory: str, backend: str) -> bool:
+  """Whether `directory` holds a replay checkpoint to restore; one that another backend wrote is refused."""
+  found = checkpoint_backend(directory)
+  if found and found != backend:
+    raise ConfigError(f"replay checkpoint '{directory}' was written by the {found} replay service; "
+                      f"resume with --replay {found}")
+  return bool(found)

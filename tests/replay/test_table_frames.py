@@ -1,0 +1,83 @@
+"""A table with frame deduplication serves exactly the batches of the plain layout, on real Atari frames."""
+
+import numpy as np
+import pytest
+import tree
+
+from repertory import environments
+from repertory.replay.adders import NStepTransitionAdder
+from repertory.replay.config import TableConfig
+from repertory.replay.table import Table
+
+pytest.importorskip("ale_py")
+
+
+def _pong_transitions(steps: int, n_step: int = 10):
+  """n-step transitions of a random policy on Pong (short episodes: 84x84x4 uint8 stacks, zero frames at
+  each episode start)."""
+  items = []
+
+  class Collect:
+    def insert(self, item, priority=None):
+      items.append(item)
+
+  environment = environments.make("atari:Pong", seed=0, max_episode_steps=120)
+  rng = np.random.default_rng(0)
+  adder = NStepTransitionAdder(Collect(), n_step, 0.99)
+  timestep = environment.reset()
+  adder.add_first(timestep)
+  for _ in range(steps):
+    action = rng.integers(environment.action_spec().num_values)
+    timestep = environment.step(action)
+    adder.add(np.int32(action), timestep)
+    if timestep.last():
+      timestep = environment.reset()
+      adder.add_first(timestep)
+  environment.close()
+  return items
+
+
+def _assert_batches_equal(a, b):
+  np.testing.assert_array_equal(a.keys, b.keys)
+  np.testing.assert_array_equal(a.probabilities, b.probabilities)
+  for u, v in zip(tree.flatten(a.data), tree.flatten(b.data)):
+    assert u.dtype == v.dtype and u.shape == v.shape
+    np.testing.assert_array_equal(u, v)
+
+
+@pytest.fixture(scope="module")
+def transitions():
+  return _pong_transitions(400)
+
+
+@pytest.mark.parametrize("sampler", ["prioritized", "uniform"])
+def test_deduplicated_batches_equal_the_plain_layout_across_the_rings_wrap_around(transitions, sampler):
+  config = TableConfig(sampler=sampler, max_size=150, min_size_to_sample=1)  # 400 items wrap the ring twice
+  plain = Table(config, seed=3, rate_limited=False)
+  deduplicated = Table(TableConfig(**{**config.__dict__, "deduplicate_frames": True}), seed=3, rate_limited=False)
+  rng = np.random.default_rng(1)
+  for start in range(0, len(transitions), 37):
+    chunk = transitions[start:start + 37]
+    plain.insert_batch(chunk)
+    deduplicated.insert_batch(chunk)
+    a, b = plain.sample(32), deduplicated.sample(32)
+    _assert_batches_equal(a, b)
+    new_priorities = rng.uniform(0.1, 2.0, 32)
+    plain.update_priorities(a.keys, new_priorities)
+    deduplicated.update_priorities(b.keys, new_priorities)
+  # Each stored transition holds two 84x84x4 stacks; deduplicated, about one new frame per step remains.
+  assert deduplicated.nbytes() < plain.nbytes() / 4
+  live_frames = deduplicated._storage.frames.num_frames()
+  assert live_frames <= 150 + 2 * 10 + 4 * 8  # items + n-step lookahead + episode-start frames
+
+
+def test_deduplicated_checkpoint_round_trip(transitions, tmp_path):
+  config = TableConfig(max_size=200, min_size_to_sample=1, deduplicate_frames=True)
+  table = Table(config, seed=0, rate_limited=False)
+  table.insert_batch(transitions[:300])
+  table.checkpoint(str(tmp_path / "ckpt"))
+  restored = Table.restore(str(tmp_path / "ckpt"), config, rate_limited=False)
+  _assert_batches_equal(table.sample(64), restored.sample(64))
+  table.insert_batch(transitions[300:])
+  restored.insert_batch(transitions[300:])
+  _assert_batches_equal(table.sample(64), restored.sample(64))
