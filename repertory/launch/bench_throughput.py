@@ -1,9 +1,11 @@
 """`repertory bench throughput`: how close actors, replay and learners run to the machine's limits.
 
 Measured in one run on the same cores:
-  a. raw vectorised Atari steps/s (random actions) vs actor steps/s with policy inference and Reverb
+  a. raw vectorised Atari steps/s (random actions) vs actor steps/s with policy inference and replay
      inserts → their ratio;
-  b. Reverb insert and sample rates for each agent's replay items;
+  b. replay insert and sample rates for each agent's items on each installed backend (Reverb, the
+     native table in process and behind a Ray actor), Atari table memory, and prioritised sampling time
+     from 10k to 1M items (see `throughput_replay`);
   c. learner updates/s for each agent's default network and batch size;
   d. end-to-end frames/s of a `ray` run with 1 and 2 actors, and how often the learner waited for data.
 """
@@ -31,7 +33,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
   p.add_argument("--seconds", type=float, default=10.0, help="seconds per rate measurement")
   p.add_argument("--agents", default="dqn,der,impala", help="agents whose replay and learner to measure (those installed)")
   p.add_argument("--ray-steps", type=int, default=20_000, help="actor steps of each end-to-end ray run (0 skips them)")
-  p.add_argument("--quick", action="store_true", help="reduced mode for CI: 2 envs, 1 s per measurement, no ray runs")
+  p.add_argument("--replay", default="auto", choices=("auto", "native", "reverb"),
+                 help="replay backends to measure (auto: every installed one); the end-to-end runs use the first")
+  p.add_argument("--quick", action="store_true", help="reduced mode for CI: 2 envs, 1 s per measurement, no ray runs, "
+                 "no Ray-served table, prioritised sampling up to 10k items")
   return p
 
 
@@ -69,7 +74,7 @@ def measure_actors(results: _Results, game: str, num_envs: int, seconds: float) 
   from repertory.agents import make_builder
   from repertory.agents.environment_loop import VectorEnvironmentLoop
   from repertory.environments.vector import make_vector
-  from repertory.replay.reverb_backend import ReverbReplayServer, ReverbWriter
+  from repertory.replay.table import Table
 
   env = make_vector(f"atari:{game}", num_envs, seed=0, backend="ale")
   num_actions = env.action_spec().num_values
@@ -89,9 +94,7 @@ def measure_actors(results: _Results, game: str, num_envs: int, seconds: float) 
   spec = _atari_spec(game)
   networks = builder.make_networks(spec)
   params = networks.q_network.init(jax.random.PRNGKey(0), spec.observations.generate_value()[None])
-  table = _without_rate_limit(builder.table_config())
-  server = ReverbReplayServer({table.name: (table, builder.example_item(spec))})
-  writer = ReverbWriter(server.address(), table.name)
+  writer = Table(_without_rate_limit(builder.table_config()), seed=0)
 
   class Params:
     def get_variables(self):
@@ -103,15 +106,13 @@ def measure_actors(results: _Results, game: str, num_envs: int, seconds: float) 
 
   def actor_step(batch_steps: int = 20) -> int:
     loop.run_steps(batch_steps)
-    writer.flush()
     return batch_steps * num_envs
 
   acting = _rate(actor_step, seconds)
-  results.add("actor", "actor steps/s (DQN policy + Reverb inserts)", acting, "steps/s",
-              f"{num_envs} envs; Nature CNN on {jax.devices()[0].platform}")
+  results.add("actor", "actor steps/s (DQN policy + replay inserts)", acting, "steps/s",
+              f"{num_envs} envs; Nature CNN on {jax.devices()[0].platform}; native table, deduplicated frames")
   results.add("actor", "actor / raw ratio", acting / raw, "ratio", "goal >= 0.8")
   writer.close()
-  server.stop()
   env.close()
 
 
@@ -132,36 +133,14 @@ def _stacked_batch(example: Any, batch_size: int):
                      np.full(batch_size, batch_size), data)
 
 
-def measure_replay(results: _Results, agent: str, game: str, seconds: float) -> None:
+def measure_replay(results: _Results, agent: str, game: str, seconds: float, backends: List[str]) -> None:
   from repertory.agents import make_builder
-  from repertory.replay.reverb_backend import ReverbReplayServer, ReverbSampler, ReverbWriter
+  from repertory.launch.throughput_replay import measure_backend
   builder = make_builder(agent, {"min_replay_size": "1"} if agent in ("dqn", "der") else {})
-  spec = _atari_spec(game)
-  table = builder.table_config()
-  example = builder.example_item(spec)
-  server = ReverbReplayServer({table.name: (_without_rate_limit(table), example)})
-  writer = ReverbWriter(server.address(), table.name)
-
-  def insert(n: int = 100) -> int:
-    for _ in range(n):
-      writer.insert(example)
-    writer.flush()
-    return n
-
-  inserted = _rate(insert, seconds)
-  results.add("replay", f"{agent}: Reverb inserts/s", inserted, "items/s", type(example).__name__)
-  batch_size = builder.config.batch_size
-  sampler = ReverbSampler(server.address(), table.name, batch_size)
-
-  def sample(n: int = 10) -> int:
-    for _ in range(n):
-      next(sampler)
-    return n * batch_size
-
-  sampled = _rate(sample, seconds)
-  results.add("replay", f"{agent}: Reverb samples/s", sampled, "items/s", f"batch {batch_size}")
-  writer.close()
-  server.stop()
+  example = builder.example_item(_atari_spec(game))
+  table = _without_rate_limit(builder.table_config())
+  for backend in backends:
+    measure_backend(results, _rate, agent, builder, example, table, backend, seconds)
 
 
 def measure_learner(results: _Results, agent: str, game: str, seconds: float) -> float:
@@ -187,7 +166,7 @@ def measure_learner(results: _Results, agent: str, game: str, seconds: float) ->
   return rate
 
 
-def measure_end_to_end(results: _Results, game: str, num_envs: int, steps: int, out: str) -> None:
+def measure_end_to_end(results: _Results, game: str, num_envs: int, steps: int, out: str, replay: str) -> None:
   from repertory.launch.distributed import run_distributed
   from repertory.launch.experiment import ExperimentConfig
   from repertory.utils.loggers import read_metrics
@@ -199,7 +178,7 @@ def measure_end_to_end(results: _Results, game: str, num_envs: int, steps: int, 
     os.makedirs(run_dir)
     experiment = ExperimentConfig(agent="dqn", env=f"atari:{game}", run_dir=run_dir, launcher="ray",
                                   max_actor_steps=steps, num_actors=actors, envs_per_actor=num_envs,
-                                  eval_every=10 * steps, eval_episodes=1, progress=False,
+                                  eval_every=10 * steps, eval_episodes=1, progress=False, replay=replay,
                                   # one update per 32 actor steps: a CPU learner keeps up with CPU actors
                                   agent_overrides=(("min_replay_size", "2000"), ("batch_size", "32"),
                                                    ("samples_per_insert", "1"))).validate()
@@ -209,10 +188,10 @@ def measure_end_to_end(results: _Results, game: str, num_envs: int, steps: int, 
     waits = [float(r["data_wait_fraction"]) for r in rows if r["source"] == "learner" and r.get("data_wait_fraction")]
     if len(acting) >= 2:
       (t0, s0), (t1, s1) = acting[0], acting[-1]
-      results.add("ray", f"{actors} actor(s): environment frames/s", (s1 - s0) * FRAME_SKIP / max(t1 - t0, 1e-9),
+      results.add("ray", f"{actors} actor(s), {replay}: environment frames/s", (s1 - s0) * FRAME_SKIP / max(t1 - t0, 1e-9),
                   "frames/s", f"{num_envs} envs per actor")
     if waits:
-      results.add("ray", f"{actors} actor(s): learner waited for data", 100 * float(np.mean(waits)), "% of steps",
+      results.add("ray", f"{actors} actor(s), {replay}: learner waited for data", 100 * float(np.mean(waits)), "% of steps",
                   "goal < 5% when actors keep up")
 
 
@@ -257,25 +236,34 @@ def run(args: argparse.Namespace) -> int:
   info = provenance()
   print(f"throughput on {info['machine']} (commit {info['commit']}, {info['jax_devices']})", flush=True)
   results = _Results()
+  from repertory.launch import throughput_replay
+  backends = throughput_replay.backends(args.replay)
+  if "native" in backends and not args.quick:
+    backends.insert(backends.index("native") + 1, "native+ray")
   measure_actors(results, args.game, args.num_envs, args.seconds)
+  throughput_replay.measure_atari_memory(results, args.game, 300 if args.quick else 3_000)
+  throughput_replay.measure_prioritized_scaling(results, (1_000, 10_000) if args.quick else (10_000, 100_000, 1_000_000))
   updates_per_second = {}
   for agent in agents:
-    measure_replay(results, agent, args.game, args.seconds)
+    measure_replay(results, agent, args.game, args.seconds, backends)
     updates_per_second[agent] = measure_learner(results, agent, args.game, args.seconds)
   for row in list(results.rows):
-    agent = row["measurement"].split(":")[0]
-    if row["measurement"].endswith("samples/s") and agent in updates_per_second:
+    agent, _, measured = row["measurement"].partition(": ")
+    if measured.endswith(" samples/s") and agent in updates_per_second:
       from repertory.agents import make_config
       consumption = updates_per_second[agent] * make_config(agent).batch_size
-      results.add("replay", f"{agent}: sample rate / learner consumption", row["value"] / consumption, "ratio", "goal >= 5")
+      backend = measured[:-len(" samples/s")]
+      results.add("replay", f"{agent}: {backend} sample rate / learner consumption", row["value"] / consumption,
+                  "ratio", "goal >= 5")
   if args.ray_steps:
-    measure_end_to_end(results, args.game, args.num_envs, args.ray_steps, args.out)
+    measure_end_to_end(results, args.game, args.num_envs, args.ray_steps, args.out, backends[0])
   with open(os.path.join(args.out, "throughput.csv"), "w", newline="") as f:
     writer = csv.DictWriter(f, ["section", "measurement", "value", "unit", "detail"])
     writer.writeheader()
     writer.writerows(results.rows)
   with open(os.path.join(args.out, "provenance.json"), "w") as f:
-    json.dump({**info, "game": args.game, "num_envs": args.num_envs, "seconds": args.seconds, "quick": args.quick}, f, indent=2)
+    json.dump({**info, "game": args.game, "num_envs": args.num_envs, "seconds": args.seconds, "quick": args.quick,
+               "replay_backends": backends}, f, indent=2)
   _plot(results.rows, os.path.join(args.out, "throughput.png"), f"{info['machine']} — {info['commit']} — {info['date']}")
   print(f"wrote {os.path.join(args.out, 'throughput.csv')} and throughput.png")
   return 0

@@ -101,3 +101,28 @@ def test_every_help_page_renders(argv, capsys):
     cli.main(argv)
   assert exit_info.value.code == 0
   assert "usage:" in capsys.readouterr().out
+
+
+def test_reverb_backend_where_reverb_is_not_installed(tmp_path, capsys, monkeypatch):
+  from repertory.replay import backends
+  monkeypatch.setattr(backends, "reverb_installed", lambda: False)  # as on the Python 3.12 leg
+  assert _train(tmp_path, "--launcher", "thread", "--replay", "reverb") == cli.EXIT_BAD_INPUT
+  assert "dm-reverb is not installed" in _error_line(capsys)
+  assert _train(tmp_path, "--replay", "reverb") == cli.EXIT_BAD_INPUT  # sync
+  assert "sync keeps its replay table in process" in _error_line(capsys)
+  assert not (tmp_path / "run" / "config.json").exists()
+
+
+@pytest.mark.parametrize("recorded, asked", [("native", "reverb"), ("reverb", "native")])
+def test_resume_refuses_another_replay_backend(tmp_path, capsys, monkeypatch, recorded, asked):
+  from repertory.launch.experiment import ExperimentConfig
+  from repertory.replay import backends
+  monkeypatch.setattr(backends, "reverb_installed", lambda: True)  # the check comes before any server starts
+  run = tmp_path / "run"
+  run.mkdir()
+  ExperimentConfig(agent="dqn", env="gym:CartPole-v1", run_dir=str(run), launcher="thread",
+                   replay=recorded).save(str(run / "config.json"))
+  before = (run / "config.json").read_text()
+  assert _train(tmp_path, "--launcher", "thread", "--resume", "--replay", asked) == cli.EXIT_BAD_INPUT
+  assert f"was trained with --replay {recorded}; resume it with --replay {recorded}" in _error_line(capsys)
+  assert (run / "config.json").read_text() == before

@@ -1,4 +1,4 @@
-"""Real Ray processes, a real Reverb server: end to end, an actor killed mid-run, two-node placement."""
+"""Real Ray processes, real replay servers (native and Reverb): end to end, an actor killed mid-run, two-node placement."""
 
 import csv
 import json
@@ -34,12 +34,16 @@ def _sources(run_dir):
     return {row["source"] for row in csv.DictReader(f)}
 
 
-def test_ray_run_end_to_end_writes_outputs_stops_at_budget_and_cleans_up(cli, tmp_path):
+@pytest.mark.parametrize("backend", ["native", "reverb"])
+def test_ray_run_end_to_end_writes_outputs_stops_at_budget_and_cleans_up(cli, tmp_path, backend):
+  if backend == "reverb":
+    pytest.importorskip("reverb", reason="dm-reverb installs only on the Python 3.11 leg")
   run_dir = str(tmp_path / "run")
   code, out, err = cli("train", "--launcher", "ray", "--num-actors", "2", "--max-actor-steps", "3000",
                        "--eval-every", "1500", "--eval-episodes", "2", "--run-dir", run_dir, "--no-progress",
-                       *FAST_DQN, timeout=400)
+                       "--replay", backend, *FAST_DQN, timeout=400)
   assert code == 0, err[-3000:]
+  assert json.load(open(os.path.join(run_dir, "config.json")))["replay"] == backend
   for name in ("config.json", "metrics.csv", "learning_curve.png", "status.json"):
     assert os.path.getsize(os.path.join(run_dir, name)) > 0, name
   assert os.listdir(os.path.join(run_dir, "checkpoints"))
@@ -112,29 +116,34 @@ def test_two_node_cluster_places_learner_and_actors_on_different_nodes(tmp_path)
     cluster.shutdown()
 
 
-def test_dead_learner_stops_the_run_within_seconds_naming_it(tmp_path):
+@pytest.mark.parametrize("victim, replay, named", [
+    ("LearnerService", "auto", "node 'learner' died"),
+    ("ReplayService", "native", "died"),  # whichever node notices first names itself or the replay
+])
+def test_dead_node_stops_the_run_within_seconds_naming_it(tmp_path, victim, replay, named):
   run_dir = str(tmp_path / "run")
   process = subprocess.Popen(
       [sys.executable, "-m", "repertory.launch.cli", "train", "--launcher", "ray", "--num-actors", "1",
-       "--max-actor-steps", "200000", "--run-dir", run_dir, "--no-progress", *FAST_DQN],
+       "--max-actor-steps", "200000", "--run-dir", run_dir, "--no-progress", "--replay", replay, *FAST_DQN],
       cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   try:
     killed_at = None
     deadline = time.time() + 240
     while killed_at is None and time.time() < deadline and process.poll() is None:
-      learners = [p for p in _ray_processes() if "LearnerService" in " ".join(p.cmdline())]
-      if learners and os.path.exists(os.path.join(run_dir, "metrics.csv")) and "actor" in _sources(run_dir):
-        learners[0].send_signal(signal.SIGKILL)
+      found = [p for p in _ray_processes() if victim in " ".join(p.cmdline())]
+      if found and os.path.exists(os.path.join(run_dir, "metrics.csv")) and "actor" in _sources(run_dir):
+        found[0].send_signal(signal.SIGKILL)
         killed_at = time.time()
       time.sleep(0.5)
-    assert killed_at is not None, "never saw the learner process"
+    assert killed_at is not None, f"never saw the {victim} process"
     out, err = process.communicate(timeout=120)
     stopped_after = time.time() - killed_at
   finally:
     if process.poll() is None:
       process.kill()
-  assert process.returncode == 1
-  assert "node 'learner' died" in err.strip().splitlines()[-1]
+  assert process.returncode == 1, err[-3000:]
+  last = err.strip().splitlines()[-1]
+  assert last.startswith("repertory: run failed: node '") and named in last, last
   assert stopped_after < 60
   assert json.load(open(os.path.join(run_dir, "status.json")))["status"] == "failed"
   time.sleep(2)
@@ -143,7 +152,8 @@ def test_dead_learner_stops_the_run_within_seconds_naming_it(tmp_path):
 
 @pytest.mark.parametrize("agent, env, overrides", [
     ("impala", "popgym:RepeatPreviousEasy", ["--config", "batch_size=4", "--config", "core=lstm"]),
-    ("der", "atari:Pong", ["--config", "min_replay_size=300", "--config", "updates_per_actor_step=0.25"]),
+    ("der", "atari:Pong", ["--replay", "native", "--config", "min_replay_size=300",
+                           "--config", "updates_per_actor_step=0.25"]),
     ("sac", "gym:Pendulum-v1", ["--config", "min_replay_size=200", "--config", "batch_size=64",
                                 "--config", "variable_update_period=50"]),
 ])
