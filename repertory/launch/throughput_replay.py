@@ -84,16 +84,11 @@ def measure_backend(results: Any, rate: Callable, agent: str, builder: Any, exam
     stop()
 
 
-def measure_atari_memory(results: Any, game: str, steps: int) -> None:
-  """Bytes per stored DQN/DER Atari transition, extrapolated to a 100k-item table."""
-  from repertory import environments
+def write_random_policy_transitions(environment: Any, writer: Any, steps: int, n_step: int = 10, seed: int = 0) -> None:
+  """Steps `environment` with uniformly random actions and writes its n-step transitions to `writer`."""
   from repertory.replay.adders import NStepTransitionAdder
-  from repertory.replay.config import TableConfig
-  from repertory.replay.table import Table
-  table = Table(TableConfig(max_size=steps, min_size_to_sample=1, deduplicate_frames=True), rate_limited=False)
-  environment = environments.make(f"atari:{game}", seed=0)
-  adder = NStepTransitionAdder(table, n_step=10, discount=0.99)
-  rng = np.random.default_rng(0)
+  adder = NStepTransitionAdder(writer, n_step=n_step, discount=0.99)
+  rng = np.random.default_rng(seed)
   timestep = environment.reset()
   adder.add_first(timestep)
   for _ in range(steps):
@@ -103,6 +98,16 @@ def measure_atari_memory(results: Any, game: str, steps: int) -> None:
     if timestep.last():
       timestep = environment.reset()
       adder.add_first(timestep)
+
+
+def measure_atari_memory(results: Any, game: str, steps: int) -> None:
+  """Bytes per stored DQN/DER Atari transition, extrapolated to a 100k-item table."""
+  from repertory import environments
+  from repertory.replay.config import TableConfig
+  from repertory.replay.table import Table
+  table = Table(TableConfig(max_size=steps, min_size_to_sample=1, deduplicate_frames=True), rate_limited=False)
+  environment = environments.make(f"atari:{game}", seed=0)
+  write_random_policy_transitions(environment, table, steps)
   environment.close()
   per_item = table.nbytes() / table.size()
   plain = sum(np.asarray(leaf).nbytes for leaf in _leaves(table.sample(1).data)) * 1.0

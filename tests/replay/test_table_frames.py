@@ -5,16 +5,16 @@ import pytest
 import tree
 
 from repertory import environments
-from repertory.replay.adders import NStepTransitionAdder
+from repertory.launch.throughput_replay import write_random_policy_transitions
 from repertory.replay.config import TableConfig
 from repertory.replay.table import Table
 
 pytest.importorskip("ale_py")
 
 
-def _pong_transitions(steps: int, n_step: int = 10):
-  """n-step transitions of a random policy on Pong (short episodes: 84x84x4 uint8 stacks, zero frames at
-  each episode start)."""
+def _pong_transitions(steps: int):
+  """n-step transitions (n = 10) of a random policy on Pong: 84x84x4 uint8 stacks, short episodes with
+  zero frames at each start."""
   items = []
 
   class Collect:
@@ -22,17 +22,7 @@ def _pong_transitions(steps: int, n_step: int = 10):
       items.append(item)
 
   environment = environments.make("atari:Pong", seed=0, max_episode_steps=120)
-  rng = np.random.default_rng(0)
-  adder = NStepTransitionAdder(Collect(), n_step, 0.99)
-  timestep = environment.reset()
-  adder.add_first(timestep)
-  for _ in range(steps):
-    action = rng.integers(environment.action_spec().num_values)
-    timestep = environment.step(action)
-    adder.add(np.int32(action), timestep)
-    if timestep.last():
-      timestep = environment.reset()
-      adder.add_first(timestep)
+  write_random_policy_transitions(environment, Collect(), steps)
   environment.close()
   return items
 

@@ -31,13 +31,6 @@ def double_q_loss(q_network, params, target_params, transitions, weights, huber_
   return jnp.mean(weights * out.loss), out.td_error
 
 
-def learning_rate_schedule(config: DQNConfig):
-  """The constant learning rate, or a linear decay to `learning_rate_end` over `learning_rate_decay_steps`."""
-  if config.learning_rate_decay_steps <= 0:
-    return config.learning_rate
-  return optax.linear_schedule(config.learning_rate, config.learning_rate_end, config.learning_rate_decay_steps)
-
-
 class DQNLearner(LearnerBase):
   """Samples a batch, takes one SGD step, writes |δ| back as priorities, refreshes the target."""
 
@@ -49,7 +42,7 @@ class DQNLearner(LearnerBase):
     self._update_priorities = update_priorities
     self._optimizer = optax.chain(
         optax.clip_by_global_norm(config.max_gradient_norm),
-        optax.adam(learning_rate_schedule(config), eps=config.adam_eps))
+        optax.adam(config.learning_rate, eps=config.adam_eps))
     q_network = networks.q_network
     params = q_network.init(jax.random.PRNGKey(seed), example_observation[None])
     self._state = TrainingState(params, params, self._optimizer.init(params), jnp.zeros((), jnp.int32))
