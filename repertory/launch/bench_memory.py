@@ -44,6 +44,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                       "sync / thread / ray: the platform's launch types")
   p.add_argument("--num-envs", type=int, default=16, help="environments stepped together (vector launcher; "
                  "envs per actor for thread / ray)")
+  p.add_argument("--replay", default="auto", choices=("auto", "native", "reverb"),
+                 help="replay service of thread / ray runs (auto: Reverb where installed; each run's config.json records it)")
   p.add_argument("--eval-every", type=int, default=20_000, help="environment steps between evaluations")
   p.add_argument("--eval-episodes", type=int, default=10, help="episodes per evaluation")
   p.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
@@ -112,7 +114,7 @@ def _run_one(args, settings, core: str, seed: int, run_dir: str) -> None:
       agent="impala", env=args.env, run_dir=run_dir, launcher=args.launcher, seed=seed, max_actor_steps=args.steps,
       num_actors=1, envs_per_actor=1 if args.launcher == "sync" else args.num_envs, eval_every=args.eval_every,
       eval_episodes=args.eval_episodes, agent_overrides=tuple(agent_overrides(core, overrides).items()),
-      progress=not args.no_progress).validate()
+      progress=not args.no_progress, replay=args.replay).validate().with_resolved_replay()
   os.makedirs(run_dir, exist_ok=True)
   experiment.save(os.path.join(run_dir, "config.json"))
   _status(run_dir, "running")
