@@ -5,6 +5,9 @@ Needs neither TensorFlow nor Reverb and keeps the meaning of the project's Rever
 queue: each item handed out once, oldest first); the oldest item is removed first when the table is full;
 the rate limiter is Reverb's MinSize, SampleToInsertRatio or Queue (see `rate_limiter`). Item `key`s count
 from 1 and map to ring slot (key − 1) mod max_size.
+
+(Over 300 lines on purpose: the ring, sum tree, limiter counters and storage change under one lock, and
+`checkpoint` / `restore` read and write exactly that state, so they stay beside it.)
 """
 
 import dataclasses
