@@ -13,7 +13,7 @@ so gradient descent lowers β when the critic's predictions exceed their (pessim
 average and raises it when they fall below, driving the expected TD error towards 0.
 Optional optimistic exploration: the actor uses β + s_t with s_t < 0 annealed linearly to 0.
 
-Defaults follow METHODS.md's reading of the authors' later code ([code]): β init 0.5, β optimiser
+Defaults follow the authors' later code (not the paper's text): β init 0.5, β optimiser
 Adam(lr 1e-4, b1 0.5). The optimism shift is off by default (its initial value was not checked).
 """
 
@@ -32,7 +32,7 @@ Array = chex.Array
 
 @dataclasses.dataclass(frozen=True)
 class GPLConfig:
-  """GPL / dual-TD hyper-parameters (arXiv 2110.03375; authors' later code via METHODS.md)."""
+  """GPL / dual-TD hyper-parameters (arXiv 2110.03375; defaults from the authors' later code)."""
   beta_init: float = 0.5  # initial pessimism β (= clipped double-Q with two critics).
   beta_lr: float = 1e-4  # Adam learning rate of the dual β.
   beta_b1: float = 0.5  # Adam β1 of the dual β.

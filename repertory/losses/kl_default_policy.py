@@ -1,11 +1,11 @@
 """KL regularisation towards a learned default policy (Galashov et al. 2019, arXiv 1905.01240).
 
 Objective (the paper's KL-regularised expected reward, Sec. 2; equation numbering not re-checked
-against the PDF — METHODS.md marks this entry [check]):
+against the PDF):
   L(π, π0) = E_π[ Σ_t γ^t ( r_t − α·KL(π(·|x_t) ‖ π0(·|x^D_t)) ) ],
 where π0 sees only a restricted view x^D of the state ("information asymmetry").
 
-How it is optimised here (paper Sec. 3/4, as summarised in METHODS.md; marked [check] there):
+How it is optimised here (paper Sec. 3/4; not re-checked against the PDF):
   * critic and policy gradient use the regularised reward  r̃_t = r_t − α·SG(KL_t)   (≤ r_t);
   * the policy additionally gets the analytic term  α·KL(π ‖ SG(π0))  at every step;
   * the default policy π0 is trained only by  KL(SG(π) ‖ π0)  (it receives no RL gradient).

@@ -1,7 +1,7 @@
 """Score tables and aggregate metrics for reporting results.
 
 Atari 100k: human-normalised score HNS = (score - random) / (human - random) with the random / human
-table shipped in `repertory/data/atari100k_reference.csv` (METHODS.md, Atari 100k protocol), and
+table shipped in `repertory/data/atari100k_reference.csv` (Atari 100k protocol, Kaiser et al. 2020, arXiv 1903.00374), and
 aggregates following Agarwal et al. 2021, "Deep RL at the Edge of the Statistical Precipice"
 (arXiv 2108.13264): mean, median and interquartile mean (IQM, 25% trimmed mean over all runs x games)
 with 95% percentile stratified-bootstrap confidence intervals, computed with `rliable`.
@@ -87,7 +87,7 @@ def canonical_game(game: str) -> str:
 
 
 def human_normalized(game: str, score: float) -> float:
-  """HNS = (score - random) / (human - random) (METHODS.md, Atari 100k protocol)."""
+  """HNS = (score - random) / (human - random) (Atari 100k protocol, Kaiser et al. 2020, arXiv 1903.00374)."""
   row = _reference().loc[canonical_game(game)]
   return (float(score) - row["random"]) / (row["human"] - row["random"])
 

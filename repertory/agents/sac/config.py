@@ -35,9 +35,9 @@ class SACConfig:
   # GPL-SAC on MuJoCo uses a higher UTD (arXiv 2110.03375) — set it here (each learner.step() is one update).
   # Pessimism.
   penalty: str = "clipped"  # "clipped" (min over critics) or "gpl" (arXiv 2110.03375).
-  beta_init: float = 0.5  # GPL β₀ (= clipped double-Q with 2 critics), METHODS.md [code].
-  beta_learning_rate: float = 1e-4  # GPL dual-TD Adam lr, METHODS.md [code].
-  beta_b1: float = 0.5  # GPL dual-TD Adam β1, METHODS.md [code].
+  beta_init: float = 0.5  # GPL β₀ (= clipped double-Q with 2 critics); authors' later code (arXiv 2110.03375).
+  beta_learning_rate: float = 1e-4  # GPL dual-TD Adam lr; authors' later code (arXiv 2110.03375).
+  beta_b1: float = 0.5  # GPL dual-TD Adam β1; authors' later code (arXiv 2110.03375).
   optimism_init: float = 0.0  # GPL optimistic actor shift s₀ ≤ 0 (0 = off; value not checked).
   optimism_anneal_steps: int = 0  # learner steps over which s_t → 0.
   # Replay.

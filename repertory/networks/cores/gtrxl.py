@@ -29,7 +29,7 @@ window steps before a reset. This sliding window (width M + 1) is what makes `un
 in parallel, attention over [memory; window]) equal to stepping one at a time and to unrolling in
 segments; a plain Transformer-XL segment would let later window steps see up to M + T − 1 inputs.
 
-Paper scale (DMLab-30, Sec. 4): 12 layers, d = 256, memory 512 (arXiv 1910.06764, Sec. 4; METHODS.md).
+Paper scale (DMLab-30, Sec. 4): 12 layers, d = 256, memory 512 (arXiv 1910.06764, Sec. 4).
 Defaults here are small for CPU: 2 layers, d = 64, 4 heads, memory 32, MLP width 4d.
 """
 
