@@ -1,9 +1,9 @@
 """Agent registry: name → (config class, builder class), with `key=value` config overrides."""
 
-import dataclasses
 import importlib
 from typing import Any, Dict, Mapping, Sequence, Tuple
 
+from repertory.agents import config_values
 from repertory.errors import ConfigError
 
 _AGENTS: Dict[str, Tuple[str, str, str]] = {
@@ -28,21 +28,6 @@ def _load(package: str, dotted: str) -> Any:
   return getattr(importlib.import_module(f"{package}.{module}"), attribute)
 
 
-def _convert(name: str, default: Any, text: str) -> Any:
-  try:
-    if isinstance(default, bool):
-      if text.lower() not in ("true", "false", "1", "0"):
-        raise ValueError(text)
-      return text.lower() in ("true", "1")
-    if isinstance(default, tuple):
-      return tuple(int(x) for x in text.split(",") if x)
-    if default is None:
-      return float(text) if text.replace(".", "", 1).replace("e-", "", 1).isdigit() else text
-    return type(default)(text)
-  except ValueError:
-    raise ConfigError(f"config value '{name}={text}' is not a {type(default).__name__}") from None
-
-
 def parse_overrides(pairs: Sequence[str], reserved: Mapping[str, str] = {}) -> Tuple[Tuple[str, str], ...]:
   """`--config KEY=VALUE` flags → ((key, value), ...); `reserved` maps keys another flag sets to the error to give."""
   overrides = []
@@ -57,17 +42,21 @@ def parse_overrides(pairs: Sequence[str], reserved: Mapping[str, str] = {}) -> T
 
 
 def make_config(name: str, overrides: Mapping[str, str] = ()) -> Any:
+  """The agent's config with `overrides` (field → text) converted by each field's type annotation."""
   if name not in _AGENTS:
     raise ConfigError(f"unknown agent '{name}'; choose one of {', '.join(agent_names())}")
   package, config_class, _ = _AGENTS[name]
-  config = _load(package, config_class)()
-  fields = {f.name: f for f in dataclasses.fields(config)}
+  cls = _load(package, config_class)
+  types = config_values.field_types(cls)
   values = {}
   for key, text in dict(overrides).items():
-    if key not in fields:
-      raise ConfigError(f"agent '{name}' has no config field '{key}'; fields: {', '.join(sorted(fields))}")
-    values[key] = _convert(key, getattr(config, key), str(text))
-  return dataclasses.replace(config, **values)
+    if key in config_values.derived_names(cls):
+      raise ConfigError(f"agent '{name}' config '{key}' is derived from other fields and cannot be set; "
+                        f"see {cls.__name__}.{key}")
+    if key not in types:
+      raise ConfigError(f"agent '{name}' has no config field '{key}'; fields: {', '.join(sorted(types))}")
+    values[key] = config_values.convert_field(name, key, types[key], str(text))
+  return cls(**values)
 
 
 def make_builder(name: str, overrides: Mapping[str, str] = ()) -> Any:

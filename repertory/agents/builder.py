@@ -41,7 +41,7 @@ class Actor(Protocol):
 
 class Builder(Protocol):
   name: str
-  config: Any  # a frozen dataclass with at least `batch_size` and `updates_per_actor_step`
+  config: Any  # a frozen dataclass with at least `batch_size` and `updates_per_actor_step` (SGD updates per env step)
 
   def check_environment(self, spec: EnvironmentSpec) -> None:
     """Raises ConfigError when the agent cannot act in this environment (e.g. continuous actions for DQN)."""
@@ -66,3 +66,8 @@ class Builder(Protocol):
   def make_actor(self, policy: Any, variable_source: Any, seed: int, adder: Optional[Any] = None,
                  evaluation: bool = False) -> Actor:
     """`variable_source.get_variables()` returns the latest parameters; evaluation actors fetch on every `update()`."""
+
+
+def learner_steps_per_actor_step(config: Any) -> float:
+  """`learner.step()` calls per environment step: each call makes `sgd_steps_per_call` SGD updates (1 by default)."""
+  return config.updates_per_actor_step / getattr(config, "sgd_steps_per_call", 1)

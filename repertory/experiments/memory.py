@@ -20,7 +20,7 @@ from typing import Any, Dict, Sequence, Tuple
 import numpy as np
 
 from repertory import agents, environments
-from repertory.agents.impala.config import CORES
+from repertory.networks.cores import CORE_NAMES as CORES
 
 # Agent settings for small CPU budgets (everything else: the IMPALA defaults of agents/impala/config.py).
 # Adam instead of the paper's RMSProp, smaller networks and batches: chosen so that the LSTM core separates

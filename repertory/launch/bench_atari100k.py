@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Tuple
 
 from repertory.agents import parse_overrides
 from repertory.errors import ConfigError
-from repertory.launch.lifetime import die_with_parent, interrupt_on_sigterm
+from repertory.launch import atari100k_report, run_pool
 
 EXIT_RUN_FAILED = 1
 BENCH_CONFIG = "bench_config.json"
@@ -244,183 +244,6 @@ def _plot_title(spec: RunSpec) -> str:
   return f"{spec.experiment['agent']} + {encoder} encoder on {spec.game}, seed {spec.seed}"
 
 
-def _last_actor_steps(run_dir: str) -> int:
-  path = os.path.join(run_dir, "metrics.csv")
-  try:
-    with open(path, "rb") as f:
-      f.seek(0, os.SEEK_END)
-      f.seek(max(0, f.tell() - 4096))
-      lines = f.read().decode(errors="ignore").strip().splitlines()
-    return int(float(lines[-1].split(",")[2])) if len(lines) > 1 else 0
-  except (OSError, ValueError, IndexError):
-    return 0
-
-
-SINGLE_THREADED_XLA = "--xla_cpu_multi_thread_eigen=false"
-
-
-def _init_worker(next_slot, cpus: List[int]) -> None:
-  """Ties this worker's life to the bench process and, when given a slot counter (several workers), pins
-  it to one core with single-threaded XLA (see BUILD_NOTES.md)."""
-  die_with_parent()
-  if next_slot is None:
-    return
-  with next_slot.get_lock():
-    slot = next_slot.value
-    next_slot.value += 1
-  os.sched_setaffinity(0, {cpus[slot % len(cpus)]})
-  os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {SINGLE_THREADED_XLA}".strip()
-
-
-def execute(specs: List[RunSpec], workers: int, total_steps: int, progress: bool) -> List[Dict[str, Any]]:
-  """Runs `specs` in up to `workers` spawned processes with one progress bar per run.
-
-  With several workers each process is pinned to its own core with single-threaded XLA: on the 2-core
-  machine two pinned DER runs each kept ~47 steps/s, as fast as one run using both cores. SIGTERM is
-  handled like Ctrl-C: the workers are stopped and KeyboardInterrupt propagates.
-  """
-  import signal
-  if not specs:
-    return []
-  previous = signal.signal(signal.SIGTERM, interrupt_on_sigterm)
-  try:
-    return _execute_in_pool(specs, workers, total_steps, progress)
-  finally:
-    signal.signal(signal.SIGTERM, previous)
-
-
-def _execute_in_pool(specs: List[RunSpec], workers: int, total_steps: int, progress: bool) -> List[Dict[str, Any]]:
-  import concurrent.futures
-  import multiprocessing
-  from tqdm import tqdm
-  context = multiprocessing.get_context("spawn")
-  next_slot = context.Value("i", 0) if workers > 1 else None
-  worker_setup = {"initializer": _init_worker, "initargs": (next_slot, sorted(os.sched_getaffinity(0)))}
-  bars = {spec.run_dir: tqdm(total=total_steps, desc=f"{spec.game} seed {spec.seed}", position=i, unit="step",
-                             leave=True, disable=not progress, file=sys.stderr, dynamic_ncols=True)
-          for i, spec in enumerate(specs)}
-  results = []
-  pool = concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context, **worker_setup)
-  try:
-    futures = {pool.submit(run_one, spec): spec for spec in specs}
-    pending = set(futures)
-    while pending:
-      done, pending = concurrent.futures.wait(pending, timeout=2.0)
-      for spec in (futures[f] for f in pending):
-        bars[spec.run_dir].n = min(total_steps, _last_actor_steps(spec.run_dir))
-        bars[spec.run_dir].refresh()
-      for future in done:
-        spec = futures[future]
-        try:
-          result = future.result()
-        except Exception as e:  # noqa: BLE001 — a crashed worker process
-          result = {"game": spec.game, "seed": spec.seed, "status": "failed", "error": f"{type(e).__name__}: {e}"}
-        bar = bars[spec.run_dir]
-        bar.n = total_steps if result["status"] == "finished" else bar.n
-        bar.set_postfix_str(f"score {result['score']:.1f}" if result["status"] == "finished" else "FAILED")
-        bar.refresh()
-        results.append(result)
-  except BaseException:  # Ctrl-C or SIGTERM: stop the runs now instead of waiting for them to finish
-    pool.shutdown(wait=False, cancel_futures=True)
-    for child in multiprocessing.active_children():
-      child.terminate()
-    raise
-  pool.shutdown()
-  for bar in bars.values():
-    bar.close()
-  return results
-
-
-# ------------------------------------------------------------------------------------------------
-# Reports.
-
-
-def _run_rows(specs: List[RunSpec]) -> List[Dict[str, Any]]:
-  rows = []
-  for spec in specs:
-    with open(os.path.join(spec.run_dir, "status.json")) as f:
-      status = json.load(f)
-    rows.append({"game": spec.game, "seed": spec.seed, "score": status["score"], "eval_episodes": status["eval_episodes"],
-                 "eval_return_std": status["eval_return_std"], "actor_steps": int(status["actor_steps"]),
-                 "learner_steps": int(status["learner_steps"]), "wall_clock_s": status["wall_clock_s"],
-                 "learner_updates_per_s": status["learner_updates_per_s"],
-                 "training_steps_per_s": status["training_steps_per_s"], "commit": status.get("commit", "unknown"),
-                 "run_dir": os.path.relpath(spec.run_dir, os.path.dirname(os.path.dirname(spec.run_dir)))})
-  return rows
-
-
-def equal_seed_runs(runs):
-  """The runs of the lowest seeds, as many for every game as the game with fewest finished runs has
-  (rliable's stratified bootstrap needs a full games × runs matrix)."""
-  seeds_per_game = int(runs.groupby("game").size().min())
-  return runs.sort_values(["game", "seed"]).groupby("game").head(seeds_per_game)
-
-
-def write_reports(out: str, record: Dict[str, Any], specs: List[RunSpec], skipped: int,
-                  missing: Tuple[RunSpec, ...] = ()) -> Dict[str, str]:
-  """Reports over the finished runs `specs`; `missing` lists the requested runs that have not finished."""
-  import pandas as pd
-  from repertory.utils import plotting, scores
-  from repertory.utils.provenance import provenance
-  machine = provenance()  # before any report is rewritten, so that the commit is not marked dirty by this call
-  runs = pd.DataFrame(_run_rows(specs))
-  runs.to_csv(os.path.join(out, "runs.csv"), index=False)
-  per_game = scores.per_game_table(runs[["game", "seed", "score"]])
-  per_game.to_csv(os.path.join(out, "per_game.csv"), index=False)
-  name = f"ours ({record['agent']}+{record['encoder']})"
-  aggregated_runs = equal_seed_runs(runs)
-  aggregate = scores.aggregate_scores(
-      {name: scores.score_matrix_from_results(aggregated_runs[["game", "seed", "score"]])["ours"]})
-  aggregate.to_csv(os.path.join(out, "aggregate.csv"), index=False)
-  comparison = scores.published_comparison(per_game[["game", "mean"]].set_index("game")["mean"], name="ours")
-  episodes = sorted(set(int(e) for e in runs["eval_episodes"]))
-  from repertory.experiments import atari100k
-  reduced = (record["steps"] != atari100k.STEPS or record["eval_episodes"] != atari100k.EVAL_EPISODES
-             or record["max_episode_steps"] != atari100k.MAX_EPISODE_STEPS)
-  warning = (["**Reduced mode** (steps, evaluation games or episode cap differ from the protocol): "
-              "not comparable with published results.", ""] if reduced else [])
-  if missing:
-    warning += [f"**Partial**: {len(specs)} of {len(specs) + len(missing)} requested runs finished; not yet run: "
-                + ", ".join(f"{s.game} seed {s.seed}" for s in missing) + ". Rerun the benchmark command to add them.", ""]
-  if len(aggregated_runs) < len(runs):
-    runs_per_game = len(aggregated_runs) // aggregated_runs["game"].nunique()
-    warning += [f"Aggregates use the lowest {runs_per_game} seed(s) of every game, so that each game has as many "
-                "runs; the per-game table uses all finished runs.", ""]
-  comparison_md = "\n".join([
-      f"# Atari 100k: {record['agent']} + {record['encoder']} encoder vs published results", "", *warning,
-      f"Ours: mean over {runs['seed'].nunique()} seed(s) of the final evaluation score (ε = 0.001, "
-      f"{'/'.join(map(str, episodes))} evaluation game(s) per run, {record['steps']:,} agent steps). Published: "
-      "DER (van Hasselt et al. 2019), DrQ(ε) and SPR (rliable data, Agarwal et al. 2021), A-LIX (Cetin et al. 2022), "
-      "from the reference table. HNS aggregates below are over per-game means of exactly these games.", "",
-      scores.to_markdown(comparison), ""])
-  with open(os.path.join(out, "comparison.md"), "w") as f:
-    f.write(comparison_md)
-  plots = {
-      "per_game": plotting.plot_per_game_vs_published(comparison, os.path.join(out, "per_game_vs_published.png"),
-                                                      title=f"Atari 100k: {name} vs published (HNS)"),
-      "aggregate": plotting.plot_aggregate_intervals(aggregate, os.path.join(out, "aggregate_intervals.png"),
-                                                     title=f"Atari 100k aggregates, {name} (95% bootstrap CIs)"),
-  }
-  run_table = runs.drop(columns=["run_dir"])
-  lines = [
-      f"# Atari 100k results: {record['agent']} + {record['encoder']} encoder", "", *warning,
-      f"- machine: {machine['machine']}; JAX {machine['jax']} on {machine['jax_devices']}",
-      f"- commit: `{machine['commit']}` when the reports were written (each run's own commit is in its row)",
-      f"- date: {machine['date']} (Python {machine['python']})",
-      f"- protocol: {record['steps']:,} agent steps per run, sync launcher, evaluation ε = 0.001 on a separate "
-      f"environment (training=False, whole games) over {'/'.join(map(str, episodes))} game(s); episode cap "
-      f"{record['max_episode_steps']:,} agent steps", f"- agent overrides: `{json.dumps(record['overrides'])}`",
-      f"- runs: {len(runs)} ({skipped} reused from an earlier invocation); the commit of each run is in its row", "",
-      "## Aggregates (human-normalised, 95% stratified-bootstrap CIs)", "", scores.to_markdown(aggregate, index=False), "",
-      "## Per game", "", scores.to_markdown(per_game, index=False), "",
-      "## Runs (wall-clock and learner updates/s measured per run)", "", scores.to_markdown(run_table, index=False), "",
-      "Files: `runs.csv`, `per_game.csv`, `aggregate.csv`, `comparison.md`, `per_game_vs_published.png`, "
-      "`aggregate_intervals.png`, and per run `runs/<Game>_seed<k>/metrics.csv`.", ""]
-  with open(os.path.join(out, "RESULTS.md"), "w") as f:
-    f.write("\n".join(lines))
-  return plots
-
-
 # ------------------------------------------------------------------------------------------------
 # Entry points.
 
@@ -436,13 +259,15 @@ def run(args: argparse.Namespace) -> int:
     finished = [s for s in specs if s not in todo]
     if not finished:
       raise ConfigError(f"--report-only: no run of this configuration has finished in '{args.out}'; run the benchmark first")
-    write_reports(args.out, record, finished, skipped, missing=tuple(todo))
+    atari100k_report.write_reports(args.out, record, finished, skipped, missing=tuple(todo))
     print(f"atari100k: wrote reports over {len(finished)} finished run(s) of {len(specs)} to {args.out}")
     return 0
   workers = args.workers or max(1, min(len(os.sched_getaffinity(0)), len(todo)))
   print(f"atari100k: {record['agent']} + {record['encoder']}, {len(specs)} run(s) "
         f"({skipped} already finished, skipped), {workers} worker(s), out {args.out}", flush=True)
-  results = execute(todo, workers, args.steps, progress=not args.no_progress)
+  results = run_pool.execute(todo, run_one, workers, args.steps, progress=not args.no_progress,
+                             describe=lambda spec: f"{spec.game} seed {spec.seed}",
+                             failure=lambda spec, error: {"game": spec.game, "seed": spec.seed, "status": "failed", "error": error})
   failed = [r for r in results if r["status"] != "finished"]
   for r in failed:
     print(f"atari100k: run {r['game']} seed {r['seed']} failed: {r.get('error')}", file=sys.stderr)
@@ -451,6 +276,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"atari100k: {len(specs) - len(finished)} run(s) did not finish; reports not written "
           "(rerun the same command to retry them)", file=sys.stderr)
     return EXIT_RUN_FAILED
-  write_reports(args.out, record, specs, skipped)
+  atari100k_report.write_reports(args.out, record, specs, skipped)
   print(f"atari100k: wrote {os.path.join(args.out, 'RESULTS.md')}, per_game.csv, aggregate.csv, comparison.md and plots")
   return 0

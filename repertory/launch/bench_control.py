@@ -221,7 +221,7 @@ def _comparison(table, bench):
 
 def run(args: argparse.Namespace) -> int:
   bench, penalties = _benchmark(args)
-  bench.experiment(penalties[0], args.first_seed, os.path.join(args.out, "validate")).validate()
+  bench.experiment(penalties[0], args.first_seed, os.path.join(args.out, "validate")).validate().environment_spec()
   out = args.out
   _prepare_out(out, bench)
   runs, todo = [], []
@@ -270,7 +270,7 @@ def run(args: argparse.Namespace) -> int:
 
 def write_results(out: str, bench, runs: List[Tuple[str, int, str]], wall_clock_s: float = 0.0) -> List[str]:
   """curves.csv, final_scores.csv/.md, comparison.csv/.md, curves.png, provenance.json from finished runs."""
-  from repertory.utils import plotting, scores
+  from repertory.utils import final_scores, plotting, scores
   from repertory.utils.provenance import provenance
   curves = _curves(runs)
   written = [os.path.join(out, "curves.csv")]
@@ -279,7 +279,7 @@ def write_results(out: str, bench, runs: List[Tuple[str, int, str]], wall_clock_
   written.append(plotting.plot_curves_with_ci(curves, os.path.join(out, "curves.png"), title=title,
                                               xlabel="actor steps"))
   if not curves.empty:
-    table = scores.final_score_table(curves)
+    table = final_scores.final_score_table(curves)
     table.to_csv(os.path.join(out, "final_scores.csv"), index=False)
     with open(os.path.join(out, "final_scores.md"), "w") as f:
       f.write(scores.to_markdown(table, floatfmt=".1f", index=False) + "\n")

@@ -4,7 +4,7 @@ For every (core, seed) it trains one run under OUT/runs/<core>/seed_<seed>/ (ski
 finished), then writes
   OUT/curves.csv           variant (core), seed, step (environment steps), return (evaluation return)
   OUT/final_scores.csv/.md mean final return per core with 95% bootstrap CIs over seeds
-                           (`repertory.utils.scores.final_score_table`, last 20% of each run)
+                           (`repertory.utils.final_scores.final_score_table`, last 20% of each run)
   OUT/curves.png           mean ± 95% CI learning curves (`repertory.utils.plotting.plot_curves_with_ci`)
   OUT/bench.json           the benchmark's settings plus machine / commit / date of the last run.
 An OUT written with other settings (env, steps, agent overrides, evaluation, launcher) is refused;
@@ -55,7 +55,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _cores(text: str) -> List[str]:
-  from repertory.agents.impala.config import CORES
+  from repertory.networks.cores import CORE_NAMES as CORES
   cores = [c.strip() for c in text.split(",") if c.strip()]
   if not cores:
     raise ConfigError("--cores is empty; pass e.g. --cores lstm,none")
@@ -115,16 +115,17 @@ def _run_one(args, settings, core: str, seed: int, run_dir: str) -> None:
       num_actors=1, envs_per_actor=1 if args.launcher == "sync" else args.num_envs, eval_every=args.eval_every,
       eval_episodes=args.eval_episodes, agent_overrides=tuple(agent_overrides(core, overrides).items()),
       progress=not args.no_progress, replay=args.replay).validate().with_resolved_replay()
+  spec = experiment.environment_spec()
   os.makedirs(run_dir, exist_ok=True)
-  experiment.save(os.path.join(run_dir, "config.json"))
+  experiment.save(os.path.join(run_dir, "config.json"), spec)
   _status(run_dir, "running")
   try:
     if args.launcher == "sync":
       from repertory.launch.sync import run_sync
-      summary = run_sync(experiment)
+      summary = run_sync(experiment, spec)
     else:
       from repertory.launch.distributed import run_distributed
-      summary = run_distributed(experiment)
+      summary = run_distributed(experiment, spec)
   except BaseException as e:
     _status(run_dir, "failed", error=f"{type(e).__name__}: {e}")
     raise
@@ -137,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
   from repertory.experiments.memory import evaluation_curve, finished
   from repertory.utils.plotting import plot_curves_with_ci
   from repertory.utils.provenance import provenance
-  from repertory.utils.scores import final_score_table, to_markdown
+  from repertory.utils.final_scores import final_score_table
+  from repertory.utils.markdown import to_markdown
 
   checked = _validate(args)
   cores, settings = checked["cores"], checked["settings"]

@@ -181,7 +181,7 @@ def measure_end_to_end(results: _Results, game: str, num_envs: int, steps: int, 
                                   eval_every=10 * steps, eval_episodes=1, progress=False, replay=replay,
                                   # one update per 32 actor steps: a CPU learner keeps up with CPU actors
                                   agent_overrides=(("min_replay_size", "2000"), ("batch_size", "32"),
-                                                   ("samples_per_insert", "1"))).validate()
+                                                   ("updates_per_actor_step", "0.03125"))).validate()
     run_distributed(experiment)
     rows = read_metrics(os.path.join(run_dir, "metrics.csv"))
     acting = [(float(r["time"]), float(r["actor_steps"])) for r in rows if r["source"] == "actor"]

@@ -100,21 +100,22 @@ def train(args: argparse.Namespace) -> int:
                                     "launcher": args.launcher})
     check_resumed_replay(saved, args.replay)
   experiment = experiment.validate().with_resolved_replay()
+  spec = experiment.environment_spec()
   if experiment.ray_address is not None:
     from repertory.launch.launchers import check_ray_address
     check_ray_address(experiment.ray_address)
   if not args.resume:
     prepare_run_dir(args.run_dir, resume=False, overwrite=args.overwrite)
-  experiment.save(os.path.join(args.run_dir, "config.json"))
+  experiment.save(os.path.join(args.run_dir, "config.json"), spec)
   _write_status(args.run_dir, "running")
   start = time.time()
   try:
     if experiment.launcher == "sync":
       from repertory.launch.sync import run_sync
-      summary = run_sync(experiment, resume=args.resume)
+      summary = run_sync(experiment, spec, resume=args.resume)
     else:
       from repertory.launch.distributed import run_distributed
-      summary = run_distributed(experiment, resume=args.resume)
+      summary = run_distributed(experiment, spec, resume=args.resume)
   except BaseException as e:
     _write_status(args.run_dir, "failed", error=f"{type(e).__name__}: {e}")
     raise

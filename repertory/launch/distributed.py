@@ -1,8 +1,9 @@
 """Builds a distributed program from an experiment and supervises it to the step budget."""
 
 import time
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
+from repertory.environments.specs import EnvironmentSpec
 from repertory.launch import nodes
 from repertory.launch.experiment import ExperimentConfig
 from repertory.launch.launchers import NodeFailure, RayLaunch, ThreadLaunch
@@ -10,18 +11,19 @@ from repertory.launch.program import Handle, Node, Program
 from repertory.utils.progress import ProgressLine
 
 
-def make_program(experiment: ExperimentConfig, resume: bool = False) -> Program:
+def make_program(experiment: ExperimentConfig, spec: EnvironmentSpec, resume: bool = False) -> Program:
+  """The run's nodes; each receives `spec`, computed once by the driver (`experiment.environment_spec()`)."""
   experiment = experiment.with_resolved_replay()
   program = Program(f"{experiment.agent}_{experiment.env}")
   counter = program.add_node(Node(nodes.CounterService, (experiment.run_dir, experiment.max_actor_steps, resume),
                                   num_cpus=0), "counter")
-  replay = program.add_node(Node(nodes.ReplayService, (experiment,), num_cpus=0), "replay")
-  learner = program.add_node(Node(nodes.LearnerService, (experiment, replay, counter), {"resume": resume},
+  replay = program.add_node(Node(nodes.ReplayService, (experiment, spec), num_cpus=0), "replay")
+  learner = program.add_node(Node(nodes.LearnerService, (experiment, spec, replay, counter), {"resume": resume},
                                   wants_accelerator=True), "learner")
   for actor_id in range(experiment.num_actors):
-    program.add_node(Node(nodes.ActorService, (experiment, replay, learner, counter, actor_id),
+    program.add_node(Node(nodes.ActorService, (experiment, spec, replay, learner, counter, actor_id),
                           restartable=True), "actor")
-  program.add_node(Node(nodes.EvaluatorService, (experiment, learner, counter), num_cpus=0), "evaluator")
+  program.add_node(Node(nodes.EvaluatorService, (experiment, spec, learner, counter), num_cpus=0), "evaluator")
   return program
 
 
@@ -35,9 +37,12 @@ def launch(program: Program, experiment: ExperimentConfig):
   return RayLaunch(program, address=experiment.ray_address, timeout_s=experiment.node_timeout_s, num_cpus=num_cpus)
 
 
-def run_distributed(experiment: ExperimentConfig, resume: bool = False) -> Dict[str, Any]:
-  """Runs until the counter reaches `max_actor_steps`; restarts dead actors; fails fast otherwise."""
-  program = make_program(experiment, resume)
+def run_distributed(experiment: ExperimentConfig, spec: Optional[EnvironmentSpec] = None,
+                    resume: bool = False) -> Dict[str, Any]:
+  """Runs until the counter reaches `max_actor_steps`; restarts dead actors; fails fast otherwise.
+
+  `spec`: the run's environment spec if the caller has it; else computed here, once."""
+  program = make_program(experiment, spec if spec is not None else experiment.environment_spec(), resume)
   launched = launch(program, experiment)
   try:
     counter = launched.resolve(Handle("counter", 0))

@@ -5,7 +5,7 @@ import json
 from typing import Any, Optional, Tuple
 
 from repertory import agents, environments
-from repertory.environments.specs import make_environment_spec
+from repertory.environments.specs import EnvironmentSpec, make_environment_spec, spec_record
 from repertory.errors import ConfigError
 from repertory.replay.backends import resolve_backend
 
@@ -44,11 +44,23 @@ class ExperimentConfig:
     if self.ray_address is not None and self.launcher != "ray":
       raise ConfigError("--ray-address needs --launcher ray")
     resolve_backend(self.replay, self.launcher)
+    environments.parse_name(self.env)  # unknown prefixes and malformed names fail here
     self.make_builder().table_config()  # unknown agents, config fields and replay settings fail here
-    environment = self.make_environment(seed=self.seed)  # unknown environments fail here
-    self.make_builder().check_environment(make_environment_spec(environment))
-    environment.close()
     return self
+
+  def environment_spec(self) -> EnvironmentSpec:
+    """Builds one environment to read its spec and checks that the agent can act in it.
+
+    Called once per run (by the driver; `validate` builds nothing), and the spec is handed to every node.
+    Unknown environment ids fail here with one line.
+    """
+    environment = self.make_environment(seed=self.seed)
+    try:
+      spec = make_environment_spec(environment)
+    finally:
+      environment.close()
+    self.make_builder().check_environment(spec)
+    return spec
 
   def with_resolved_replay(self) -> "ExperimentConfig":
     """This experiment with `replay` naming the backend it will use ("native" or "reverb"), not "auto"."""
@@ -66,10 +78,13 @@ class ExperimentConfig:
     options = {"training": True} if self.env.startswith("atari:") else {}
     return make_vector(self.env, self.envs_per_actor, seed=seed, **options)
 
-  def save(self, path: str) -> None:
+  def save(self, path: str, spec: Optional[EnvironmentSpec] = None) -> None:
+    """config.json: these fields, the agent's whole config and, given `spec`, the environment's shapes."""
     builder = self.make_builder()
     record = dataclasses.asdict(self)
     record["agent_config"] = dataclasses.asdict(builder.config)
+    if spec is not None:
+      record["environment_spec"] = spec_record(spec)
     with open(path, "w") as f:
       json.dump(record, f, indent=2, default=str)
 

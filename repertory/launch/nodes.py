@@ -18,7 +18,7 @@ from typing import Any, Dict, Optional
 import numpy as np
 
 from repertory.agents.environment_loop import EnvironmentLoop, VectorEnvironmentLoop
-from repertory.environments.specs import make_environment_spec
+from repertory.environments.specs import EnvironmentSpec
 from repertory.launch.experiment import ExperimentConfig
 from repertory.launch.replay_node import ReplayService, make_sampler, make_writer  # noqa: F401 (a node of the program)
 from repertory.launch.service import Service, in_ray_worker
@@ -120,8 +120,8 @@ class RemoteVariableSource:
 class LearnerService(Service):
   """Trains on batches from the replay node; publishes parameter versions; checkpoints; logs to the counter."""
 
-  def __init__(self, experiment: ExperimentConfig, replay: Any, counter: Any, publish_period: int = 20,
-               log_every_s: float = 5.0, resume: bool = False):
+  def __init__(self, experiment: ExperimentConfig, spec: EnvironmentSpec, replay: Any, counter: Any,
+               publish_period: int = 20, log_every_s: float = 5.0, resume: bool = False):
     super().__init__()
     import jax
     from repertory.utils.checkpointing import Checkpointer
@@ -129,9 +129,6 @@ class LearnerService(Service):
     self._experiment, self._counter = experiment, counter
     self._publish_period, self._log_every_s = publish_period, log_every_s
     builder = experiment.make_builder()
-    environment = experiment.make_environment(seed=experiment.seed)
-    spec = make_environment_spec(environment)
-    environment.close()
     networks = builder.make_networks(spec)
     self._sampler = make_sampler(replay, builder.config.batch_size)
     to_device = lambda batch: batch._replace(data=jax.device_put(batch.data))  # keys etc. stay on the host
@@ -206,20 +203,19 @@ class LearnerService(Service):
 class ActorService(Service):
   """Steps one environment with the latest parameters and writes its items into the replay node."""
 
-  def __init__(self, experiment: ExperimentConfig, replay: Any, learner: Any, counter: Any, actor_id: int):
+  def __init__(self, experiment: ExperimentConfig, spec: EnvironmentSpec, replay: Any, learner: Any, counter: Any,
+               actor_id: int):
     super().__init__()
     self._counter, self._actor_id = counter, actor_id
     seed = experiment.seed * 1000 + actor_id * experiment.envs_per_actor + 1
     builder = experiment.make_builder()
-    spec_environment = experiment.make_environment(seed=seed)
-    networks = builder.make_networks(make_environment_spec(spec_environment))
+    networks = builder.make_networks(spec)
     self._writer = make_writer(replay)
     self._envs = experiment.envs_per_actor
     if self._envs == 1:
       adder = builder.make_adder(self._writer)
-      environment, loop_class = spec_environment, EnvironmentLoop
+      environment, loop_class = experiment.make_environment(seed=seed), EnvironmentLoop
     else:
-      spec_environment.close()
       adder = [builder.make_adder(self._writer) for _ in range(self._envs)]
       environment, loop_class = experiment.make_vector_environment(seed), VectorEnvironmentLoop
     actor = builder.make_actor(builder.make_policy(networks), RemoteVariableSource(learner), seed, adder=adder)
@@ -249,12 +245,12 @@ class ActorService(Service):
 class EvaluatorService(Service):
   """Every `eval_every` actor steps, runs `eval_episodes` greedy-ish episodes on its own environment."""
 
-  def __init__(self, experiment: ExperimentConfig, learner: Any, counter: Any):
+  def __init__(self, experiment: ExperimentConfig, spec: EnvironmentSpec, learner: Any, counter: Any):
     super().__init__()
     self._experiment, self._counter = experiment, counter
     builder = experiment.make_builder()
     environment = experiment.make_environment(seed=experiment.seed + 10_000, evaluation=True)
-    networks = builder.make_networks(make_environment_spec(environment))
+    networks = builder.make_networks(spec)
     self._actor = builder.make_actor(builder.make_policy(networks), RemoteVariableSource(learner),
                                      experiment.seed + 10_000, adder=None, evaluation=True)
     self._loop = EnvironmentLoop(environment, self._actor, update_actor=False)

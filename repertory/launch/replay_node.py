@@ -9,7 +9,7 @@ the run's `replay_checkpoint/` at start; `checkpoint()` writes one.
 import os
 from typing import Any, Optional, Sequence
 
-from repertory.environments.specs import make_environment_spec
+from repertory.environments.specs import EnvironmentSpec
 from repertory.launch.experiment import ExperimentConfig
 from repertory.launch.service import Service, node_ip
 from repertory.replay.backends import check_checkpoint_backend
@@ -20,7 +20,7 @@ CLIENT_TIMEOUT_S = 1.0  # each blocked insert or sample returns within this, so 
 class ReplayService(Service):
   """One replay table for the agent, served by the backend the experiment names."""
 
-  def __init__(self, experiment: ExperimentConfig):
+  def __init__(self, experiment: ExperimentConfig, spec: EnvironmentSpec):
     super().__init__()
     builder = experiment.make_builder()
     config = builder.table_config()
@@ -31,9 +31,6 @@ class ReplayService(Service):
     restore = checkpoint_dir is not None and check_checkpoint_backend(checkpoint_dir, self._backend)
     if self._backend == "reverb":
       from repertory.replay.reverb_backend import ReverbReplayServer
-      environment = experiment.make_environment(seed=experiment.seed)
-      spec = make_environment_spec(environment)
-      environment.close()
       self._server = ReverbReplayServer({config.name: (config, builder.example_item(spec))},
                                         checkpoint_dir=checkpoint_dir)
     else:

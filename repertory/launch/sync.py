@@ -4,12 +4,13 @@ Deterministic on CPU for a seed: one environment, one replay table (not rate-lim
 """
 
 import os
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import numpy as np
 
+from repertory.agents.builder import learner_steps_per_actor_step
 from repertory.agents.environment_loop import EnvironmentLoop
-from repertory.environments.specs import make_environment_spec
+from repertory.environments.specs import EnvironmentSpec, make_environment_spec
 from repertory.launch.experiment import ExperimentConfig
 from repertory.launch.nodes import CounterService
 from repertory.replay.table import Table
@@ -17,10 +18,15 @@ from repertory.utils.checkpointing import Checkpointer
 from repertory.utils.progress import ProgressLine
 
 
-def run_sync(experiment: ExperimentConfig, resume: bool = False, log_every: int = 1_000) -> Dict[str, Any]:
+def run_sync(experiment: ExperimentConfig, spec: Optional[EnvironmentSpec] = None, resume: bool = False,
+             log_every: int = 1_000) -> Dict[str, Any]:
+  """Acting, learning and evaluation in one process, deterministic for a seed. `spec`: the run's environment
+  spec when the caller has computed it (`experiment.environment_spec()`); else read from the training env."""
   builder = experiment.make_builder()
   environment = experiment.make_environment(seed=experiment.seed)
-  spec = make_environment_spec(environment)
+  if spec is None:
+    spec = make_environment_spec(environment)
+    builder.check_environment(spec)
   networks = builder.make_networks(spec)
   replay = Table(builder.table_config(), seed=experiment.seed, rate_limited=False)  # acting and learning alternate
   learner = builder.make_learner(networks, spec, replay.as_iterator(builder.config.batch_size),
@@ -45,7 +51,7 @@ def run_sync(experiment: ExperimentConfig, resume: bool = False, log_every: int 
     return mean
 
   progress = ProgressLine(experiment.max_actor_steps, enabled=experiment.progress, label="sync")
-  updates_per_step = builder.config.updates_per_actor_step
+  updates_per_step = learner_steps_per_actor_step(builder.config)
   credit, metrics = 0.0, []
   start = int(counter.get()["actor_steps"])
   for step in range(start + 1, experiment.max_actor_steps + 1):

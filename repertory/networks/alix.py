@@ -22,7 +22,7 @@ Wiring in an agent (params from `hk.transform`, or `hk.transform_with_state`)::
 
     encoder = ALIXEncoder(ALIXConfig(architecture="drqv2"))
     features = encoder(images, is_training=True)   # critic loss: gradients reach the conv weights and S
-    optimizer = make_alix_optimizer(optax.adam(1e-4))  # S gets its own Adam(2e-3, b1=0.5) + [0, S_max] clip
+    optimizer = alix_optimizer.make_alix_optimizer(optax.adam(1e-4))  # S gets its own Adam(2e-3, b1=0.5) + [0, S_max] clip
     opt_state = optimizer.init(params)
     updates, opt_state = optimizer.update(grads, opt_state, params)  # `params` is REQUIRED (projection)
 
@@ -33,14 +33,14 @@ the multi_transform, so the ND signal for S is not rescaled.
 
 import dataclasses
 import functools
-from typing import Any, Optional
+from typing import Optional
 
 import haiku as hk
 import jax
 import jax.numpy as jnp
-import optax
 
 from repertory.errors import ConfigError
+from repertory.networks.conv import LAYERS, Conv2DValid
 
 # Defaults and their sources (arXiv 2207.00986 / Aladoro/Stabilizing-Off-Policy-RL cfgs/algo/ALIX.yaml).
 ND_TARGET = 0.535  # ALIX.yaml param_grad_fn_args [3, 0.535, 1e-20]; paper Table (A-LIX hyper-parameters).
@@ -48,16 +48,11 @@ ND_EPS = 1e-20  # ALIX.yaml param_grad_fn_args: stabiliser of noise²/signal².
 ND_KERNEL_SIZE = 3  # ALIX.yaml: 3x3 neighbourhood.
 MAX_SHIFT = 2.0  # ALIX.yaml LocalSignalMixing pad: 2 (S_max in pixels).
 INITIAL_SHIFT = 0.5  # ALIX.yaml parameter_init: 0.5.
-SHIFT_LEARNING_RATE = 2e-3  # ALIX.yaml encoder_optimizer_builder lr: 2e-3.
-SHIFT_B1 = 0.5  # ALIX.yaml betas: [0.5, 0.999].
-SHIFT_B2 = 0.999
 
 SHIFT_MODULE_NAME = "alix_shift"
 SHIFT_PARAM_NAME = "shift"
-SHIFT_LABEL = "alix"
-DEFAULT_LABEL = "default"
 
-_ARCHITECTURES = ("der", "drqv2")
+_ARCHITECTURES = ("der", "drqv2")  # stacks of `conv.LAYERS`
 
 
 @dataclasses.dataclass(frozen=True)
@@ -249,46 +244,6 @@ class ALIXShift(hk.Module):
     return hk.get_parameter(SHIFT_PARAM_NAME, (), jnp.float32, init=hk.initializers.Constant(self._initial_shift))
 
 
-def conv2d_valid(x: jax.Array, w: jax.Array, stride: int) -> jax.Array:
-  """NHWC/HWIO convolution with VALID padding.
-
-  When the kernel equals the stride (the DER torso: 5x5/5) the patches do not overlap and the
-  convolution is computed exactly as patchify + matmul. Besides being cheap, this avoids an XLA:CPU
-  abort in jaxlib 0.4.34 ("convolution_thunk_internal.h:123 Check failed: use_thread_pool ==
-  static_cast<bool>(done_callback)") raised by the input-gradient of kernel == stride convolutions
-  under `--xla_cpu_use_thunk_runtime=false`, the flag `repertory/__init__.py` sets on jaxlib 0.4.
-  """
-  kh, kw = w.shape[:2]
-  if kh == kw == stride:
-    batch_shape, (height, width, channels) = x.shape[:-3], x.shape[-3:]
-    oh, ow = height // kh, width // kw
-    x = x[..., :oh * kh, :ow * kw, :].reshape(batch_shape + (oh, kh, ow, kw, channels))
-    return jnp.einsum("...hpwqc,pqco->...hwo", x, w)
-  return jax.lax.conv_general_dilated(x, w, (stride, stride), "VALID",
-                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
-
-
-class Conv2DValid(hk.Module):
-  """`hk.Conv2D(channels, kernel, stride, padding="VALID")` with the same parameters (`w`
-  [k, k, in, out], `b`) and default initialisers, computed by `conv2d_valid`."""
-
-  def __init__(self, output_channels: int, kernel_size: int, stride: int,
-               w_init: Optional[hk.initializers.Initializer] = None,
-               b_init: Optional[hk.initializers.Initializer] = None, name: Optional[str] = None):
-    super().__init__(name=name)
-    self._channels = output_channels
-    self._kernel = kernel_size
-    self._stride = stride
-    self._w_init = w_init
-    self._b_init = b_init or jnp.zeros
-
-  def __call__(self, x: jax.Array) -> jax.Array:
-    w_init = self._w_init or hk.initializers.VarianceScaling(1.0, "fan_in", "truncated_normal")
-    w = hk.get_parameter("w", (self._kernel, self._kernel, x.shape[-1], self._channels), x.dtype, init=w_init)
-    b = hk.get_parameter("b", (self._channels,), x.dtype, init=self._b_init)
-    return conv2d_valid(x, w, self._stride) + b
-
-
 def layer_shift_scales(strides) -> tuple:
   """Factor applied to S at each LIX layer: stride₀ / (cumulative stride up to that layer)."""
   scales, cumulative = [], 1
@@ -296,12 +251,6 @@ def layer_shift_scales(strides) -> tuple:
     cumulative *= stride
     scales.append(strides[0] / cumulative)
   return tuple(scales)
-
-
-def _conv_specs(architecture: str):
-  if architecture == "der":  # (channels, kernel, stride) — arXiv 1906.05243 Appendix F.
-    return ((32, 5, 5), (64, 5, 5))
-  return ((32, 3, 2), (32, 3, 1), (32, 3, 1), (32, 3, 1))  # DrQ-v2, arXiv 2107.09645.
 
 
 class ALIXEncoder(hk.Module):
@@ -329,7 +278,7 @@ class ALIXEncoder(hk.Module):
     else:
       w_init, b_init = None, None
     shift = ALIXShift(cfg.initial_shift)()
-    specs = _conv_specs(cfg.architecture)
+    specs = LAYERS[cfg.architecture]
     scales = layer_shift_scales([stride for _, _, stride in specs])
     for layer, ((channels, kernel, stride), scale) in enumerate(zip(specs, scales)):
       x = Conv2DValid(channels, kernel, stride, w_init=w_init, b_init=b_init, name=f"conv_{layer}")(x)
@@ -339,71 +288,3 @@ class ALIXEncoder(hk.Module):
       if is_training and (cfg.learn_from_all_layers or layer == len(specs) - 1):
         x = learn_shift(x, shift, cfg.nd_target, cfg.nd_eps)
     return hk.Flatten()(x)
-
-
-# ---------------------------------------------------------------------------------------------------
-# Optimiser wiring.
-# ---------------------------------------------------------------------------------------------------
-
-
-def _path_names(path) -> list:
-  names = []
-  for key in path:
-    for attr in ("key", "name", "idx"):
-      if hasattr(key, attr):
-        names.append(str(getattr(key, attr)))
-        break
-  return names
-
-
-def _is_shift_path(path) -> bool:
-  names = _path_names(path)
-  if len(names) < 2 or names[-1] != SHIFT_PARAM_NAME:
-    return False
-  return names[-2].split("/")[-1] == SHIFT_MODULE_NAME
-
-
-def shift_param_labels(params: Any) -> Any:
-  """Labels every leaf: 'alix' for `.../alix_shift` : `shift`, 'default' otherwise."""
-  return jax.tree_util.tree_map_with_path(
-      lambda path, _: SHIFT_LABEL if _is_shift_path(path) else DEFAULT_LABEL, params)
-
-
-def alix_shift(params: Any) -> Optional[jax.Array]:
-  """Returns the S parameter (for logging), or None when `params` has none."""
-  found = []
-  jax.tree_util.tree_map_with_path(lambda path, leaf: found.append(leaf) if _is_shift_path(path) else None,
-                                   params)
-  return found[0] if found else None
-
-
-def clip_params(minimum: float, maximum: float) -> optax.GradientTransformation:
-  """Turns updates u into clip(p + u, minimum, maximum) − p (projection after the step).
-
-  Stands in for the authors' in-place `P.clamp_(0, 1)` before every forward pass.
-  """
-
-  def init_fn(params):
-    del params
-    return optax.EmptyState()
-
-  def update_fn(updates, state, params=None):
-    if params is None:
-      raise ValueError("clip_params needs `params`: call optimizer.update(grads, opt_state, params).")
-    updates = jax.tree.map(lambda p, u: jnp.clip(p + u, minimum, maximum) - p, params, updates)
-    return updates, state
-
-  return optax.GradientTransformation(init_fn, update_fn)
-
-
-def make_alix_optimizer(default_optimizer: optax.GradientTransformation,
-                        shift_learning_rate: float = SHIFT_LEARNING_RATE, b1: float = SHIFT_B1,
-                        b2: float = SHIFT_B2, max_shift: float = MAX_SHIFT) -> optax.GradientTransformation:
-  """`optax.multi_transform` giving S its own Adam and everything else `default_optimizer`.
-
-  S: Adam(lr 2e-3, β = (0.5, 0.999)) (arXiv 2207.00986 App.; ALIX.yaml) followed by a projection onto
-  [0, max_shift]. `update` must be called with `params`.
-  """
-  shift_optimizer = optax.chain(optax.adam(shift_learning_rate, b1=b1, b2=b2), clip_params(0.0, max_shift))
-  return optax.multi_transform({DEFAULT_LABEL: default_optimizer, SHIFT_LABEL: shift_optimizer},
-                               shift_param_labels)

@@ -9,6 +9,8 @@ import haiku as hk
 import jax
 import jax.numpy as jnp
 
+from repertory.networks.conv import LAYERS, ConvReLUStack
+
 
 def _scale_image(images: jax.Array) -> jax.Array:
   return images.astype(jnp.float32) / 255.0
@@ -26,30 +28,25 @@ class MLPTorso(hk.Module):
     return hk.nets.MLP(self._hidden_sizes, activate_final=True)(x)
 
 
-class NatureCNN(hk.Module):
+class NatureCNN(ConvReLUStack):
   """DQN's convolutional torso (Mnih et al. 2015, Nature, Methods: 32-8x8/4, 64-4x4/2, 64-3x3/1, 512)."""
 
   def __init__(self, name: str = "nature_cnn"):
-    super().__init__(name=name)
+    super().__init__(LAYERS["nature"], name=name)
 
   def __call__(self, images: jax.Array) -> jax.Array:
-    x = _scale_image(images)
-    for channels, kernel, stride in ((32, 8, 4), (64, 4, 2), (64, 3, 1)):
-      x = jax.nn.relu(hk.Conv2D(channels, kernel, stride, padding="VALID")(x))
-    return jax.nn.relu(hk.Linear(512)(hk.Flatten()(x)))
+    return jax.nn.relu(hk.Linear(512)(super().__call__(_scale_image(images))))
 
 
-class DataEfficientCNN(hk.Module):
-  """The data-efficient Rainbow torso (van Hasselt et al. 2019, arXiv 1906.05243, Appendix: 32-5x5/5, 64-5x5/5)."""
+class DataEfficientCNN(ConvReLUStack):
+  """The data-efficient Rainbow torso (van Hasselt et al. 2019, arXiv 1906.05243, Appendix F: 32-5x5/5,
+  64-5x5/5, ReLU, flatten; input /255). Its layers are `<name>/conv_0`, `<name>/conv_1`."""
 
-  def __init__(self, name: str = "der_cnn"):
-    super().__init__(name=name)
+  def __init__(self, name: str = "der_torso"):
+    super().__init__(LAYERS["der"], name=name)
 
   def __call__(self, images: jax.Array) -> jax.Array:
-    x = _scale_image(images)
-    for channels in (32, 64):
-      x = jax.nn.relu(hk.Conv2D(channels, 5, 5, padding="VALID")(x))
-    return hk.Flatten()(x)
+    return super().__call__(_scale_image(images))
 
 
 def is_image(shape: Sequence[int]) -> bool:

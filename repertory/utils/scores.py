@@ -1,37 +1,27 @@
-"""Score tables and aggregate metrics for reporting results.
+"""Atari 100k aggregate metrics and comparison tables for reporting results.
 
-Atari 100k: human-normalised score HNS = (score - random) / (human - random) with the random / human
-table shipped in `repertory/data/atari100k_reference.csv` (Atari 100k protocol, Kaiser et al. 2020, arXiv 1903.00374), and
+Human-normalised scores come from `atari_reference` (the random / human / published table); the
 aggregates following Agarwal et al. 2021, "Deep RL at the Edge of the Statistical Precipice"
 (arXiv 2108.13264): mean, median and interquartile mean (IQM, 25% trimmed mean over all runs x games)
 with 95% percentile stratified-bootstrap confidence intervals, computed with `rliable`.
 
-Non-Atari benchmarks (memory tasks, control): `final_score_table` reports the mean return of the last
-fraction of each run with a bootstrap CI over seeds.
+Non-Atari benchmarks (memory tasks, control) report with `final_scores.final_score_table`.
 """
 
 import functools
-import importlib.resources
 import math
-import re
 import warnings
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
 from rliable import metrics as rly_metrics
 
 from repertory.errors import ConfigError
-
-REFERENCE_FILE = "atari100k_reference.csv"
-# Published Atari 100k columns of the reference table, in the order they are usually reported.
-PUBLISHED_COLUMNS = ("der", "der_rerun_agarwal2021", "drq_eps", "spr", "spr_rerun_agarwal2021", "alix", "bbf",
-                     "efficientzero")
-DEFAULT_COMPARISON = ("der", "drq_eps", "spr", "alix")
-DISPLAY_NAMES = {
-    "der": "DER", "der_rerun_agarwal2021": "DER (Agarwal rerun)", "drq_eps": "DrQ(ε)", "spr": "SPR",
-    "spr_rerun_agarwal2021": "SPR (Agarwal rerun)", "alix": "A-LIX", "bbf": "BBF", "efficientzero": "EfficientZero",
-}
+from repertory.utils.atari_reference import (  # noqa: F401  (the reporting API re-exports the table's names)
+    DEFAULT_COMPARISON, DISPLAY_NAMES, PUBLISHED_COLUMNS, atari_games, canonical_game, human_normalized,
+    human_normalized_scores, load_atari_reference)
+from repertory.utils.markdown import to_markdown  # noqa: F401
 
 # rliable aggregate functions over a [runs, games] matrix (arXiv 2108.13264, Sec. 4).
 AGGREGATE_METRICS: Dict[str, Callable[[np.ndarray], float]] = {
@@ -42,69 +32,6 @@ AGGREGATE_METRICS: Dict[str, Callable[[np.ndarray], float]] = {
 }
 
 ScoreMatrix = Mapping[str, np.ndarray]
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Reference table and human-normalised scores.
-
-
-@functools.lru_cache(maxsize=1)
-def _reference() -> pd.DataFrame:
-  resource = importlib.resources.files("repertory.data").joinpath(REFERENCE_FILE)
-  with resource.open("r", encoding="utf-8") as f:
-    table = pd.read_csv(f)
-  return table.set_index("game")
-
-
-def load_atari_reference() -> pd.DataFrame:
-  """The Atari 100k reference table (random, human and published scores), indexed by game."""
-  return _reference().copy()
-
-
-def atari_games() -> List[str]:
-  """The 26 Atari 100k games of the reference table."""
-  return list(_reference().index)
-
-
-def _key(name: str) -> str:
-  return re.sub(r"[^a-z0-9]", "", name.lower())
-
-
-@functools.lru_cache(maxsize=1)
-def _game_keys() -> Dict[str, str]:
-  return {_key(game): game for game in _reference().index}
-
-
-def canonical_game(game: str) -> str:
-  """Maps `Pong`, `pong`, `ALE/Pong-v5`, `PongNoFrameskip-v4` or `ms_pacman` to the reference name."""
-  name = str(game).strip()
-  name = re.sub(r"^ALE/", "", name)
-  name = re.sub(r"(NoFrameskip|Deterministic)?-v\d+$", "", name)
-  found = _game_keys().get(_key(name))
-  if found is None:
-    raise ConfigError(f"unknown Atari 100k game {game!r}; use one of: {', '.join(atari_games())}")
-  return found
-
-
-def human_normalized(game: str, score: float) -> float:
-  """HNS = (score - random) / (human - random) (Atari 100k protocol, Kaiser et al. 2020, arXiv 1903.00374)."""
-  row = _reference().loc[canonical_game(game)]
-  return (float(score) - row["random"]) / (row["human"] - row["random"])
-
-
-def human_normalized_scores(games: Union[str, Sequence[str]], scores: Any) -> np.ndarray:
-  """Vectorised HNS.
-
-  `games` is one game name or a sequence of names; `scores` broadcasts against it along its last axis,
-  so a [runs, games] matrix with `games` naming its columns, or a 1-D array paired with one name per
-  element, both work.
-  """
-  names = [games] if isinstance(games, str) else list(games)
-  reference = _reference().loc[[canonical_game(g) for g in names]]
-  random, human = reference["random"].to_numpy(float), reference["human"].to_numpy(float)
-  if isinstance(games, str):
-    random, human = random[0], human[0]
-  return (np.asarray(scores, dtype=float) - random) / (human - random)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -120,7 +47,7 @@ def _rliable_library() -> Optional[Any]:
   return library
 
 
-def _interval_estimates(score_dict: Mapping[str, np.ndarray], func: Callable[[np.ndarray], np.ndarray], reps: int,
+def interval_estimates(score_dict: Mapping[str, np.ndarray], func: Callable[[np.ndarray], np.ndarray], reps: int,
                         seed: int, confidence: float) -> Tuple[Dict[str, np.ndarray], Dict[str, np.ndarray]]:
   """`rliable.library.get_interval_estimates` (percentile stratified bootstrap over runs within each task).
 
@@ -185,7 +112,7 @@ def aggregate_scores(score_matrix: ScoreMatrix, reps: int = 2000, seed: int = 0,
     arrays[name] = scores
   funcs = [AGGREGATE_METRICS[m] for m in metrics]
   func = lambda x: np.array([f(x) for f in funcs])  # noqa: E731
-  points, intervals = _interval_estimates(arrays, func, reps=reps, seed=seed, confidence=confidence)
+  points, intervals = interval_estimates(arrays, func, reps=reps, seed=seed, confidence=confidence)
   rows = []
   for name in arrays:
     for i, metric in enumerate(metrics):
@@ -194,7 +121,7 @@ def aggregate_scores(score_matrix: ScoreMatrix, reps: int = 2000, seed: int = 0,
   return pd.DataFrame(rows, columns=["algorithm", "metric", "value", "ci_low", "ci_high"])
 
 
-def _require_columns(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+def require_columns(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
   missing = [c for c in columns if c not in df.columns]
   if missing:
     raise ConfigError(f"{what} needs columns {list(columns)}; missing {missing} (has {list(df.columns)})")
@@ -206,7 +133,7 @@ def score_matrix_from_results(results: pd.DataFrame, normalize: bool = True) -> 
   Runs are the seeds of each game in sorted order (the i-th seed of each game is run i); every game must
   have the same number of seeds. With `normalize`, scores are human-normalised.
   """
-  _require_columns(results, ("game", "seed", "score"), "score_matrix_from_results")
+  require_columns(results, ("game", "seed", "score"), "score_matrix_from_results")
   df = results.copy()
   if "algorithm" not in df.columns:
     df["algorithm"] = "ours"
@@ -237,7 +164,7 @@ def per_game_table(results: pd.DataFrame) -> pd.DataFrame:
   `results` has columns game, seed, score and optionally algorithm. Returns columns
   [algorithm,] game, seeds, mean, std, hns, hns_std, score (a "mean ± std" string), sorted by game.
   """
-  _require_columns(results, ("game", "seed", "score"), "per_game_table")
+  require_columns(results, ("game", "seed", "score"), "per_game_table")
   df = results.copy()
   df["game"] = [canonical_game(g) for g in df["game"]]
   df["score"] = pd.to_numeric(df["score"], errors="coerce")
@@ -316,7 +243,7 @@ def published_comparison(ours: Any, columns: Sequence[str] = DEFAULT_COMPARISON,
   clash = [c for c in mine.columns if c in columns or c in ("random", "human")]
   if clash:
     raise ConfigError(f"our column name(s) {clash} clash with reference columns; pass another name=")
-  reference = _reference().loc[list(mine.index)]
+  reference = load_atari_reference().loc[list(mine.index)]
   table = pd.concat([reference[["random", "human"]], mine, reference[list(columns)]], axis=1)
   table.index.name = "game"
   scored = list(mine.columns) + list(columns)
@@ -328,76 +255,3 @@ def published_comparison(ours: Any, columns: Sequence[str] = DEFAULT_COMPARISON,
     table = pd.concat([table, extra.reindex(columns=table.columns)], axis=0)
     table.index.name = "game"
   return table
-
-
-def to_markdown(df: pd.DataFrame, floatfmt: str = ".4g", index: bool = True) -> str:
-  """A GitHub pipe table: `DataFrame.to_markdown` when tabulate is installed, else a plain one."""
-  try:
-    import tabulate  # noqa: F401
-  except ImportError:
-    tabulate = None
-  if tabulate is not None:
-    blanks = df.astype(object).where(df.notna(), None)  # tabulate's missingval applies to None only.
-    blanks.index = df.index
-    return blanks.to_markdown(floatfmt=floatfmt, index=index, missingval="")
-
-  def cell(value: Any) -> str:
-    if isinstance(value, (float, np.floating)):
-      return "" if np.isnan(value) else format(float(value), floatfmt)
-    return str(value).replace("|", "\\|")
-
-  header = ([df.index.name or ""] if index else []) + [str(c) for c in df.columns]
-  lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-  for label, row in df.iterrows():
-    cells = ([cell(label)] if index else []) + [cell(v) for v in row.tolist()]
-    lines.append("| " + " | ".join(cells) + " |")
-  return "\n".join(lines)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Non-Atari benchmarks.
-
-
-def final_scores(curves: pd.DataFrame, last_fraction: float = 0.1, value: str = "return") -> pd.DataFrame:
-  """Per (variant, seed): mean of `value` over the rows with step >= (1 - last_fraction) * last step.
-
-  The last row of each run always counts. Returns columns variant, seed, final, last_step.
-  """
-  if not 0 < last_fraction <= 1:
-    raise ConfigError(f"last_fraction must be in (0, 1], got {last_fraction}")
-  _require_columns(curves, ("variant", "seed", "step", value), "final_score_table")
-  df = curves[["variant", "seed", "step", value]].copy()
-  df["step"] = pd.to_numeric(df["step"], errors="coerce")
-  df[value] = pd.to_numeric(df[value], errors="coerce")
-  df = df.dropna()
-  if df.empty:
-    raise ConfigError(f"final_score_table got no rows with numeric step and {value}")
-  rows = []
-  for (variant, seed), run in df.groupby(["variant", "seed"], sort=True):
-    last = run["step"].max()
-    tail = run[run["step"] >= (1 - last_fraction) * last]
-    rows.append({"variant": variant, "seed": seed, "final": float(tail[value].mean()), "last_step": float(last)})
-  return pd.DataFrame(rows)
-
-
-def final_score_table(curves: pd.DataFrame, last_fraction: float = 0.1, reps: int = 2000, seed: int = 0,
-                      confidence: float = 0.95, value: str = "return") -> pd.DataFrame:
-  """Final performance per variant for memory / control benchmarks.
-
-  Each run's final score is the mean of `value` over its last `last_fraction` of steps (step >=
-  (1 - last_fraction) * its last step); per variant we report the mean over seeds with a 95% percentile
-  bootstrap CI over seeds (rliable's stratified bootstrap with one task).
-
-  Returns columns variant, seeds, mean, std (ddof=1), ci_low, ci_high, last_step (smallest over seeds).
-  """
-  finals = final_scores(curves, last_fraction=last_fraction, value=value)
-  score_dict = {variant: group["final"].to_numpy(float)[:, None] for variant, group in finals.groupby("variant", sort=True)}
-  func = lambda x: np.array([np.mean(x)])  # noqa: E731
-  points, intervals = _interval_estimates(score_dict, func, reps=reps, seed=seed, confidence=confidence)
-  rows = []
-  for variant, group in finals.groupby("variant", sort=True):
-    rows.append({"variant": variant, "seeds": len(group), "mean": float(points[variant][0]),
-                 "std": float(group["final"].std(ddof=1)) if len(group) > 1 else math.nan,
-                 "ci_low": float(intervals[variant][0, 0]), "ci_high": float(intervals[variant][1, 0]),
-                 "last_step": float(group["last_step"].min())})
-  return pd.DataFrame(rows, columns=["variant", "seeds", "mean", "std", "ci_low", "ci_high", "last_step"])

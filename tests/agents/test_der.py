@@ -133,6 +133,21 @@ def test_actors_explore_with_noise_and_evaluate_with_epsilon(spec):
   assert actor._epsilon(0) == 0.0 and evaluator._epsilon(0) == 0.001
   a1 = [int(builder.make_actor(policy, learner, seed=3).select_action(obs)) for _ in range(2)]
   assert a1[0] == a1[1]  # same seed, same noise: same action
+  variables = learner.get_variables()
+  observations = np.random.RandomState(0).randint(0, 256, (32,) + spec.observations.shape).astype(np.uint8)
+  from repertory.agents.der.networks import q_values
+
+  def q(seed, noisy):
+    logits, _ = nets.network.apply(variables["params"], variables["state"], jax.random.PRNGKey(seed), observations,
+                                   False, noisy)
+    return np.asarray(q_values(logits, nets.atoms))
+
+  assert np.abs(q(1, True) - q(2, True)).max() > 1e-3  # training: fresh noisy weights for every key
+  np.testing.assert_array_equal(q(1, False), q(2, False))  # evaluation: the mean weights, whatever the key
+  greedy = {tuple(np.asarray(policy.train(variables, jax.random.PRNGKey(k), observations, 0.0))) for k in range(8)}
+  assert len(greedy) > 1  # the noise alone (ε = 0) changes the actions taken
+  assert len({tuple(np.asarray(policy.evaluate(variables, jax.random.PRNGKey(k), observations, 0.0)))
+              for k in range(8)}) == 1
   assert 0 <= int(evaluator.select_action(obs)) < spec.actions.num_values
   hyper = agents.make_builder("der", {"encoder": "hyperbolic"})
   hyper_nets = hyper.make_networks(spec)

@@ -2,6 +2,7 @@
 launch types, and a learning test on a task that needs memory (POPGym RepeatPreviousEasy)."""
 
 import json
+import math
 import os
 
 import jax
@@ -13,6 +14,7 @@ import rlax
 from repertory import agents, environments
 from repertory.agents.environment_loop import EnvironmentLoop
 from repertory.agents.impala import learning
+from repertory.environments.specs import spec_record
 from repertory.errors import ConfigError
 from repertory.replay.table import Table
 
@@ -104,7 +106,8 @@ def make_teacher(run_dir, env=ENV, overrides=()):
   os.makedirs(run_dir, exist_ok=True)
   import dataclasses
   with open(os.path.join(run_dir, "config.json"), "w") as f:
-    json.dump({"agent": "impala", "env": env, "agent_config": dataclasses.asdict(builder.config)}, f)
+    json.dump({"agent": "impala", "env": env, "agent_config": dataclasses.asdict(builder.config),
+               "environment_spec": spec_record(spec)}, f)
   checkpointer = Checkpointer(os.path.join(run_dir, "checkpoints"))
   checkpointer.save(1, learner.state())
   checkpointer.close()
@@ -125,6 +128,15 @@ def one_step(overrides):
   metrics = learner.step()
   assert learner.steps == 1
   assert all(np.isfinite(float(v)) for v in metrics.values()), metrics
+  # The sequences were acted with the learner's own parameters, so every importance ratio π/μ is 1
+  # (which also needs the stored core state and behaviour logits to be replayed exactly).
+  assert float(metrics["mean_rho"]) == pytest.approx(1.0, abs=1e-4)
+  assert 0.0 < float(metrics["entropy"]) <= math.log(spec.actions.num_values) + 1e-5
+  assert float(metrics["baseline_loss"]) >= 0.0 and float(metrics["gradient_norm"]) > 0.0
+  if "policy_kl_loss" in metrics:
+    assert float(metrics["policy_kl_loss"]) >= -1e-6
+  if "aux_gradient_cosine" in metrics:
+    assert -1.0 - 1e-5 <= float(metrics["aux_gradient_cosine"]) <= 1.0 + 1e-5
   changed = jax.tree.map(lambda a, b: bool(np.any(np.asarray(a) != np.asarray(b))), before, learner.get_variables())
   assert any(jax.tree.leaves(changed))
   return metrics
@@ -193,7 +205,18 @@ def test_bad_input_is_a_one_line_config_error(tmp_path):
 
 def test_incompatible_teacher_is_a_config_error(tmp_path):
   teacher = make_teacher(str(tmp_path / "teacher"), env="popgym:CountRecallEasy", overrides={"core": "none"})  # 27 actions
-  one_line_config_error({"distillation_kind": "teacher", "teacher_run_dir": teacher}, "teacher")
+  one_line_config_error({"distillation_kind": "teacher", "teacher_run_dir": teacher}, "trained on other")
+  # A teacher whose config.json records no spec is caught when the learner loads it, still in one line.
+  with open(os.path.join(teacher, "config.json")) as f:
+    record = json.load(f)
+  del record["environment_spec"]
+  with open(os.path.join(teacher, "config.json"), "w") as f:
+    json.dump(record, f)
+  builder, _, spec, networks = setup({"distillation_kind": "teacher", "teacher_run_dir": teacher})
+  builder.check_environment(spec)
+  with pytest.raises(ConfigError, match="does not fit|parameter shapes") as info:
+    builder.make_learner(networks, spec, iter(()), None, 0)
+  assert "\n" not in str(info.value)
 
 
 def test_queue_and_sync_replay_ratio():

@@ -177,19 +177,25 @@ def test_unknown_penalty_and_registry():
 
 
 def test_actor_rescales_to_action_bounds_and_evaluates_deterministically():
-  spec = _spec(low=-2.0, high=2.0, action_dim=2)
+  spec = _spec(low=-1.0, high=3.0, action_dim=2)  # asymmetric: a missing offset or scale shows
   builder = SACBuilder(SACConfig(**SMALL))
   networks = builder.make_networks(spec)
   learner = builder.make_learner(networks, spec, iter(()), None, 0)
   policy = builder.make_policy(networks)
   actor = builder.make_actor(policy, learner, seed=0)
   random_action = actor.select_action(np.zeros(3, np.float32))  # warm-up: uniform random
-  assert random_action.shape == (2,) and np.all(np.abs(random_action) <= 2.0)
+  assert random_action.shape == (2,) and np.all((random_action >= -1.0) & (random_action <= 3.0))
   evaluator = builder.make_actor(policy, learner, seed=1, evaluation=True)
-  obs = np.ones((5, 3), np.float32)
+  obs = np.random.default_rng(0).normal(0.0, 3.0, (64, 3)).astype(np.float32)
   a, b = evaluator.select_actions(obs), evaluator.select_actions(obs)
   np.testing.assert_array_equal(a, b)
-  assert a.shape == (5, 2) and np.all(np.abs(a) <= 2.0)
+  variables = learner.get_variables()
+  mean, _ = networks.actor.apply(variables["actor"], None, networks.encoder.apply(variables["encoder"], None, obs, False))
+  expected = -1.0 + (np.tanh(np.asarray(mean)) + 1.0) / 2.0 * 4.0  # [−1, 1] → [low, high] by hand
+  np.testing.assert_allclose(a, expected, rtol=1e-5, atol=1e-5)
+  assert a.shape == (64, 2) and np.ptp(a, axis=0).min() > 0.05  # the deterministic action depends on the state
+  sampled = np.asarray(policy(variables, jax.random.PRNGKey(2), obs, False))  # training: tanh-Gaussian samples
+  assert np.all((sampled >= -1.0) & (sampled <= 3.0)) and np.abs(sampled - a).max() > 0.05
 
 
 @pytest.mark.parametrize("encoder", ["alix", "drq"])
@@ -202,7 +208,7 @@ def test_pixel_learner_trains_encoder_and_alix_shift(encoder):
   before = learner.state()
   metrics = learner.step()
   after = learner.state()
-  from repertory.networks.alix import alix_shift
+  from repertory.networks.alix_optimizer import alix_shift
   changed = [not np.allclose(x, y) for x, y in zip(jax.tree_util.tree_leaves(before.encoder_params),
                                                     jax.tree_util.tree_leaves(after.encoder_params))]
   assert sum(changed) >= 2  # conv weights move (critic loss)

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from launch_helpers import stop_bench_while_it_runs
-from repertory.launch import bench_atari100k, cli
+from repertory.launch import atari100k_report, bench_atari100k, cli
 
 
 REDUCED = ["--games", "Pong", "--seeds", "1", "--steps", "250", "--eval-episodes", "2", "--max-episode-steps", "50",
@@ -100,7 +100,7 @@ def test_partial_aggregates_use_as_many_seeds_for_every_game():
   import pandas as pd
   runs = pd.DataFrame({"game": ["Pong", "Pong", "Boxing", "Freeway", "Freeway"], "seed": [1, 0, 0, 0, 1],
                        "score": [-19.0, -20.0, 2.0, 27.0, 28.0]})
-  kept = bench_atari100k.equal_seed_runs(runs)
+  kept = atari100k_report.equal_seed_runs(runs)
   assert sorted(zip(kept["game"], kept["seed"])) == [("Boxing", 0), ("Freeway", 0), ("Pong", 0)]
 
 

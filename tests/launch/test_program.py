@@ -59,13 +59,14 @@ def test_replay_service_checkpoint_restores_the_table(tmp_path, backend):
 
   experiment = ExperimentConfig(agent="dqn", env="gym:CartPole-v1", run_dir=str(tmp_path), launcher="thread",
                                 checkpoint_replay=True, replay=backend)
-  first = ReplayService(experiment)
+  spec = experiment.environment_spec()
+  first = ReplayService(experiment, spec)
   obs = np.zeros(4, np.float32)
   _write_items(first, [Transition(obs + i, np.int32(0), np.float32(1), np.float32(0.99), obs) for i in range(7)])
   assert first.size() == 7
   first.checkpoint()
   first.stop()
-  second = ReplayService(experiment)
+  second = ReplayService(experiment, spec)
   try:
     assert second.size() == 7
   finally:
@@ -84,10 +85,11 @@ def test_replay_checkpoint_of_the_other_backend_is_refused(tmp_path, written, re
   def experiment(backend):
     return ExperimentConfig(agent="dqn", env="gym:CartPole-v1", run_dir=str(tmp_path), launcher="thread",
                             checkpoint_replay=True, replay=backend)
-  first = ReplayService(experiment(written))
+  spec = experiment(written).environment_spec()
+  first = ReplayService(experiment(written), spec)
   obs = np.zeros(4, np.float32)
   _write_items(first, [Transition(obs, np.int32(0), np.float32(1), np.float32(0.99), obs)] * 3)
   first.checkpoint()
   first.stop()
   with pytest.raises(ConfigError, match=f"written by the {written} replay service; resume with --replay {written}"):
-    ReplayService(experiment(read))
+    ReplayService(experiment(read), spec)

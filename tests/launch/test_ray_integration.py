@@ -102,7 +102,7 @@ def test_two_node_cluster_places_learner_and_actors_on_different_nodes(tmp_path)
   os.makedirs(experiment.run_dir)
   ray.init(address=cluster.address, log_to_driver=False)
   try:
-    launched = RayLaunch(make_program(experiment), timeout_s=180)
+    launched = RayLaunch(make_program(experiment, experiment.environment_spec()), timeout_s=180)
     try:
       learner_node = launched.resolve(Handle("learner", 0)).node_id()
       actor_nodes = {launched.resolve(Handle("actor", i)).node_id() for i in range(2)}

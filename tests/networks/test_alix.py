@@ -8,7 +8,7 @@ import optax
 import pytest
 
 from repertory.errors import ConfigError
-from repertory.networks import alix
+from repertory.networks import alix, alix_optimizer, conv
 
 
 def _lix(x, shift, is_training, per_example=False, seed=0):
@@ -123,24 +123,24 @@ def test_one_step_moves_s_towards_target(architecture, feature_shape):
   size = 75 if architecture == "der" else 25
   images = jax.random.randint(jax.random.PRNGKey(0), (4, size, size, 3), 0, 256).astype(jnp.uint8)
   params = f.init(jax.random.PRNGKey(1), images, True)
-  assert float(alix.alix_shift(params)) == pytest.approx(alix.INITIAL_SHIFT)
+  assert float(alix_optimizer.alix_shift(params)) == pytest.approx(alix.INITIAL_SHIFT)
   h, w, c = feature_shape
   board = jnp.where((jnp.arange(h)[:, None] + jnp.arange(w)[None, :]) % 2 == 0, 1.0, -1.0)
   cotangents = {"rough": jnp.broadcast_to(board[None, :, :, None], (4, h, w, c)),  # ND = log 3 > target
                 "smooth": jnp.ones((4, h, w, c))}  # ND = 0 < target
-  optimizer = alix.make_alix_optimizer(optax.adam(1e-4))
+  optimizer = alix_optimizer.make_alix_optimizer(optax.adam(1e-4))
 
   @jax.jit
   def new_shift(cot):
     loss = lambda p: jnp.sum(f.apply(p, jax.random.PRNGKey(2), images, True) * cot.reshape(4, -1))
     grads = jax.grad(loss)(params)
     updates, _ = optimizer.update(grads, optimizer.init(params), params)
-    return alix.alix_shift(optax.apply_updates(params, updates))
+    return alix_optimizer.alix_shift(optax.apply_updates(params, updates))
 
   assert float(new_shift(cotangents["rough"])) == pytest.approx(
-      alix.INITIAL_SHIFT + alix.SHIFT_LEARNING_RATE, rel=1e-3)
+      alix.INITIAL_SHIFT + alix_optimizer.SHIFT_LEARNING_RATE, rel=1e-3)
   assert float(new_shift(cotangents["smooth"])) == pytest.approx(
-      alix.INITIAL_SHIFT - alix.SHIFT_LEARNING_RATE, rel=1e-3)
+      alix.INITIAL_SHIFT - alix_optimizer.SHIFT_LEARNING_RATE, rel=1e-3)
 
 
 def test_evaluation_encoder_is_deterministic_and_gives_s_no_gradient():
@@ -156,7 +156,7 @@ def test_evaluation_encoder_is_deterministic_and_gives_s_no_gradient():
   plain_params = {k.replace("alix_encoder/", ""): v for k, v in params.items() if "conv" in k}
   np.testing.assert_allclose(out, plain.apply(plain_params, None, images.astype(jnp.float32)), atol=1e-5)
   g = jax.grad(lambda p: jnp.sum(f.apply(p, None, images, False)))(params)
-  assert float(alix.alix_shift(g)) == 0.0
+  assert float(alix_optimizer.alix_shift(g)) == 0.0
   train = f.apply(params, jax.random.PRNGKey(3), images, True)
   assert train.shape == out.shape and not np.allclose(train, out)
 
@@ -165,11 +165,11 @@ def test_multi_transform_routes_s_to_its_own_optimizer_and_clips():
   f = _encoder("der")
   images = jnp.zeros((2, 84, 84, 3), jnp.uint8)
   params = f.init(jax.random.PRNGKey(1), images, True)
-  labels = alix.shift_param_labels(params)
+  labels = alix_optimizer.shift_param_labels(params)
   assert labels["alix_encoder/alix_shift"]["shift"] == "alix"
   assert {v for k, d in labels.items() if "alix_shift" not in k for v in d.values()} == {"default"}
   grads = jax.tree.map(jnp.ones_like, params)
-  optimizer = alix.make_alix_optimizer(optax.sgd(0.1))
+  optimizer = alix_optimizer.make_alix_optimizer(optax.sgd(0.1))
   updates, state = optimizer.update(grads, optimizer.init(params), params)
   # Default params: plain SGD step −0.1·g; S: Adam's first step is −lr·sign(g) = −2e-3.
   np.testing.assert_allclose(updates["alix_encoder/conv_0"]["w"], -0.1, rtol=1e-6)
@@ -200,4 +200,4 @@ def test_patchify_convolution_matches_xla_convolution():
   x = jax.random.normal(jax.random.PRNGKey(0), (2, 23, 21, 3))  # remainders are dropped, as VALID
   w = jax.random.normal(jax.random.PRNGKey(1), (5, 5, 3, 4))
   expected = jax.lax.conv_general_dilated(x, w, (5, 5), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
-  np.testing.assert_allclose(alix.conv2d_valid(x, w, 5), expected, rtol=1e-4, atol=1e-4)
+  np.testing.assert_allclose(conv.conv2d_valid(x, w, 5), expected, rtol=1e-4, atol=1e-4)

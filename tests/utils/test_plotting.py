@@ -1,4 +1,4 @@
-"""Every plotting function writes a non-empty PNG, including the "no data yet" cases."""
+"""Every plotting function writes a PNG, including the "no data yet" cases, and draws the numbers it is given."""
 
 import os
 
@@ -19,6 +19,24 @@ def _assert_png(path, expected):
   assert data[:8] == PNG_MAGIC
   assert len(data) > 2000
   return len(data)
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+  """The figures the plotting functions save, kept open for inspection (closed at the end)."""
+  figures = []
+
+  def keep(fig, out_png):
+    figures.append(fig)
+    fig.canvas.draw()
+    fig.savefig(out_png, dpi=40)
+    return os.fspath(out_png)
+
+  monkeypatch.setattr(plotting, "_save", keep)
+  yield figures
+  import matplotlib.pyplot as plt
+  for fig in figures:
+    plt.close(fig)
 
 
 def _open_figures():
@@ -51,6 +69,21 @@ def test_plot_learning_curve_from_metrics_writer(tmp_path):
   assert full > _assert_png(empty, tmp_path / "empty.png")
 
 
+def test_learning_curve_draws_the_evaluations_at_their_steps(tmp_path, drawn):
+  writer = MetricsWriter(str(tmp_path / "run"), tensorboard=False)
+  for i in range(60):
+    writer.write("actor", {"actor_steps": 100 * i, "episode_return": float(i), "episode_length": 20})
+    if i % 20 == 19:
+      writer.write("evaluator", {"actor_steps": 100 * i, "episode_return": i / 10, "episodes_evaluated": 10})
+  writer.close()
+  plotting.plot_learning_curve(writer.path, tmp_path / "curve.png")
+  lines = [line for ax in drawn[0].axes for line in ax.lines]
+  evaluation = [line for line in lines if list(line.get_xdata()) == [1900, 3900, 5900]]
+  assert len(evaluation) == 1
+  np.testing.assert_allclose(evaluation[0].get_ydata(), [1.9, 3.9, 5.9])
+  assert any(len(line.get_xdata()) >= 50 and line.get_ydata()[-1] > 50 for line in lines)  # training episodes
+
+
 def test_plot_learning_curve_no_data_cases(tmp_path):
   header_only = tmp_path / "header.csv"
   header_only.write_text("source,time,actor_steps,learner_steps,episodes\n")
@@ -75,6 +108,42 @@ def _curves():
       steps = np.arange(0, 1000, 50) + seed  # seeds logged at slightly different steps.
       rows += [{"variant": variant, "seed": seed, "step": s, "return": slope * s / 100 + seed} for s in steps]
   return pd.DataFrame(rows)
+
+
+def test_curves_are_the_mean_over_seeds_inside_their_interval(tmp_path, drawn):
+  plotting.plot_curves_with_ci(_curves(), tmp_path / "ci.png", "t")
+  ax = drawn[0].axes[0]
+  lines = {line.get_label(): line for line in ax.lines}
+  assert set(lines) == {"lru (n=3)", "gtrxl (n=3)"}
+  for label, slope in (("lru (n=3)", 1.0), ("gtrxl (n=3)", 0.5)):
+    x, y = np.asarray(lines[label].get_xdata(), float), np.asarray(lines[label].get_ydata(), float)
+    shared = (x >= 2) & (x <= 950)  # steps every seed's range covers: mean of seed + slope·x/100 over seeds 0, 1, 2
+    np.testing.assert_allclose(y[shared], slope * x[shared] / 100 + 1.0, atol=1e-9)
+  for band, line in zip(ax.collections, ax.lines):
+    low, high = band.get_paths()[0].vertices[:, 1].min(), band.get_paths()[0].vertices[:, 1].max()
+    assert low <= np.nanmin(line.get_ydata()) + 1e-9 and np.nanmax(line.get_ydata()) <= high + 1e-9
+
+
+def test_per_game_bars_are_the_human_normalised_scores(tmp_path, drawn):
+  table = scores.published_comparison({"Pong": -5.0, "Breakout": 12.0, "Alien": 850.0})
+  plotting.plot_per_game_vs_published(table, tmp_path / "hns.png")
+  ax = drawn[0].axes[0]
+  bars = {container.get_label(): [patch.get_height() for patch in container.patches] for container in ax.containers}
+  games = [label.get_text() for label in ax.get_xticklabels()]
+  np.testing.assert_allclose(bars["ours"], table.loc[games, "hns_ours"].to_numpy(float))
+  np.testing.assert_allclose(bars["DER"], table.loc[games, "hns_der"].to_numpy(float))
+
+
+def test_aggregate_intervals_span_each_confidence_interval(tmp_path, drawn):
+  rng = np.random.default_rng(0)
+  aggregate = scores.aggregate_scores({"ours": rng.normal(0.3, 0.1, (3, 5)), "der": rng.normal(0.2, 0.1, (3, 5))},
+                                      reps=100)
+  plotting.plot_aggregate_intervals(aggregate, tmp_path / "agg.png")
+  mean_axis = drawn[0].axes[0]
+  assert [label.get_text() for label in mean_axis.get_yticklabels()] == ["ours", "der"]
+  spans = [(patch.get_x(), patch.get_x() + patch.get_width()) for patch in mean_axis.patches]
+  expected = aggregate[aggregate["metric"] == "mean"].set_index("algorithm").loc[["ours", "der"]]
+  np.testing.assert_allclose(spans, expected[["ci_low", "ci_high"]].to_numpy(float))
 
 
 def test_plot_curves_with_ci(tmp_path):

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from repertory.errors import ConfigError
-from repertory.utils import scores
+from repertory.utils import final_scores, scores
 
 
 def _csv_rows():
@@ -184,7 +184,7 @@ def test_final_score_table_hand_computation():
     for seed in range(3):
       for step in range(0, 100, 10):  # steps 0..90; last 20% -> steps >= 72 -> 80, 90.
         rows.append({"variant": variant, "seed": seed, "step": step, "return": offset + step + seed})
-  table = scores.final_score_table(pd.DataFrame(rows), last_fraction=0.2, reps=300).set_index("variant")
+  table = final_scores.final_score_table(pd.DataFrame(rows), last_fraction=0.2, reps=300).set_index("variant")
   finals = [85.0 + s for s in range(3)]
   assert table.loc["lru", "seeds"] == 3
   assert table.loc["lru", "mean"] == pytest.approx(np.mean(finals))
@@ -195,9 +195,9 @@ def test_final_score_table_hand_computation():
     row = table.loc[variant]
     assert row["ci_low"] <= row["mean"] <= row["ci_high"]
     assert row["ci_low"] >= min(finals) + (100 if variant == "gtrxl" else 0) - 1e-9
-  one = scores.final_score_table(pd.DataFrame(rows[:10]), last_fraction=0.1, reps=50)
+  one = final_scores.final_score_table(pd.DataFrame(rows[:10]), last_fraction=0.1, reps=50)
   assert one.loc[0, "mean"] == 90.0 and one.loc[0, "ci_low"] == one.loc[0, "ci_high"] == 90.0
   with pytest.raises(ConfigError, match="last_fraction"):
-    scores.final_score_table(pd.DataFrame(rows), last_fraction=0.0)
+    final_scores.final_score_table(pd.DataFrame(rows), last_fraction=0.0)
   with pytest.raises(ConfigError, match="missing"):
-    scores.final_score_table(pd.DataFrame(rows).drop(columns="seed"))
+    final_scores.final_score_table(pd.DataFrame(rows).drop(columns="seed"))

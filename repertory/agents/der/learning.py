@@ -37,12 +37,12 @@ class TrainingState(NamedTuple):
 
 
 def make_optimizer(config: DERConfig) -> optax.GradientTransformation:
-  """Adam(lr 1e-4, eps 1.5e-4) after global-norm clipping at 10; A-LIX's S gets its own Adam (alix.py)."""
+  """Adam(lr 1e-4, eps 1.5e-4) after global-norm clipping at 10; A-LIX's S gets its own Adam (alix_optimizer.py)."""
   default = optax.chain(optax.clip_by_global_norm(config.max_gradient_norm),
                         optax.adam(config.learning_rate, eps=config.adam_eps))
   if config.encoder == "alix":
-    from repertory.networks.alix import make_alix_optimizer
-    return make_alix_optimizer(default)  # clipping stays inside the default branch, as alix.py asks
+    from repertory.networks.alix_optimizer import make_alix_optimizer
+    return make_alix_optimizer(default)  # clipping stays inside the default branch, as alix_optimizer.py asks
   return default
 
 
@@ -90,7 +90,7 @@ class DERLearner(LearnerBase):
       target_params = optax.periodic_update(params, state.target_params, steps, config.target_update_period)
       metrics = {"loss": loss, "grad_norm": optax.global_norm(grads)}
       if config.encoder == "alix":
-        from repertory.networks.alix import alix_shift
+        from repertory.networks.alix_optimizer import alix_shift
         metrics["alix_shift"] = alix_shift(params)
       return TrainingState(params, target_params, net_state, opt_state, key, steps), metrics, per_example
 

@@ -5,11 +5,11 @@ state; the others have empty state) and take an rng (noisy layers, A-LIX shifts)
 
     logits, state = network.apply(params, state, rng, observations, is_training, noisy)   # [B, A, N]
 
-* "der": the DER torso (`DataEfficientTorso`, arXiv 1906.05243 App.) → dueling C51 head of `NoisyLinear` layers
+* "der": the DER torso (`torsos.DataEfficientCNN`, arXiv 1906.05243 App. F) → dueling C51 head of `NoisyLinear` layers
   (Wang et al. 2016 eq. 9 applied to the atom logits, as Dopamine's FullRainbowNetwork).
 * "alix": `ALIXEncoder(architecture="der")` (arXiv 2207.00986): LIX after each conv ReLU in training,
   identity otherwise, the 3×3 second map shifted by S / 5 (same input distance as the first map, see
-  `alix.layer_shift_scales`); S is trained by its own optimiser (`alix.make_alix_optimizer`) → same head.
+  `alix.layer_shift_scales`); S is trained by its own optimiser (`alix_optimizer.make_alix_optimizer`) → same head.
 * "hyperbolic": `HyperbolicEncoder` (S-RYM, arXiv 2210.01542): spectrally-normalised DER torso and
   hidden layer, then the Poincaré MLR producing A×N logits. It has no noisy or dueling layers (every
   layer before the hyperbolic one is spectrally normalised), so it explores ε-greedily (builder).
@@ -34,25 +34,6 @@ class DERNetworks:
   num_actions: int
   atoms: jax.Array  # [N] support of the return distribution
   has_noise: bool  # False: no noisy layers, exploration is ε-greedy
-
-
-class DataEfficientTorso(hk.Module):
-  """The DER torso (arXiv 1906.05243 App.: Conv 32 5x5/5, Conv 64 5x5/5, ReLU, flatten; input /255).
-
-  Same layers as `torsos.DataEfficientCNN`, computed by `alix.Conv2DValid` (patchify + matmul for
-  kernel == stride), which avoids jaxlib 0.4.34's XLA:CPU abort in the input gradient of a 5x5/5
-  `hk.Conv2D` under the classic CPU runtime (see `alix.conv2d_valid`).
-  """
-
-  def __init__(self, name: str = "der_torso"):
-    super().__init__(name=name)
-
-  def __call__(self, images: jax.Array) -> jax.Array:
-    from repertory.networks.alix import Conv2DValid
-    x = images.astype(jnp.float32) / 255.0
-    for i, channels in enumerate((32, 64)):
-      x = jax.nn.relu(Conv2DValid(channels, 5, 5, name=f"conv_{i}")(x))
-    return hk.Flatten()(x)
 
 
 class DuelingCategoricalHead(hk.Module):
@@ -89,7 +70,7 @@ def make_networks(spec: EnvironmentSpec, config: DERConfig) -> DERNetworks:
       from repertory.networks.alix import ALIXConfig, ALIXEncoder
       features = ALIXEncoder(ALIXConfig(architecture="der"))(observations, is_training)
     else:
-      features = DataEfficientTorso()(observations)
+      features = torsos.DataEfficientCNN()(observations)
     head = DuelingCategoricalHead(num_actions, config.num_atoms, config.hidden_size, config.noisy_sigma_zero)
     return head(features, noisy)
 

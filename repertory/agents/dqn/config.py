@@ -16,13 +16,13 @@ class DQNConfig:
   huber_delta: float = 1.0
   batch_size: int = 64  # Rainbow on Atari: 32.
   target_update_period: int = 500  # learner steps; Rainbow on Atari: 8000 frames = 2000 updates.
-  sgd_steps_per_call: int = 1  # updates fused into one jit call (lax.scan over that many batches)
+  sgd_steps_per_call: int = 1  # SGD updates fused into one jit call (one learner step; unrolled in the jit)
   hidden_sizes: Tuple[int, ...] = (128, 128)
   dueling: bool = True  # Wang et al. 2016.
   # Replay.
   min_replay_size: int = 1_000
   max_replay_size: int = 100_000
-  samples_per_insert: float = 32.0  # learner samples per inserted transition (the replay ratio)
+  updates_per_actor_step: float = 0.5  # SGD updates per environment step (the replay ratio, as in DER and SAC)
   samples_per_insert_tolerance: float = 256.0
   priority_exponent: float = 0.6  # α, Schaul et al. 2016, Table 3 (proportional).
   importance_sampling_exponent: float = 0.4  # β0, annealed to 1 (Schaul et al. 2016, Table 3).
@@ -35,6 +35,6 @@ class DQNConfig:
   variable_update_period: int = 100  # actor steps between parameter fetches
 
   @property
-  def updates_per_actor_step(self) -> float:
-    """For `sync` runs: learner steps per environment step, from the replay ratio."""
-    return self.samples_per_insert / (self.batch_size * self.sgd_steps_per_call)
+  def samples_per_insert(self) -> float:
+    """The replay ratio the rate limiter keeps (`thread` / `ray` runs): batch size × updates per step."""
+    return self.batch_size * self.updates_per_actor_step

@@ -20,9 +20,7 @@ class IMPALABuilder:
   name = "impala"
 
   def __init__(self, config: IMPALAConfig = IMPALAConfig()):
-    self.config = config
-    import haiku as hk
-    hk.transform(lambda: impala_networks.make_core(config)).init(None)  # unknown cores: ConfigError here
+    self.config = config  # the config has checked the core's name
     if config.distillation_kind != "none" and not os.path.exists(os.path.join(config.teacher_run_dir, "config.json")):
       raise ConfigError(f"teacher_run_dir '{config.teacher_run_dir}' has no config.json; "
                         "point it at a finished impala run dir")
@@ -31,7 +29,7 @@ class IMPALABuilder:
     if not hasattr(spec.actions, "num_values"):
       raise ConfigError("the impala agent needs discrete actions; use a continuous-control agent for this environment")
     if self.config.distillation_kind != "none":
-      learning.load_teacher(self.config.teacher_run_dir, spec, self.config)
+      learning.check_teacher(self.config.teacher_run_dir, spec)  # reads its config.json; make_learner loads it
 
   def table_config(self) -> TableConfig:
     c = self.config
@@ -59,7 +57,7 @@ class IMPALABuilder:
     del update_priorities  # a queue: no priorities
     teacher = None
     if self.config.distillation_kind != "none":
-      teacher = learning.load_teacher(self.config.teacher_run_dir, spec, self.config)
+      teacher = learning.load_teacher(self.config.teacher_run_dir, spec)
     return learning.IMPALALearner(networks, self.config, iterator, seed, teacher)
 
   def make_policy(self, networks) -> acting.IMPALAPolicy:

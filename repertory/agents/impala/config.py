@@ -15,7 +15,6 @@ from typing import Tuple
 
 from repertory.errors import ConfigError
 
-CORES = ("lstm", "gtrxl", "ppr", "lru", "none")
 OPTIMIZERS = ("rmsprop", "adam")
 GRADIENT_SIMILARITY = ("none", "weighted", "gate")
 DISTILLATION_KINDS = ("none", "teacher", "on_policy", "entropy_regularised", "n_distill",
@@ -42,7 +41,7 @@ class IMPALAConfig:
   max_gradient_norm: float = 40.0
   reward_clip: float = 0.0  # > 0 clips rewards to [−c, c] (IMPALA Atari: 1). 0 = off.
   # Network.
-  core: str = "lstm"  # one of CORES; "none" is a feed-forward baseline.
+  core: str = "lstm"  # one of `repertory.networks.cores.CORE_NAMES`; "none" is a feed-forward baseline.
   core_size: int = 128  # hidden size handed to make_core (the paper's LSTM: 256).
   hidden_sizes: Tuple[int, ...] = (128,)  # MLP torso for vector observations.
   # Sequences and replay (an IMPALA queue: each sequence is used once).
@@ -64,6 +63,8 @@ class IMPALAConfig:
   gradient_similarity: str = "none"  # "weighted" / "gate" (Du et al., arXiv 1812.02224) for the PPR aux loss.
 
   def __post_init__(self):
+    from repertory.networks.cores import check_core
+    check_core(self.core, hidden_size=self.core_size)
     if self.unroll_length < 2:
       raise ConfigError(f"impala unroll_length must be >= 2 (T transitions + a bootstrap), got {self.unroll_length}")
     if self.batch_size < 1:

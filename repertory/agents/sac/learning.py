@@ -81,11 +81,11 @@ def polyak_update(online: Any, target: Any, tau: float) -> Any:
 
 
 def make_critic_optimizer(config: SACConfig, image: bool) -> optax.GradientTransformation:
-  """Adam for encoder + critics; with pixels and encoder="alix", A-LIX's S gets its own Adam (alix.py)."""
+  """Adam for encoder + critics; with pixels and encoder="alix", A-LIX's S gets its own Adam (alix_optimizer.py)."""
   learning_rate = config.pixel_learning_rate if image else config.learning_rate
   default = optax.adam(learning_rate)
   if image:
-    from repertory.networks.alix import make_alix_optimizer
+    from repertory.networks.alix_optimizer import make_alix_optimizer
     return make_alix_optimizer(default)  # for "drq" S gets zero gradients and never moves
   return default
 
@@ -189,7 +189,7 @@ class SACLearner(LearnerBase):
       metrics = {"loss": critic_loss, "actor_loss": actor_loss, "alpha_loss": alpha_loss, "alpha": alpha,
                  "beta": state.beta, "entropy": -jnp.mean(log_prob), "q_mean": jnp.mean(qs), "td_gap": gap}
       if image and config.encoder == "alix":
-        from repertory.networks.alix import alix_shift
+        from repertory.networks.alix_optimizer import alix_shift
         metrics["alix_shift"] = alix_shift(encoder_params)
       return new_state, metrics
 

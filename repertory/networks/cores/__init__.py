@@ -18,8 +18,6 @@ from repertory.networks.cores.lru import LinearRecurrentUnit, LRUCore, LRUState
 from repertory.networks.cores.lstm import LSTMCore
 from repertory.networks.cores.ppr import PerceptionPredictionReaction, PPROutput, PPRState
 
-CORE_NAMES = ("lstm", "gtrxl", "ppr", "lru", "none")
-
 _CORES = {
     "lstm": LSTMCore,
     "gtrxl": GatedTransformerXL,
@@ -27,22 +25,27 @@ _CORES = {
     "lru": LRUCore,
     "none": FeedForwardCore,
 }
+CORE_NAMES = tuple(_CORES)
+
+
+def check_core(name: str, **kwargs: Any) -> None:
+  """ConfigError unless `name` is a core that takes `kwargs`; builds nothing."""
+  if name not in _CORES:
+    raise ConfigError(f"unknown core '{name}'; choose one of {', '.join(CORE_NAMES)}")
+  accepted = [p for p in inspect.signature(_CORES[name].__init__).parameters if p not in ("self", "name")]
+  unknown = sorted(set(kwargs) - set(accepted) - {"name"})
+  if unknown:
+    raise ConfigError(f"core '{name}' does not take {', '.join(unknown)}; it takes {', '.join(accepted)}")
 
 
 def make_core(name: str, **kwargs: Any) -> RecurrentCore:
   """The core called `name` built with `kwargs` (e.g. hidden_size); call inside `hk.transform`."""
-  if name not in _CORES:
-    raise ConfigError(f"unknown core '{name}'; choose one of {', '.join(CORE_NAMES)}")
-  cls = _CORES[name]
-  accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "name")]
-  unknown = sorted(set(kwargs) - set(accepted) - {"name"})
-  if unknown:
-    raise ConfigError(f"core '{name}' does not take {', '.join(unknown)}; it takes {', '.join(accepted)}")
-  return cls(**kwargs)
+  check_core(name, **kwargs)
+  return _CORES[name](**kwargs)
 
 
 __all__ = [
-    "CORE_NAMES", "FeedForwardCore", "GRUGate", "GTrXLState", "GatedTransformerXL", "LRUCore", "LRUState",
+    "CORE_NAMES", "FeedForwardCore", "check_core", "GRUGate", "GTrXLState", "GatedTransformerXL", "LRUCore", "LRUState",
     "LSTMCore", "LinearRecurrentUnit", "PPROutput", "PPRState", "PerceptionPredictionReaction", "RecurrentCore",
     "make_core", "reset_state", "scan_with_resets",
 ]

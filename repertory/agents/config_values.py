@@ -1,0 +1,99 @@
+"""`--config KEY=VALUE` text → a config field's value, by the field's type annotation.
+
+Understood annotations: bool, int, float, str, Optional[X] ("none" → None), Tuple[X, ...] and
+Tuple[X, Y] (comma-separated, "" or "()" → empty). A value of the wrong type is one ConfigError line
+naming the field, its type and an example.
+"""
+
+import dataclasses
+import math
+import typing
+from typing import Any, Dict, Tuple
+
+from repertory.errors import ConfigError
+
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+_EXAMPLES = {bool: "true", int: "32", float: "2.5e-4", str: "text"}
+
+
+def field_types(config_class: type) -> Dict[str, Any]:
+  """Field name → resolved annotation of a dataclass."""
+  hints = typing.get_type_hints(config_class)
+  return {f.name: hints[f.name] for f in dataclasses.fields(config_class)}
+
+
+def type_name(annotation: Any) -> str:
+  origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+  if origin is typing.Union:
+    inner = [a for a in args if a is not type(None)]
+    return f"Optional[{type_name(inner[0])}]" if len(inner) == 1 else " | ".join(map(type_name, inner))
+  if origin is tuple:
+    return f"Tuple[{', '.join('...' if a is Ellipsis else type_name(a) for a in args)}]"
+  return getattr(annotation, "__name__", str(annotation))
+
+
+def _example(annotation: Any) -> str:
+  origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+  if origin is typing.Union:
+    return _example([a for a in args if a is not type(None)][0]) + " or none"
+  if origin is tuple:
+    return ",".join(_example(a) for a in (args[:1] * 2 if args[-1:] == (Ellipsis,) else args))
+  return _EXAMPLES.get(annotation, "value")
+
+
+def _scalar(annotation: Any, text: str) -> Any:
+  if annotation is bool:
+    lowered = text.lower()
+    if lowered not in _TRUE + _FALSE:
+      raise ValueError(text)
+    return lowered in _TRUE
+  if annotation is int:
+    value = float(text)  # "1e5" and "100000" both mean 100000
+    if not value.is_integer():
+      raise ValueError(text)
+    return int(value)
+  if annotation is float:
+    value = float(text)
+    if math.isnan(value):
+      raise ValueError(text)
+    return value
+  if annotation is str:
+    return text
+  raise ValueError(text)
+
+
+def convert(annotation: Any, text: str) -> Any:
+  """Raises ValueError when `text` is not a value of `annotation`."""
+  origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+  text = text.strip()
+  if origin is typing.Union:
+    inner = [a for a in args if a is not type(None)]
+    if type(None) in args and text.lower() in ("none", "null"):
+      return None
+    for candidate in inner:
+      try:
+        return convert(candidate, text)
+      except ValueError:
+        continue
+    raise ValueError(text)
+  if origin is tuple:
+    items = [] if text in ("", "()") else [part.strip() for part in text.strip("()").split(",") if part.strip()]
+    if args[-1:] == (Ellipsis,):
+      return tuple(convert(args[0], item) for item in items)
+    if len(items) != len(args):
+      raise ValueError(text)
+    return tuple(convert(a, item) for a, item in zip(args, items))
+  return _scalar(annotation, text)
+
+
+def convert_field(config_name: str, field: str, annotation: Any, text: str) -> Any:
+  try:
+    return convert(annotation, text)
+  except ValueError:
+    raise ConfigError(f"{config_name} config value '{field}={text}' is not a {type_name(annotation)}; "
+                      f"write e.g. {field}={_example(annotation)}") from None
+
+
+def derived_names(config_class: type) -> Tuple[str, ...]:
+  """The read-only properties of a config (derived from its fields; not settable by --config)."""
+  return tuple(sorted(name for name, value in vars(config_class).items() if isinstance(value, property)))

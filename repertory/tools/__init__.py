@@ -1,0 +1,1 @@
+"""Checks on the code base itself (`python -m repertory.tools.layers`)."""
