@@ -36,7 +36,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                             formatter_class=argparse.ArgumentDefaultsHelpFormatter, description=__doc__)
   p.add_argument("--agent", default="der", help="agent name (der: data-efficient Rainbow, arXiv 1906.05243)")
   p.add_argument("--encoder", default="der",
-                 help="DER encoder: der (DER CNN), alix (A-LIX, arXiv 2207.00986) or hyperbolic (S-RYM, arXiv 2210.01542)")
+                 help="DER encoder, any of repertory.networks.encoders: der (DER CNN), alix (A-LIX, arXiv 2207.00986), "
+                      "hyperbolic (S-RYM, arXiv 2210.01542), drq, nature, impala-resnet")
   p.add_argument("--games", default=",".join(atari100k.DEFAULT_GAMES),
                  help="comma-separated Atari 100k games (names of the reference table, e.g. MsPacman), or 'all' for the 26")
   p.add_argument("--seeds", type=int, default=3, help="seeds per game (seeds 0 .. N-1)")
@@ -104,9 +105,8 @@ def resolve(args: argparse.Namespace) -> Tuple[Dict[str, Any], List[RunSpec]]:
   if "encoder" in overrides and overrides["encoder"] != args.encoder:
     raise ConfigError("pass the encoder with --encoder, not --config encoder=...")
   overrides["encoder"] = args.encoder
-  from repertory.agents.der.config import ENCODERS
-  if args.encoder not in ENCODERS:
-    raise ConfigError(f"unknown encoder '{args.encoder}'; choose one of {', '.join(ENCODERS)}")
+  from repertory.networks.encoders import check_encoder
+  check_encoder(args.encoder)
   config = agents.make_config(args.agent, overrides)
   if "importance_sampling_anneal_steps" in fields and "importance_sampling_anneal_steps" not in overrides:
     overrides["importance_sampling_anneal_steps"] = str(max(1, args.steps - config.min_replay_size))

@@ -67,11 +67,13 @@ class ConvReLUStack(hk.Module):
 
   The layers are named `conv_0`, `conv_1`, … inside the module."""
 
-  def __init__(self, layers: Sequence[LayerSpec], name: Optional[str] = None):
+  def __init__(self, layers: Sequence[LayerSpec], w_init: Optional[hk.initializers.Initializer] = None,
+               name: Optional[str] = None):
     super().__init__(name=name)
     self._layers = tuple(layers)
+    self._w_init = w_init
 
   def __call__(self, x: jax.Array) -> jax.Array:
     for i, (channels, kernel, stride) in enumerate(self._layers):
-      x = jax.nn.relu(Conv2DValid(channels, kernel, stride, name=f"conv_{i}")(x))
+      x = jax.nn.relu(Conv2DValid(channels, kernel, stride, w_init=self._w_init, name=f"conv_{i}")(x))
     return hk.Flatten()(x)

@@ -190,7 +190,7 @@ class SRYMHead(hk.Module):
   × gain/√ball_dim -> exp₀ (projected inside the ball) -> PoincareMLR(num_outputs) × 0.5.
   Use as the final layer of a DER agent for C51 with num_outputs = num_actions × num_atoms and
   reshape. `is_training` controls the spectral-norm state update (use `hk.transform_with_state`).
-  For full S-RYM the conv torso must be spectrally normalised too: use `HyperbolicEncoder`.
+  For full S-RYM the conv torso must be spectrally normalised too: use `SpectralNormConvEncoder`.
   """
 
   def __init__(self, num_outputs: int, config: SRYMConfig = SRYMConfig(), name: str = "srym_head"):
@@ -214,33 +214,25 @@ class SRYMHead(hk.Module):
     return PoincareMLR(self._num_outputs, cfg.ball_dim, cfg.curvature, cfg.logit_scale)(x)
 
 
-_TORSOS = ("der", "nature")  # stacks of `conv.LAYERS`
-
-
-class HyperbolicEncoder(hk.Module):
-  """Spectrally-normalised conv torso + `SRYMHead`: uint8 images [B, H, W, C] -> [B, num_outputs].
-
-  Every conv and linear layer before the hyperbolic layer is spectrally normalised (authors'
-  `apply_sn_until_instance(..., PoincarePlaneDistance)`, ppo.yaml `pre_hyperbolic_sn: true`).
-  Images are divided by 255. `torso`: "der" (32-5x5/5, 64-5x5/5) or "nature" (DQN).
+class SpectralNormConvEncoder(hk.Module):
+  """S-RYM's encoder: a conv stack with every kernel spectrally normalised, uint8 images [B, H, W, C] ->
+  flat features (authors' `apply_sn_until_instance(..., PoincarePlaneDistance)`, ppo.yaml
+  `pre_hyperbolic_sn: true`). Images are divided by 255. `layers`: a stack of `conv.LAYERS`. Follow it
+  with `SRYMHead`, whose linear layers are spectrally normalised too.
   """
 
-  def __init__(self, num_outputs: int, torso: str = "der", config: SRYMConfig = SRYMConfig(),
-               name: str = "hyperbolic_encoder"):
+  def __init__(self, layers: str = "der", n_power_iterations: int = 1, name: str = "sn_conv_encoder"):
     super().__init__(name=name)
-    if torso not in _TORSOS:
-      raise ConfigError(f"HyperbolicEncoder torso={torso!r} is unknown; use one of {', '.join(_TORSOS)}.")
-    self._num_outputs = num_outputs
-    self._torso = torso
-    self._config = config
+    if layers not in LAYERS:
+      raise ConfigError(f"SpectralNormConvEncoder layers={layers!r} is unknown; use one of {', '.join(LAYERS)}.")
+    self._layers = layers
+    self._n_power_iterations = n_power_iterations
 
   def __call__(self, images: jax.Array, is_training: bool) -> jax.Array:
     if images.ndim != 4:
-      raise ValueError(f"HyperbolicEncoder expects images [B, H, W, C], got shape {images.shape}.")
+      raise ValueError(f"SpectralNormConvEncoder expects images [B, H, W, C], got shape {images.shape}.")
     x = images.astype(jnp.float32) / 255.0
-    for i, (channels, kernel, stride) in enumerate(LAYERS[self._torso]):
-      x = SpectralNormConv2D(channels, kernel, stride, self._config.n_power_iterations,
-                             name=f"sn_conv_{i}")(x, is_training)
+    for i, (channels, kernel, stride) in enumerate(LAYERS[self._layers]):
+      x = SpectralNormConv2D(channels, kernel, stride, self._n_power_iterations, name=f"sn_conv_{i}")(x, is_training)
       x = jax.nn.relu(x)
-    x = hk.Flatten()(x)
-    return SRYMHead(self._num_outputs, self._config)(x, is_training)
+    return hk.Flatten()(x)

@@ -34,7 +34,8 @@ class NatureCNN(ConvReLUStack):
   def __init__(self, name: str = "nature_cnn"):
     super().__init__(LAYERS["nature"], name=name)
 
-  def __call__(self, images: jax.Array) -> jax.Array:
+  def __call__(self, images: jax.Array, is_training: bool = False) -> jax.Array:
+    del is_training
     return jax.nn.relu(hk.Linear(512)(super().__call__(_scale_image(images))))
 
 
@@ -45,8 +46,21 @@ class DataEfficientCNN(ConvReLUStack):
   def __init__(self, name: str = "der_torso"):
     super().__init__(LAYERS["der"], name=name)
 
-  def __call__(self, images: jax.Array) -> jax.Array:
+  def __call__(self, images: jax.Array, is_training: bool = False) -> jax.Array:
+    del is_training
     return super().__call__(_scale_image(images))
+
+
+class DrQv2CNN(ConvReLUStack):
+  """The DrQ-v2 conv encoder (Yarats et al. 2021, arXiv 2107.09645: 4 convs of 32 channels 3x3, the first with
+  stride 2; input /255 − 0.5; orthogonal init with ReLU gain as the authors' `utils.weight_init`)."""
+
+  def __init__(self, name: str = "drqv2_cnn"):
+    super().__init__(LAYERS["drqv2"], w_init=hk.initializers.Orthogonal(scale=jnp.sqrt(2.0)), name=name)
+
+  def __call__(self, images: jax.Array, is_training: bool = False) -> jax.Array:
+    del is_training
+    return super().__call__(_scale_image(images) - 0.5)
 
 
 def is_image(shape: Sequence[int]) -> bool:

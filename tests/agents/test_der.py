@@ -78,7 +78,7 @@ def test_config_defaults_and_bad_encoder():
   assert (c.n_step, c.discount, c.target_update_period, c.min_replay_size, c.batch_size) == (10, 0.99, 2000, 1600, 32)
   assert (c.learning_rate, c.adam_eps, c.num_atoms, c.v_max, c.noisy_sigma_zero) == (1e-4, 1.5e-4, 51, 10.0, 0.1)
   assert (c.priority_exponent, c.importance_sampling_exponent, c.updates_per_actor_step, c.epsilon_eval) == (0.5, 0.4, 1.0, 0.001)
-  with pytest.raises(ConfigError, match="unknown DER encoder 'resnet'"):
+  with pytest.raises(ConfigError, match="unknown encoder 'resnet'"):
     agents.make_config("der", {"encoder": "resnet"})
 
 

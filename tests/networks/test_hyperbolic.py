@@ -143,15 +143,15 @@ def test_spectral_norm_linear_top_singular_value_is_one():
 
 def test_srym_head_and_hyperbolic_encoder():
   num_actions, num_atoms = 3, 51
-  f = hk.transform_with_state(lambda x, t: hyp.HyperbolicEncoder(num_actions * num_atoms)(x, t))
+  f = hk.transform_with_state(lambda x, t: hyp.SRYMHead(num_actions * num_atoms)(hyp.SpectralNormConvEncoder()(x, t), t))
   images = jax.random.randint(jax.random.PRNGKey(0), (2, 50, 50, 4), 0, 256).astype(jnp.uint8)
   params, state = f.init(jax.random.PRNGKey(1), images, False)
-  assert set(state) == {"hyperbolic_encoder/sn_conv_0/spectral_norm", "hyperbolic_encoder/sn_conv_1/spectral_norm",
-                        "hyperbolic_encoder/srym_head/sn_linear_0/spectral_norm"}
+  assert set(state) == {"sn_conv_encoder/sn_conv_0/spectral_norm", "sn_conv_encoder/sn_conv_1/spectral_norm",
+                        "srym_head/sn_linear_0/spectral_norm"}
   logits, new_state = jax.jit(lambda p, s: f.apply(p, s, None, images, True))(params, state)
   assert logits.shape == (2, num_actions * num_atoms) and _finite(logits)
-  assert not np.allclose(new_state["hyperbolic_encoder/sn_conv_0/spectral_norm"]["u0"],
-                         state["hyperbolic_encoder/sn_conv_0/spectral_norm"]["u0"])
+  assert not np.allclose(new_state["sn_conv_encoder/sn_conv_0/spectral_norm"]["u0"],
+                         state["sn_conv_encoder/sn_conv_0/spectral_norm"]["u0"])
   grads = jax.jit(jax.grad(lambda p: jnp.sum(f.apply(p, new_state, None, images, True)[0])))(params)
   assert _finite(grads)
 
@@ -173,4 +173,4 @@ def test_bad_config_raises_config_error():
   with pytest.raises(ConfigError):
     hyp.SRYMConfig(curvature=0.0)
   with pytest.raises(ConfigError):
-    hk.transform(lambda: hyp.HyperbolicEncoder(4, torso="resnet")).init(None)
+    hk.transform(lambda: hyp.SpectralNormConvEncoder(layers="resnet")).init(None)

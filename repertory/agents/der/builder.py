@@ -7,12 +7,13 @@ import numpy as np
 
 from repertory.agents.der import acting, learning, networks as der_networks
 from repertory.agents.der.config import DERConfig
+from repertory.agents import transition_replay
 from repertory.agents.actor_base import VariableClient
 from repertory.agents.dqn.acting import DQNActor
-from repertory.agents.dqn.builder import DQNBuilder  # the replay table and item are DQN's
 from repertory.environments.specs import EnvironmentSpec
 from repertory.errors import ConfigError
-from repertory.replay.adders import NStepTransitionAdder
+from repertory.replay.adders import NStepTransitionAdder, Transition
+from repertory.replay.config import TableConfig
 from repertory.replay.types import ReplayBatch
 
 
@@ -31,11 +32,17 @@ class RewardClippingAdder:
     self._adder.add(action, next_timestep)
 
 
-class DERBuilder(DQNBuilder):
+class DERBuilder:
   name = "der"
 
   def __init__(self, config: DERConfig = DERConfig()):
     self.config = config
+
+  def table_config(self) -> TableConfig:
+    return transition_replay.prioritized_table(self.config)
+
+  def example_item(self, spec: EnvironmentSpec) -> Transition:
+    return transition_replay.example_transition(spec)
 
   def check_environment(self, spec: EnvironmentSpec) -> None:
     if not hasattr(spec.actions, "num_values"):
@@ -49,7 +56,7 @@ class DERBuilder(DQNBuilder):
 
   def make_learner(self, networks, spec: EnvironmentSpec, iterator: Iterator[ReplayBatch],
                    update_priorities: Optional[Callable[[np.ndarray, np.ndarray], None]], seed: int):
-    return learning.DERLearner(networks, self.config, iterator, update_priorities, seed,
+    return learning.make_learner(networks, self.config, iterator, update_priorities, seed,
                                spec.observations.generate_value())
 
   def make_policy(self, networks) -> acting.DERPolicy:

@@ -11,14 +11,14 @@ import dataclasses
 
 from repertory.errors import ConfigError
 
-ENCODERS = ("der", "alix", "hyperbolic")
 
 
 @dataclasses.dataclass(frozen=True)
 class DERConfig:
   """DER defaults for Atari 100k (100k agent steps)."""
 
-  encoder: str = "der"  # der: DataEfficientCNN [paper]; alix: A-LIX (arXiv 2207.00986); hyperbolic: S-RYM (arXiv 2210.01542).
+  encoder: str = "der"  # any of `networks.encoders`: der = DataEfficientCNN [paper]; alix: A-LIX (arXiv 2207.00986); hyperbolic: S-RYM (arXiv 2210.01542).
+  augmentation_pad: int = 4  # random-shift pad for encoders with an augmentation (drq): ±4 px, DrQ (Kostrikov et al. 2020, arXiv 2004.13649).
   discount: float = 0.99  # [gin] JaxDQNAgent.gamma = 0.99; [paper] 0.99.
   n_step: int = 10  # [gin] update_horizon = 10 ("Use 10 instead of 20 as done by SPR paper"); [paper] uses 20.
   learning_rate: float = 1e-4  # [gin] create_optimizer.learning_rate = 0.0001; [paper] 0.0001.
@@ -48,8 +48,8 @@ class DERConfig:
   variable_update_period: int = 1  # actor steps between parameter fetches (sync: always fresh; ray: raise it).
 
   def __post_init__(self):
-    if self.encoder not in ENCODERS:
-      raise ConfigError(f"unknown DER encoder '{self.encoder}'; choose one of {', '.join(ENCODERS)}")
+    from repertory.networks.encoders import check_encoder
+    check_encoder(self.encoder)
     if self.n_step < 1 or self.batch_size < 1 or self.num_atoms < 2 or self.target_update_period < 1:
       raise ConfigError("DER needs n_step >= 1, batch_size >= 1, num_atoms >= 2 and target_update_period >= 1")
     if self.v_max <= 0:

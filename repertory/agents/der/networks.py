@@ -1,4 +1,4 @@
-"""DER networks: an encoder (DER CNN, A-LIX or S-RYM) and a dueling C51 head with noisy layers.
+"""DER networks: an encoder from `networks.encoders` and a dueling C51 head with noisy layers.
 
 All variants are built with `hk.transform_with_state` (the S-RYM spectral-norm statistics are Haiku
 state; the others have empty state) and take an rng (noisy layers, A-LIX shifts):
@@ -10,8 +10,8 @@ state; the others have empty state) and take an rng (noisy layers, A-LIX shifts)
 * "alix": `ALIXEncoder(architecture="der")` (arXiv 2207.00986): LIX after each conv ReLU in training,
   identity otherwise, the 3×3 second map shifted by S / 5 (same input distance as the first map, see
   `alix.layer_shift_scales`); S is trained by its own optimiser (`alix_optimizer.make_alix_optimizer`) → same head.
-* "hyperbolic": `HyperbolicEncoder` (S-RYM, arXiv 2210.01542): spectrally-normalised DER torso and
-  hidden layer, then the Poincaré MLR producing A×N logits. It has no noisy or dueling layers (every
+* "hyperbolic": `SpectralNormConvEncoder` + `SRYMHead` (S-RYM, arXiv 2210.01542): spectrally-normalised DER
+  torso and hidden layer, then the Poincaré MLR producing A×N logits (any encoder with `hyperbolic_head`). It has no noisy or dueling layers (every
   layer before the hyperbolic one is spectrally normalised), so it explores ε-greedily (builder).
 """
 
@@ -25,6 +25,7 @@ from repertory.agents.der.config import DERConfig
 from repertory.environments.specs import EnvironmentSpec
 from repertory.errors import ConfigError
 from repertory.networks import torsos
+from repertory.networks.encoders import Encoder, get_encoder
 from repertory.networks.noisy import NoisyLinear
 
 
@@ -34,6 +35,7 @@ class DERNetworks:
   num_actions: int
   atoms: jax.Array  # [N] support of the return distribution
   has_noise: bool  # False: no noisy layers, exploration is ε-greedy
+  encoder: Encoder  # what the learner must do for the encoder (optimiser, metrics, augmentation)
 
 
 class DuelingCategoricalHead(hk.Module):
@@ -61,21 +63,19 @@ def make_networks(spec: EnvironmentSpec, config: DERConfig) -> DERNetworks:
     raise ConfigError("the der agent needs image observations [H, W, C] (e.g. atari:Pong); use dqn for vector observations")
   atoms = jnp.linspace(-config.v_max, config.v_max, config.num_atoms)
 
+  encoder = get_encoder(config.encoder)
+
   def forward(observations: jax.Array, is_training: bool, noisy: bool) -> jax.Array:
-    if config.encoder == "hyperbolic":
-      from repertory.networks.hyperbolic import HyperbolicEncoder
-      logits = HyperbolicEncoder(num_actions * config.num_atoms, torso="der")(observations, is_training)
+    features = encoder.build("der")(observations, is_training)
+    if encoder.hyperbolic_head:
+      from repertory.networks.hyperbolic import SRYMHead
+      logits = SRYMHead(num_actions * config.num_atoms)(features, is_training)
       return logits.reshape(-1, num_actions, config.num_atoms)
-    if config.encoder == "alix":
-      from repertory.networks.alix import ALIXConfig, ALIXEncoder
-      features = ALIXEncoder(ALIXConfig(architecture="der"))(observations, is_training)
-    else:
-      features = torsos.DataEfficientCNN()(observations)
     head = DuelingCategoricalHead(num_actions, config.num_atoms, config.hidden_size, config.noisy_sigma_zero)
     return head(features, noisy)
 
   return DERNetworks(network=hk.transform_with_state(forward), num_actions=num_actions, atoms=atoms,
-                     has_noise=config.encoder != "hyperbolic")
+                     has_noise=not encoder.hyperbolic_head, encoder=encoder)
 
 
 def q_values(logits: jax.Array, atoms: jax.Array) -> jax.Array:

@@ -4,13 +4,14 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
+from repertory.agents import transition_replay
 from repertory.agents.actor_base import VariableClient
 from repertory.agents.dqn import acting, learning, networks as dqn_networks
 from repertory.agents.dqn.config import DQNConfig
 from repertory.environments.specs import EnvironmentSpec
 from repertory.errors import ConfigError
 from repertory.replay.adders import NStepTransitionAdder, Transition
-from repertory.replay.config import TableConfig, validate_table_config
+from repertory.replay.config import TableConfig
 from repertory.replay.types import ReplayBatch
 
 
@@ -25,16 +26,10 @@ class DQNBuilder:
       raise ConfigError("the dqn agent needs discrete actions; use a continuous-control agent (sac) for this environment")
 
   def table_config(self) -> TableConfig:
-    c = self.config
-    return validate_table_config(TableConfig(
-        name="priority_table", sampler="prioritized", max_size=c.max_replay_size,
-        min_size_to_sample=c.min_replay_size, samples_per_insert=c.samples_per_insert,
-        samples_per_insert_tolerance=c.samples_per_insert_tolerance,
-        priority_exponent=c.priority_exponent, deduplicate_frames=True), c.batch_size)
+    return transition_replay.prioritized_table(self.config)
 
   def example_item(self, spec: EnvironmentSpec) -> Transition:
-    observation = spec.observations.generate_value()
-    return Transition(observation, np.asarray(spec.actions.generate_value()), np.float32(0), np.float32(0), observation)
+    return transition_replay.example_transition(spec)
 
   def make_networks(self, spec: EnvironmentSpec) -> dqn_networks.DQNNetworks:
     self.check_environment(spec)
@@ -42,7 +37,7 @@ class DQNBuilder:
 
   def make_learner(self, networks, spec: EnvironmentSpec, iterator: Iterator[ReplayBatch],
                    update_priorities: Optional[Callable[[np.ndarray, np.ndarray], None]], seed: int):
-    return learning.DQNLearner(networks, self.config, iterator, update_priorities, seed,
+    return learning.make_learner(networks, self.config, iterator, update_priorities, seed,
                                spec.observations.generate_value())
 
   def make_policy(self, networks):

@@ -1,24 +1,21 @@
-"""The DQN learner: double-Q n-step TD with a Huber loss, prioritised replay and a periodic target network."""
+"""DQN's loss object and learner: double-Q n-step TD with a Huber loss on the shared SGD learner.
 
-from typing import Any, Callable, Dict, Iterator, NamedTuple, Optional
+Loss: van Hasselt et al. 2016, arXiv 1509.06461, eq. 4, with n-step returns (Rainbow, Hessel et al.
+2018, arXiv 1710.02298, eq. 2), importance-weighted (Schaul et al. 2016, §3.4); |δ| is the new priority.
+"""
+
+from typing import Callable, Iterator, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from repertory.agents.learner_base import LearnerBase
 from repertory.agents.dqn.config import DQNConfig
 from repertory.agents.dqn.networks import DQNNetworks
+from repertory.agents.sgd_learner import LearnerSettings, LossExtras, LossInputs, SGDLearner
 from repertory.losses.dqn import double_q_nstep_loss
-from repertory.replay.types import ReplayBatch, importance_weights
-
-
-class TrainingState(NamedTuple):
-  params: Any
-  target_params: Any
-  opt_state: Any
-  steps: jax.Array
+from repertory.replay.types import ReplayBatch
 
 
 def double_q_loss(q_network, params, target_params, transitions, weights, huber_delta):
@@ -31,64 +28,28 @@ def double_q_loss(q_network, params, target_params, transitions, weights, huber_
   return jnp.mean(weights * out.loss), out.td_error
 
 
-class DQNLearner(LearnerBase):
-  """Samples a batch, takes one SGD step, writes |δ| back as priorities, refreshes the target."""
+class DoubleQLoss:
+  """`SGDLearner` loss: the weighted double-Q Huber loss; priorities |δ|."""
 
-  def __init__(self, networks: DQNNetworks, config: DQNConfig, iterator: Iterator[ReplayBatch],
-               update_priorities: Optional[Callable[[np.ndarray, np.ndarray], None]], seed: int,
-               example_observation: np.ndarray):
-    self._config = config
-    self._iterator = iterator
-    self._update_priorities = update_priorities
-    self._optimizer = optax.chain(
-        optax.clip_by_global_norm(config.max_gradient_norm),
-        optax.adam(config.learning_rate, eps=config.adam_eps))
-    q_network = networks.q_network
-    params = q_network.init(jax.random.PRNGKey(seed), example_observation[None])
-    self._state = TrainingState(params, params, self._optimizer.init(params), jnp.zeros((), jnp.int32))
-    self._steps = 0  # a host copy of state.steps, so reading it never waits for the device
+  def __init__(self, huber_delta: Optional[float]):
+    self._huber_delta = huber_delta
 
-    def sgd_step(state: TrainingState, transitions, weights):
-      grad_fn = jax.value_and_grad(double_q_loss, argnums=1, has_aux=True)
-      (loss, td_errors), grads = grad_fn(q_network, state.params, state.target_params, transitions, weights,
-                                         config.huber_delta)
-      updates, opt_state = self._optimizer.update(grads, state.opt_state, state.params)
-      params = optax.apply_updates(state.params, updates)
-      steps = state.steps + 1
-      target_params = optax.periodic_update(params, state.target_params, steps, config.target_update_period)
-      return TrainingState(params, target_params, opt_state, steps), loss, jnp.abs(td_errors)
-
-    def sgd_steps(state: TrainingState, transitions, weights):
-      """`sgd_steps_per_call` updates in one call: transitions and weights carry a leading [K] axis.
-
-      Unrolled rather than `lax.scan`ned: XLA:CPU in jaxlib 0.4.34 runs convolutions inside a
-      while-loop ~40x slower (BUILD_NOTES.md).
-      """
-      losses, priorities = [], []
-      for k in range(config.sgd_steps_per_call):
-        batch = jax.tree.map(lambda x: x[k], transitions)
-        state, loss, batch_priorities = sgd_step(state, batch, weights[k])
-        losses.append(loss)
-        priorities.append(batch_priorities)
-      return state, jnp.mean(jnp.stack(losses)), jnp.stack(priorities)
-
-    self._sgd_steps = jax.jit(sgd_steps)
+  def __call__(self, networks: DQNNetworks, params, target_params, inputs: LossInputs, key: jax.Array):
+    del key  # deterministic networks
+    loss, td_error = double_q_loss(networks.q_network, params, target_params, inputs.transitions, inputs.weights,
+                                   self._huber_delta)
+    return loss, LossExtras(jnp.abs(td_error), inputs.net_state, {})
 
 
-  def importance_exponent(self) -> float:
-    c = self._config
-    fraction = min(1.0, self.steps / max(1, c.importance_sampling_anneal_steps))
-    return c.importance_sampling_exponent + fraction * (1.0 - c.importance_sampling_exponent)
-
-  def step(self) -> Dict[str, Any]:
-    """`sgd_steps_per_call` updates; the loss stays on the device (only priorities leave it)."""
-    batches = [next(self._iterator) for _ in range(self._config.sgd_steps_per_call)]
-    exponent = self.importance_exponent()
-    weights = np.stack([importance_weights(b, exponent) for b in batches])
-    data = jax.tree.map(lambda *xs: jnp.stack(xs), *[b.data for b in batches])
-    self._state, loss, priorities = self._sgd_steps(self._state, data, weights)
-    self._steps += len(batches)
-    if self._update_priorities is not None:
-      keys = np.concatenate([b.keys for b in batches])
-      self._update_priorities(keys, np.asarray(priorities).reshape(-1))
-    return {"loss": loss}
+def make_learner(networks: DQNNetworks, config: DQNConfig, iterator: Iterator[ReplayBatch],
+                 update_priorities: Optional[Callable[[np.ndarray, np.ndarray], None]], seed: int,
+                 example_observation: np.ndarray, loss=None) -> SGDLearner:
+  """DQN on the shared learner: Adam after global-norm clipping; `loss` defaults to `DoubleQLoss`."""
+  optimizer = optax.chain(optax.clip_by_global_norm(config.max_gradient_norm),
+                          optax.adam(config.learning_rate, eps=config.adam_eps))
+  key = jax.random.PRNGKey(seed)
+  params = networks.q_network.init(key, example_observation[None])
+  settings = LearnerSettings(config.target_update_period, config.importance_sampling_exponent,
+                             config.importance_sampling_anneal_steps, config.sgd_steps_per_call)
+  return SGDLearner(networks, loss or DoubleQLoss(config.huber_delta), optimizer, params, {}, settings, iterator,
+                    update_priorities, jax.random.fold_in(key, 1))

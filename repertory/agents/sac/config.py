@@ -14,7 +14,6 @@ from typing import Optional, Tuple
 from repertory.errors import ConfigError
 
 PENALTIES = ("clipped", "gpl")
-ENCODERS = ("alix", "drq")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +44,7 @@ class SACConfig:
   max_replay_size: int = 1_000_000  # arXiv 1812.05905 Table 1.
   samples_per_insert_tolerance: Optional[float] = None  # Reverb error buffer (None: table default).
   # Pixels (only used when observations are images [H, W, C]).
-  encoder: str = "alix"  # "alix": A-LIX (arXiv 2207.00986); "drq": DrQ-v2 conv + random shifts (pad 4).
+  encoder: str = "alix"  # any stateless `networks.encoders`: "alix": A-LIX (arXiv 2207.00986); "drq": DrQ-v2 conv + random shifts (pad 4).
   feature_dim: int = 50  # DrQ-v2 trunk Linear → LayerNorm → tanh, arXiv 2107.09645 Table 1.
   pixel_learning_rate: float = 1e-4  # DrQ-v2 lr, arXiv 2107.09645 Table 1 (used for pixel runs).
   random_shift_pad: int = 4  # DrQ-v2 augmentation pad (arXiv 2107.09645 Sec. 3.1).
@@ -55,8 +54,10 @@ class SACConfig:
   def __post_init__(self):
     if self.penalty not in PENALTIES:
       raise ConfigError(f"unknown sac penalty '{self.penalty}'; choose one of {', '.join(PENALTIES)}")
-    if self.encoder not in ENCODERS:
-      raise ConfigError(f"unknown sac encoder '{self.encoder}'; choose one of {', '.join(ENCODERS)}")
+    from repertory.networks.encoders import get_encoder
+    if get_encoder(self.encoder).has_state:
+      raise ConfigError(f"sac encoder '{self.encoder}' keeps Haiku state, which sac's encoder does not carry; "
+                        "use alix, drq, der, nature or impala-resnet")
     if self.num_critics < 2:
       raise ConfigError(f"sac needs num_critics >= 2 (clipped double-Q / GPL), got {self.num_critics}")
     if not 0.0 < self.tau <= 1.0:

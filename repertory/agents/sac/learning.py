@@ -17,7 +17,7 @@ One update on a batch of n-step transitions (s, a, R, γ_n, s'), with α = exp(l
   under stop-gradient.
 """
 
-from typing import Any, Dict, Iterator, NamedTuple
+from typing import Any, Dict, Iterator, NamedTuple, Optional
 
 import chex
 import jax
@@ -29,6 +29,7 @@ from repertory.agents.learner_base import LearnerBase
 from repertory.agents.sac import networks as sac_networks
 from repertory.agents.sac.config import SACConfig
 from repertory.losses import gpl
+from repertory.networks.encoders import Encoder
 from repertory.replay.types import ReplayBatch
 
 
@@ -80,14 +81,11 @@ def polyak_update(online: Any, target: Any, tau: float) -> Any:
   return optax.incremental_update(online, target, tau)
 
 
-def make_critic_optimizer(config: SACConfig, image: bool) -> optax.GradientTransformation:
-  """Adam for encoder + critics; with pixels and encoder="alix", A-LIX's S gets its own Adam (alix_optimizer.py)."""
-  learning_rate = config.pixel_learning_rate if image else config.learning_rate
-  default = optax.adam(learning_rate)
-  if image:
-    from repertory.networks.alix_optimizer import make_alix_optimizer
-    return make_alix_optimizer(default)  # for "drq" S gets zero gradients and never moves
-  return default
+def make_critic_optimizer(config: SACConfig, image_encoder: Optional[Encoder]) -> optax.GradientTransformation:
+  """Adam for encoder + critics, wrapped as a pixel encoder needs (A-LIX: S gets its own Adam)."""
+  if image_encoder is None:
+    return optax.adam(config.learning_rate)
+  return image_encoder.wrap_optimizer(optax.adam(config.pixel_learning_rate))
 
 
 class SACLearner(LearnerBase):
@@ -103,7 +101,8 @@ class SACLearner(LearnerBase):
     target_entropy = config.target_entropy_per_action_dim * networks.action_dim
     self.target_entropy = target_entropy
     actor_lr = config.pixel_learning_rate if image else config.learning_rate
-    critic_optimizer = make_critic_optimizer(config, image)
+    image_encoder = networks.image_encoder if image else None
+    critic_optimizer = make_critic_optimizer(config, image_encoder)
     actor_optimizer = optax.adam(actor_lr)
     alpha_optimizer = optax.adam(config.temperature_learning_rate)
     beta_optimizer = gpl.beta_optimizer(gpl_config)
@@ -128,9 +127,9 @@ class SACLearner(LearnerBase):
     def sgd_step(state: TrainingState, transitions) -> tuple:
       key, k_enc, k_enc_next, k_next, k_pi, k_aug, k_aug_next = jax.random.split(state.key, 7)
       observations, next_observations = transitions.observation, transitions.next_observation
-      if image and config.encoder == "drq":
-        observations = sac_networks.random_shift(k_aug, observations, config.random_shift_pad)
-        next_observations = sac_networks.random_shift(k_aug_next, next_observations, config.random_shift_pad)
+      if image_encoder is not None and image_encoder.augment is not None:
+        observations = image_encoder.augment(k_aug, observations, config.random_shift_pad)
+        next_observations = image_encoder.augment(k_aug_next, next_observations, config.random_shift_pad)
       batch = transitions.reward.shape[0]
       actions = networks.to_unit_action(transitions.action.reshape(batch, -1).astype(jnp.float32))
       alpha = jnp.exp(state.log_alpha)
@@ -188,9 +187,8 @@ class SACLearner(LearnerBase):
                                 state.steps + 1)
       metrics = {"loss": critic_loss, "actor_loss": actor_loss, "alpha_loss": alpha_loss, "alpha": alpha,
                  "beta": state.beta, "entropy": -jnp.mean(log_prob), "q_mean": jnp.mean(qs), "td_gap": gap}
-      if image and config.encoder == "alix":
-        from repertory.networks.alix_optimizer import alix_shift
-        metrics["alix_shift"] = alix_shift(encoder_params)
+      if image_encoder is not None:
+        metrics.update(image_encoder.metrics(encoder_params))
       return new_state, metrics
 
     self._sgd_step = jax.jit(sgd_step)

@@ -2,11 +2,10 @@
 
 * States: the encoder flattens the observation; actor and critics are ReLU MLPs (2 × 256, SAC
   arXiv 1812.05905 Table 1); each critic sees concat(observation, action).
-* Pixels ([H, W, C] uint8 observations): the DrQ-v2 convolutional encoder (arXiv 2107.09645: 4 convs
-  of 32 channels, 3x3, first stride 2), as `ALIXEncoder(architecture="drqv2")` (arXiv 2207.00986) —
-  with `encoder="alix"` it mixes local signals (LIX) after every conv ReLU in training; with
-  `encoder="drq"` it runs in evaluation mode (the plain DrQ-v2 conv; its unused S stays at S₀) and
-  the learner random-shifts the images instead. Actor and critic each put a DrQ-v2 trunk
+* Pixels ([H, W, C] uint8 observations): the encoder `config.encoder` of `networks.encoders` on the DrQ-v2
+  conv stack (arXiv 2107.09645: 4 convs of 32 channels, 3x3, first stride 2) — "alix" mixes local signals
+  (LIX, arXiv 2207.00986) after every conv ReLU in training; "drq" is the plain DrQ-v2 conv and the
+  learner random-shifts the images (the encoder's `augment`). Actor and critic each put a DrQ-v2 trunk
   (Linear(feature_dim) → LayerNorm → tanh) before their MLPs. Only the critic trains the encoder:
   the learner hands the actor stop-gradient features.
 
@@ -25,6 +24,7 @@ import numpy as np
 from repertory.agents.sac.config import SACConfig
 from repertory.environments.specs import EnvironmentSpec
 from repertory.networks import torsos
+from repertory.networks.encoders import Encoder, get_encoder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +37,7 @@ class SACNetworks:
   action_shape: tuple  # the environment's action shape
   image: bool
   config: SACConfig
+  image_encoder: Encoder  # used for pixel observations: what the learner must do for it
 
   @property
   def action_dim(self) -> int:
@@ -82,13 +83,12 @@ def make_networks(spec: EnvironmentSpec, config: SACConfig) -> SACNetworks:
   maximum = np.broadcast_to(np.asarray(action_spec.maximum, np.float32), action_spec.shape).reshape(-1)
   image = torsos.is_image(spec.observations.shape)
   hidden = tuple(config.hidden_sizes)
+  image_encoder = get_encoder(config.encoder)
 
   def encode(observations: jax.Array, is_training: bool) -> jax.Array:
     if not image:
       return hk.Flatten()(observations.astype(jnp.float32))
-    from repertory.networks.alix import ALIXConfig, ALIXEncoder
-    encoder = ALIXEncoder(ALIXConfig(architecture="drqv2"))
-    return encoder(observations, is_training=is_training and config.encoder == "alix")
+    return image_encoder.build("drqv2")(observations, is_training)
 
   def actor(features: jax.Array):
     x = DrQTrunk(config.feature_dim, name="actor_trunk")(features) if image else features
@@ -105,19 +105,4 @@ def make_networks(spec: EnvironmentSpec, config: SACConfig) -> SACNetworks:
 
   return SACNetworks(encoder=hk.transform(encode), actor=hk.transform(actor), critic=hk.transform(critic),
                      action_minimum=minimum, action_maximum=maximum,
-                     action_shape=tuple(action_spec.shape), image=image, config=config)
-
-
-def random_shift(key: jax.Array, images: jax.Array, pad: int) -> jax.Array:
-  """DrQ-v2 augmentation (arXiv 2107.09645, Sec. 3.1): replicate-pad by `pad`, crop back at a random
-  integer offset per image (the authors' bilinear sampling adds sub-pixel jitter; not done here)."""
-  if pad <= 0:
-    return images
-  batch, height, width = images.shape[:3]
-  padded = jnp.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="edge")
-  offsets = jax.random.randint(key, (batch, 2), 0, 2 * pad + 1)
-
-  def crop(image, offset):
-    return jax.lax.dynamic_slice(image, (offset[0], offset[1], 0), (height, width, image.shape[-1]))
-
-  return jax.vmap(crop)(padded, offsets)
+                     action_shape=tuple(action_spec.shape), image=image, config=config, image_encoder=image_encoder)
