@@ -56,7 +56,9 @@ def make_config(name: str, overrides: Mapping[str, str] = ()) -> Any:
     if key not in types:
       raise ConfigError(f"agent '{name}' has no config field '{key}'; fields: {', '.join(sorted(types))}")
     values[key] = config_values.convert_field(name, key, types[key], str(text))
-  return cls(**values)
+  config = cls(**values)
+  config_values.check_ranges(name, config)
+  return config
 
 
 def make_builder(name: str, overrides: Mapping[str, str] = ()) -> Any:

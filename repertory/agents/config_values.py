@@ -54,7 +54,7 @@ def _scalar(annotation: Any, text: str) -> Any:
     return int(value)
   if annotation is float:
     value = float(text)
-    if math.isnan(value):
+    if not math.isfinite(value):
       raise ValueError(text)
     return value
   if annotation is str:
@@ -97,3 +97,38 @@ def convert_field(config_name: str, field: str, annotation: Any, text: str) -> A
 def derived_names(config_class: type) -> Tuple[str, ...]:
   """The read-only properties of a config (derived from its fields; not settable by --config)."""
   return tuple(sorted(name for name, value in vars(config_class).items() if isinstance(value, property)))
+
+
+# Ranges by field name, shared by every agent's config (a field an agent lacks is skipped).
+_AT_LEAST_ONE = ("n_step", "batch_size", "target_update_period", "sgd_steps_per_call", "max_replay_size",
+                 "num_critics")
+_NON_NEGATIVE = ("min_replay_size", "epsilon_decay_steps", "learning_rate_decay_steps", "importance_sampling_anneal_steps", "max_gradient_norm",
+                 "priority_exponent", "reward_clip", "samples_per_insert_tolerance", "optimism_anneal_steps")
+_UNIT_INTERVAL = ("discount", "epsilon_start", "epsilon_end", "evaluation_epsilon", "epsilon_train", "epsilon_eval",
+                  "epsilon_floor_without_noise", "importance_sampling_exponent", "tau")
+
+
+def _range_error(name: str, field: str, value: Any) -> str:
+  if field.endswith("learning_rate") or field in ("adam_eps", "updates_per_actor_step"):
+    return "" if value > 0 else "must be > 0"
+  if field in _AT_LEAST_ONE:
+    return "" if value >= 1 else "must be >= 1"
+  if field in _NON_NEGATIVE:
+    return "" if value >= 0 else "must be >= 0"
+  if field in _UNIT_INTERVAL:
+    return "" if 0.0 <= value <= 1.0 else "must be in [0, 1]"
+  return ""
+
+
+def check_ranges(name: str, config: Any) -> None:
+  """ConfigError (one line) for a non-finite float or a value outside its field's range, e.g. a learning
+  rate <= 0, a discount outside [0, 1] or n_step < 1."""
+  for field in dataclasses.fields(config):
+    value = getattr(config, field.name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+      continue
+    if isinstance(value, float) and not math.isfinite(value):
+      raise ConfigError(f"{name} config {field.name}={value} is not a finite number; give a finite value")
+    problem = _range_error(name, field.name, value)
+    if problem:
+      raise ConfigError(f"{name} config {field.name}={value} {problem}")

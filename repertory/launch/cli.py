@@ -16,14 +16,18 @@ EXIT_BAD_INPUT = 2
 EXIT_RUN_FAILED = 1
 
 
+class _Default(str):
+  """A flag's default that remembers it was not given, so that --resume can tell it from a given value."""
+
+
 def _train_parser(subparsers) -> argparse.ArgumentParser:
   p = subparsers.add_parser(
       "train", help="train an agent", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
       description="Train an agent on an environment with one of the launch types (sync, thread, ray).")
-  p.add_argument("--agent", default="dqn", help="agent name (dqn)")
-  p.add_argument("--env", default="gym:CartPole-v1",
+  p.add_argument("--agent", default=_Default("dqn"), help="agent name (dqn)")
+  p.add_argument("--env", default=_Default("gym:CartPole-v1"),
                  help="environment: gym:<id>, atari:<Game>, minigrid:<id>, popgym:<Name>, dmc:<domain>-<task>, memory_maze:<size>")
-  p.add_argument("--launcher", default="sync", help="launch type: sync (one process, deterministic), "
+  p.add_argument("--launcher", default=_Default("sync"), help="launch type: sync (one process, deterministic), "
                  "thread (one process, a thread per node), ray (a process per node)")
   p.add_argument("--num-actors", type=int, default=2, help="actor nodes (thread and ray launch types)")
   p.add_argument("--envs-per-actor", type=int, default=1,
@@ -68,6 +72,19 @@ def prepare_run_dir(run_dir: str, resume: bool, overwrite: bool) -> None:
   os.makedirs(run_dir, exist_ok=True)
 
 
+def check_resume_flags(saved, args: argparse.Namespace) -> None:
+  """--agent, --env, --launcher and --config given on --resume must be the stored run's; one line otherwise."""
+  for flag, field in (("--agent", "agent"), ("--env", "env"), ("--launcher", "launcher")):
+    value = getattr(args, field)
+    if not isinstance(value, _Default) and value != getattr(saved, field):
+      raise ConfigError(f"{flag} {value} contradicts the run in '{args.run_dir}' ({field} {getattr(saved, field)}); "
+                        f"drop {flag} to resume it, or start a new run with --overwrite")
+  if args.config and parse_overrides(args.config) != tuple(saved.agent_overrides):
+    stored = " ".join(f"--config {k}={v}" for k, v in saved.agent_overrides) or "no --config"
+    raise ConfigError(f"--config {' '.join(args.config)} contradicts the run in '{args.run_dir}' ({stored}); "
+                      "drop --config to resume it, or start a new run with --overwrite")
+
+
 def check_resumed_replay(saved, requested: str) -> None:
   """A run resumes on the replay backend it recorded; `--replay` naming another one is refused with one line."""
   from repertory.replay.backends import resolve_backend
@@ -95,9 +112,9 @@ def train(args: argparse.Namespace) -> int:
   if args.resume:
     prepare_run_dir(args.run_dir, resume=True, overwrite=args.overwrite)
     saved = ExperimentConfig.load(os.path.join(args.run_dir, "config.json"))
-    experiment = saved.__class__(**{**saved.__dict__, "max_actor_steps": args.max_actor_steps,
-                                    "progress": not args.no_progress, "ray_address": args.ray_address,
-                                    "launcher": args.launcher})
+    check_resume_flags(saved, args)
+    experiment = saved.__class__(**{**saved.__dict__, "run_dir": args.run_dir, "max_actor_steps": args.max_actor_steps,
+                                    "progress": not args.no_progress, "ray_address": args.ray_address})
     check_resumed_replay(saved, args.replay)
   experiment = experiment.validate().with_resolved_replay()
   spec = experiment.environment_spec()

@@ -90,9 +90,15 @@ class ExperimentConfig:
 
   @classmethod
   def load(cls, path: str) -> "ExperimentConfig":
-    with open(path) as f:
-      record = json.load(f)
-    record.pop("agent_config", None)
-    record["agent_overrides"] = tuple(tuple(p) for p in record.get("agent_overrides", ()))
-    fields = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in record.items() if k in fields})
+    """The experiment a run's config.json records; one-line ConfigError when it is unreadable."""
+    try:
+      with open(path) as f:
+        record = json.load(f)
+      record.pop("agent_config", None)
+      record["agent_overrides"] = tuple(tuple(p) for p in record.get("agent_overrides", ()))
+      fields = {f.name for f in dataclasses.fields(cls)}
+      return cls(**{k: v for k, v in record.items() if k in fields})
+    except (OSError, ValueError, TypeError, AttributeError) as e:
+      reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+      raise ConfigError(f"'{path}' is not a readable run config ({type(e).__name__}: {reason}); "
+                        "restore it or start a new run with --overwrite") from None

@@ -60,3 +60,21 @@ def test_sync_runs_learner_steps_not_sgd_updates():
   fused = agents.make_config("dqn", {"updates_per_actor_step": "0.5", "sgd_steps_per_call": "4"})
   assert learner_steps_per_actor_step(fused) == pytest.approx(0.125)  # 4 SGD updates per learner step
   assert learner_steps_per_actor_step(agents.make_config("der")) == 1.0
+
+
+@pytest.mark.parametrize("agent, field, text, message", [
+    ("dqn", "learning_rate", "-1", "must be > 0"), ("der", "adam_eps", "0", "must be > 0"),
+    ("dqn", "discount", "1.5", r"must be in \[0, 1\]"), ("impala", "discount", "-0.1", r"must be in \[0, 1\]"),
+    ("dqn", "n_step", "0", "must be >= 1"), ("dqn", "batch_size", "0", "must be >= 1"),
+    ("dqn", "min_replay_size", "-5", "must be >= 0"), ("sac", "temperature_learning_rate", "-3e-4", "must be > 0"),
+    ("dqn", "epsilon_end", "2", r"must be in \[0, 1\]"), ("dqn", "learning_rate", "inf", "is not a float"),
+])
+def test_out_of_range_values_are_refused_in_one_line(agent, field, text, message):
+  with pytest.raises(ConfigError, match=f"{field}=.*{message}") as info:
+    agents.make_config(agent, {field: text})
+  assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("agent", agents.agent_names())
+def test_every_default_config_is_in_range(agent):
+  config_values.check_ranges(agent, agents.make_config(agent))

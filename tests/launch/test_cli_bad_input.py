@@ -29,6 +29,10 @@ def _train(tmp_path, *extra):
     (("--config", "min_replay_size=5000", "--config", "max_replay_size=100"), "can never be sampled"),
     (("--config", "no_such_field=1"), "no config field 'no_such_field'"),
     (("--config", "learning_rate=fast"), "is not a float"),
+    (("--config", "learning_rate=-1"), "learning_rate=-1.0 must be > 0"),
+    (("--config", "learning_rate=nan"), "'learning_rate=nan' is not a float"),
+    (("--config", "discount=2"), "discount=2.0 must be in [0, 1]"),
+    (("--config", "n_step=0"), "n_step=0 must be >= 1"),
     (("--ray-address", "127.0.0.1:6379"), "--ray-address needs --launcher ray"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, extra, message):
@@ -126,3 +130,50 @@ def test_resume_refuses_another_replay_backend(tmp_path, capsys, monkeypatch, re
   assert _train(tmp_path, "--launcher", "thread", "--resume", "--replay", asked) == cli.EXIT_BAD_INPUT
   assert f"was trained with --replay {recorded}; resume it with --replay {recorded}" in _error_line(capsys)
   assert (run / "config.json").read_text() == before
+
+
+def _finished_run(tmp_path):
+  from repertory.launch.experiment import ExperimentConfig
+  run = tmp_path / "run"
+  run.mkdir()
+  ExperimentConfig(agent="dqn", env="gym:CartPole-v1", run_dir=str(run), launcher="sync",
+                   agent_overrides=(("batch_size", "32"),)).save(str(run / "config.json"))
+  return run
+
+
+@pytest.mark.parametrize("extra, message", [
+    (("--agent", "der"), "--agent der contradicts the run"),
+    (("--env", "gym:Acrobot-v1"), "--env gym:Acrobot-v1 contradicts the run"),
+    (("--launcher", "thread"), "--launcher thread contradicts the run"),
+    (("--config", "batch_size=64"), "--config batch_size=64 contradicts the run"),
+])
+def test_resume_refuses_flags_that_contradict_the_stored_run(tmp_path, capsys, extra, message):
+  run = _finished_run(tmp_path)
+  before = (run / "config.json").read_text()
+  assert _train(tmp_path, "--resume", *extra) == cli.EXIT_BAD_INPUT
+  assert message in _error_line(capsys)
+  assert (run / "config.json").read_text() == before
+
+
+def test_resume_of_a_broken_config_is_one_line(tmp_path, capsys):
+  run = tmp_path / "run"
+  run.mkdir()
+  (run / "config.json").write_text('{"agent": "dqn", ')
+  assert _train(tmp_path, "--resume") == cli.EXIT_BAD_INPUT
+  assert "is not a readable run config" in _error_line(capsys)
+
+
+def test_a_copied_run_resumes_in_the_copy(tmp_path):
+  import shutil
+  from repertory.launch.experiment import ExperimentConfig
+  original = tmp_path / "original"
+  assert cli.main(["train", "--run-dir", str(original), "--max-actor-steps", "300", "--no-progress",
+                   "--eval-every", "300", "--eval-episodes", "1", "--config", "min_replay_size=100"]) == 0
+  copy = tmp_path / "copy"
+  shutil.copytree(original, copy)
+  before = (original / "metrics.csv").read_text()
+  assert cli.main(["train", "--run-dir", str(copy), "--resume", "--max-actor-steps", "400", "--no-progress",
+                   "--eval-every", "300", "--eval-episodes", "1"]) == 0
+  assert (original / "metrics.csv").read_text() == before  # the original is untouched
+  assert ExperimentConfig.load(str(copy / "config.json")).run_dir == str(copy)
+  assert json.loads((copy / "status.json").read_text())["actor_steps"] == 400

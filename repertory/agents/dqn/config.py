@@ -11,6 +11,7 @@ class DQNConfig:
   discount: float = 0.99
   n_step: int = 3  # Rainbow (Hessel et al. 2018, Table 1) uses 3.
   learning_rate: float = 2.5e-4  # Rainbow on Atari: 6.25e-5.
+  learning_rate_decay_steps: int = 0  # > 0: lr falls linearly to 0 over this many SGD updates (0: constant).
   adam_eps: float = 1e-8  # Rainbow on Atari: 1.5e-4.
   max_gradient_norm: float = 10.0
   huber_delta: float = 1.0
