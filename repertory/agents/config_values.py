@@ -102,7 +102,7 @@ def derived_names(config_class: type) -> Tuple[str, ...]:
 # Ranges by field name, shared by every agent's config (a field an agent lacks is skipped).
 _AT_LEAST_ONE = ("n_step", "batch_size", "target_update_period", "sgd_steps_per_call", "max_replay_size",
                  "num_critics")
-_NON_NEGATIVE = ("min_replay_size", "epsilon_decay_steps", "learning_rate_decay_steps", "importance_sampling_anneal_steps", "max_gradient_norm",
+_NON_NEGATIVE = ("min_replay_size", "epsilon_decay_steps", "importance_sampling_anneal_steps", "max_gradient_norm",
                  "priority_exponent", "reward_clip", "samples_per_insert_tolerance", "optimism_anneal_steps")
 _UNIT_INTERVAL = ("discount", "epsilon_start", "epsilon_end", "evaluation_epsilon", "epsilon_train", "epsilon_eval",
                   "epsilon_floor_without_noise", "importance_sampling_exponent", "tau")

@@ -69,7 +69,23 @@ def prepare_run_dir(run_dir: str, resume: bool, overwrite: bool) -> None:
     if not os.path.exists(os.path.join(run_dir, "config.json")):
       raise ConfigError(f"'{run_dir}' holds files that are not a repertory run; choose another --run-dir")
     shutil.rmtree(run_dir)
-  os.makedirs(run_dir, exist_ok=True)
+  try:
+    os.makedirs(run_dir, exist_ok=True)
+  except OSError as e:
+    raise ConfigError(f"cannot create --run-dir '{run_dir}' ({e.strerror}); choose another --run-dir") from None
+
+
+def check_run_dir_path(run_dir: str) -> None:
+  """One line for a --run-dir that can never hold a run: empty, a file, or under a folder nobody may write."""
+  if not run_dir.strip():
+    raise ConfigError("--run-dir is empty; give a folder for the run, e.g. --run-dir runs/cartpole")
+  if os.path.exists(run_dir) and not os.path.isdir(run_dir):
+    raise ConfigError(f"--run-dir '{run_dir}' is a file, not a folder; choose another --run-dir")
+  parent = os.path.dirname(os.path.abspath(run_dir))
+  while not os.path.exists(parent):
+    parent = os.path.dirname(parent)
+  if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+    raise ConfigError(f"cannot create --run-dir '{run_dir}': '{parent}' is not a writable folder; choose another --run-dir")
 
 
 def check_resume_flags(saved, args: argparse.Namespace) -> None:
@@ -102,6 +118,7 @@ def _write_status(run_dir: str, status: str, **extra) -> None:
 
 def train(args: argparse.Namespace) -> int:
   from repertory.launch.experiment import ExperimentConfig
+  check_run_dir_path(args.run_dir)
   experiment = ExperimentConfig(
       agent=args.agent, env=args.env, run_dir=args.run_dir, launcher=args.launcher, seed=args.seed,
       max_actor_steps=args.max_actor_steps, num_actors=args.num_actors, envs_per_actor=args.envs_per_actor, eval_every=args.eval_every,

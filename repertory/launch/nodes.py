@@ -268,8 +268,9 @@ class EvaluatorService(Service):
       return mean
 
   def run(self) -> str:
+    """Evaluates every `eval_every` actor steps before the budget; the driver runs the final evaluation."""
     while not self.stopping():
-      if self._counter.get()["actor_steps"] >= self._next:
+      if self._counter.get()["actor_steps"] >= self._next and self._next < self._experiment.max_actor_steps:
         self.evaluate()
         self._next += self._experiment.eval_every
       else:

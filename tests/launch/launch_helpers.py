@@ -8,7 +8,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # A small, fast DQN: learning starts after 200 transitions.
-FAST_DQN = ["--config", "min_replay_size=200", "--config", "batch_size=32", "--config", "samples_per_insert=8"]
+FAST_DQN = ["--config", "min_replay_size=200", "--config", "batch_size=32", "--config", "updates_per_actor_step=0.25"]
 
 
 def run_cli(*args, timeout=300, env=None):

@@ -177,3 +177,13 @@ def test_a_copied_run_resumes_in_the_copy(tmp_path):
   assert (original / "metrics.csv").read_text() == before  # the original is untouched
   assert ExperimentConfig.load(str(copy / "config.json")).run_dir == str(copy)
   assert json.loads((copy / "status.json").read_text())["actor_steps"] == 400
+
+
+def test_impossible_run_dirs_are_one_line(tmp_path, capsys):
+  a_file = tmp_path / "a_file"
+  a_file.write_text("x")
+  for run_dir, message in (("", "--run-dir is empty"), (str(a_file), "is a file, not a folder"),
+                           (str(a_file / "run"), "is not a writable folder"),
+                           ("/proc/no_such/run", "cannot create --run-dir")):
+    assert cli.main(["train", "--run-dir", run_dir, "--max-actor-steps", "100", "--no-progress"]) == cli.EXIT_BAD_INPUT
+    assert message in _error_line(capsys)

@@ -10,13 +10,12 @@ class DQNConfig:
 
   discount: float = 0.99
   n_step: int = 3  # Rainbow (Hessel et al. 2018, Table 1) uses 3.
-  learning_rate: float = 2.5e-4  # Rainbow on Atari: 6.25e-5.
-  learning_rate_decay_steps: int = 0  # > 0: lr falls linearly to 0 over this many SGD updates (0: constant).
+  learning_rate: float = 5e-4  # CartPole sweep (BUILD_NOTES.md); Rainbow on Atari: 6.25e-5.
   adam_eps: float = 1e-8  # Rainbow on Atari: 1.5e-4.
   max_gradient_norm: float = 10.0
   huber_delta: float = 1.0
-  batch_size: int = 64  # Rainbow on Atari: 32.
-  target_update_period: int = 500  # learner steps; Rainbow on Atari: 8000 frames = 2000 updates.
+  batch_size: int = 128  # CartPole sweep (BUILD_NOTES.md); Rainbow on Atari: 32.
+  target_update_period: int = 128  # SGD updates; CartPole sweep (BUILD_NOTES.md); Rainbow on Atari: 8000 frames = 2000 updates.
   sgd_steps_per_call: int = 1  # SGD updates fused into one jit call (one learner step; unrolled in the jit)
   hidden_sizes: Tuple[int, ...] = (128, 128)
   dueling: bool = True  # Wang et al. 2016.
@@ -24,7 +23,7 @@ class DQNConfig:
   min_replay_size: int = 1_000
   max_replay_size: int = 100_000
   updates_per_actor_step: float = 0.5  # SGD updates per environment step (the replay ratio, as in DER and SAC)
-  samples_per_insert_tolerance: float = 256.0
+  samples_per_insert_tolerance: float = 1024.0  # rate-limiter slack for thread / ray runs: 8 batches
   priority_exponent: float = 0.6  # α, Schaul et al. 2016, Table 3 (proportional).
   importance_sampling_exponent: float = 0.4  # β0, annealed to 1 (Schaul et al. 2016, Table 3).
   importance_sampling_anneal_steps: int = 20_000  # learner steps

@@ -45,11 +45,8 @@ def make_learner(networks: DQNNetworks, config: DQNConfig, iterator: Iterator[Re
                  update_priorities: Optional[Callable[[np.ndarray, np.ndarray], None]], seed: int,
                  example_observation: np.ndarray, loss=None) -> SGDLearner:
   """DQN on the shared learner: Adam after global-norm clipping; `loss` defaults to `DoubleQLoss`."""
-  learning_rate = config.learning_rate
-  if config.learning_rate_decay_steps > 0:
-    learning_rate = optax.linear_schedule(config.learning_rate, 0.0, config.learning_rate_decay_steps)
   optimizer = optax.chain(optax.clip_by_global_norm(config.max_gradient_norm),
-                          optax.adam(learning_rate, eps=config.adam_eps))
+                          optax.adam(config.learning_rate, eps=config.adam_eps))
   key = jax.random.PRNGKey(seed)
   params = networks.q_network.init(key, example_observation[None])
   settings = LearnerSettings(config.target_update_period, config.importance_sampling_exponent,
