@@ -108,7 +108,7 @@ _UNIT_INTERVAL = ("discount", "epsilon_start", "epsilon_end", "evaluation_epsilo
                   "epsilon_floor_without_noise", "importance_sampling_exponent", "tau")
 
 
-def _range_error(name: str, field: str, value: Any) -> str:
+def _range_error(field: str, value: Any) -> str:
   if field.endswith("learning_rate") or field in ("adam_eps", "updates_per_actor_step"):
     return "" if value > 0 else "must be > 0"
   if field in _AT_LEAST_ONE:
@@ -129,6 +129,6 @@ def check_ranges(name: str, config: Any) -> None:
       continue
     if isinstance(value, float) and not math.isfinite(value):
       raise ConfigError(f"{name} config {field.name}={value} is not a finite number; give a finite value")
-    problem = _range_error(name, field.name, value)
+    problem = _range_error(field.name, value)
     if problem:
       raise ConfigError(f"{name} config {field.name}={value} {problem}")

@@ -4,6 +4,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
 import time
 from typing import List, Optional
@@ -14,6 +15,19 @@ from repertory.launch.lifetime import die_with_parent_if_asked
 
 EXIT_BAD_INPUT = 2
 EXIT_RUN_FAILED = 1
+
+
+HEARTBEAT_S = 10.0
+STALE_S = 60.0  # a "running" status without a heartbeat for this long belongs to a dead driver
+
+
+class Terminated(KeyboardInterrupt):
+  """SIGTERM, raised like Ctrl-C so that a run is checkpointed and marked interrupted; exit status 143."""
+
+
+def _terminate(signum, frame) -> None:
+  signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+  raise Terminated
 
 
 class _Default(str):
@@ -112,13 +126,59 @@ def check_resumed_replay(saved, requested: str) -> None:
 
 
 def _write_status(run_dir: str, status: str, **extra) -> None:
-  with open(os.path.join(run_dir, "status.json"), "w") as f:
+  """status.json, replaced atomically so that a reader never sees half of it."""
+  path = os.path.join(run_dir, "status.json")
+  with open(path + ".tmp", "w") as f:
     json.dump({"status": status, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **extra}, f, indent=2, default=str)
+  os.replace(path + ".tmp", path)
+
+
+class Heartbeat:
+  """Keeps status.json "running" with this process's pid and a fresh `heartbeat` time while a run trains, so
+  the next command can tell a live run from one whose driver died (`check_not_running`)."""
+
+  def __init__(self, run_dir: str, period_s: float = HEARTBEAT_S):
+    import threading
+    self._run_dir, self._period_s = run_dir, period_s
+    self._stop = threading.Event()
+    self._beat()
+    self._thread = threading.Thread(target=self._loop, name="heartbeat", daemon=True)
+    self._thread.start()
+
+  def _beat(self) -> None:
+    _write_status(self._run_dir, "running", pid=os.getpid(), heartbeat=time.time())
+
+  def _loop(self) -> None:
+    while not self._stop.wait(self._period_s):
+      self._beat()
+
+  def stop(self) -> None:
+    self._stop.set()
+    self._thread.join(timeout=5.0)
+
+
+def check_not_running(run_dir: str) -> None:
+  """One line when another live process trains in `run_dir`; a run whose driver died (no heartbeat for
+  STALE_S, or its pid gone) is stale and may be resumed or overwritten."""
+  try:
+    with open(os.path.join(run_dir, "status.json")) as f:
+      status = json.load(f)
+  except (OSError, ValueError):
+    return
+  if not isinstance(status, dict) or status.get("status") != "running":
+    return
+  pid, beat = status.get("pid"), status.get("heartbeat")
+  fresh = isinstance(beat, (int, float)) and time.time() - beat < STALE_S
+  alive = isinstance(pid, int) and pid != os.getpid() and os.path.exists(f"/proc/{pid}")
+  if fresh and alive:
+    raise ConfigError(f"run dir '{run_dir}' is being trained now by process {pid}; stop it first "
+                      "(or pick another --run-dir)")
 
 
 def train(args: argparse.Namespace) -> int:
   from repertory.launch.experiment import ExperimentConfig
   check_run_dir_path(args.run_dir)
+  check_not_running(args.run_dir)
   experiment = ExperimentConfig(
       agent=args.agent, env=args.env, run_dir=args.run_dir, launcher=args.launcher, seed=args.seed,
       max_actor_steps=args.max_actor_steps, num_actors=args.num_actors, envs_per_actor=args.envs_per_actor, eval_every=args.eval_every,
@@ -141,8 +201,9 @@ def train(args: argparse.Namespace) -> int:
   if not args.resume:
     prepare_run_dir(args.run_dir, resume=False, overwrite=args.overwrite)
   experiment.save(os.path.join(args.run_dir, "config.json"), spec)
-  _write_status(args.run_dir, "running")
+  heartbeat = Heartbeat(args.run_dir)
   start = time.time()
+  previous = signal.signal(signal.SIGTERM, _terminate)
   try:
     if experiment.launcher == "sync":
       from repertory.launch.sync import run_sync
@@ -150,9 +211,17 @@ def train(args: argparse.Namespace) -> int:
     else:
       from repertory.launch.distributed import run_distributed
       summary = run_distributed(experiment, spec, resume=args.resume)
+  except KeyboardInterrupt as e:  # SIGINT or SIGTERM: the run can be resumed
+    heartbeat.stop()
+    _write_status(args.run_dir, "interrupted", signal="SIGTERM" if isinstance(e, Terminated) else "SIGINT")
+    raise
   except BaseException as e:
+    heartbeat.stop()
     _write_status(args.run_dir, "failed", error=f"{type(e).__name__}: {e}")
     raise
+  finally:
+    signal.signal(signal.SIGTERM, previous)
+  heartbeat.stop()
   summary["wall_clock_s"] = round(time.time() - start, 1)
   from repertory.utils.plotting import plot_learning_curve
   curve = plot_learning_curve(os.path.join(args.run_dir, "metrics.csv"), os.path.join(args.run_dir, "learning_curve.png"),
@@ -201,9 +270,13 @@ def main(argv: Optional[List[str]] = None) -> int:
   except NodeFailure as e:
     print(f"repertory: run failed: {e}", file=sys.stderr)
     return EXIT_RUN_FAILED
-  except KeyboardInterrupt:
-    print("repertory: interrupted", file=sys.stderr)
-    return 130
+  except KeyboardInterrupt as e:
+    if args.command != "train":  # a benchmark goes on when its command is run again
+      print("repertory: interrupted", file=sys.stderr)
+      return 130
+    print(f"repertory: interrupted ({'SIGTERM' if isinstance(e, Terminated) else 'SIGINT'}); "
+          "resume with the same command and --resume", file=sys.stderr)
+    return 143 if isinstance(e, Terminated) else 130
   return 0
 
 

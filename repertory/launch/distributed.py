@@ -10,6 +10,8 @@ from repertory.launch.launchers import NodeFailure, RayLaunch, ThreadLaunch
 from repertory.launch.program import Handle, Node, Program
 from repertory.utils.progress import ProgressLine
 
+COUNTER_SAVE_S = 30.0
+
 
 def make_program(experiment: ExperimentConfig, spec: EnvironmentSpec, resume: bool = False) -> Program:
   """The run's nodes; each receives `spec`, computed once by the driver (`experiment.environment_spec()`)."""
@@ -49,7 +51,7 @@ def run_distributed(experiment: ExperimentConfig, spec: Optional[EnvironmentSpec
     evaluator = launched.resolve(Handle("evaluator", 0))
     learner = launched.resolve(Handle("learner", 0))
     progress = ProgressLine(experiment.max_actor_steps, enabled=experiment.progress, label=experiment.launcher)
-    restarts = 0
+    restarts, saved_at = 0, time.monotonic()
     while True:
       for handle, error in launched.poll():
         name = Program.node_name(handle)
@@ -66,6 +68,9 @@ def run_distributed(experiment: ExperimentConfig, spec: Optional[EnvironmentSpec
       progress.update(counts)
       if counts["actor_steps"] >= experiment.max_actor_steps:
         break
+      if time.monotonic() - saved_at > COUNTER_SAVE_S:  # a resume after a dead driver continues from here
+        counter.save()
+        saved_at = time.monotonic()
       time.sleep(0.5)
     final_evaluation = evaluator.evaluate()
     learner_steps = learner.save()

@@ -54,27 +54,35 @@ def run_sync(experiment: ExperimentConfig, spec: Optional[EnvironmentSpec] = Non
   updates_per_step = learner_steps_per_actor_step(builder.config)
   credit, metrics = 0.0, []
   start = int(counter.get()["actor_steps"])
-  for step in range(start + 1, experiment.max_actor_steps + 1):
-    for episode in loop.run_steps(1):
-      counter.increment(episodes=1)
-      counter.record("actor", {"episode_return": episode.episode_return, "episode_length": episode.episode_length})
-    counter.increment(actor_steps=1)
-    if replay.can_sample(builder.config.batch_size):
-      credit += updates_per_step
-      before = learner.steps
-      while credit >= 1.0:
-        metrics.append(learner.step())
-        credit -= 1.0
-      if learner.steps > before:
-        counter.increment(learner_steps=learner.steps - before)
-    if step % log_every == 0 and metrics:
-      counter.record("learner", {k: float(np.mean([np.asarray(m[k]) for m in metrics])) for k in metrics[0]})
-      metrics = []
-    if step % experiment.eval_every == 0:
-      evaluate()
-    if step % 5_000 == 0:
-      checkpointer.save(learner.steps, learner.state())
-    progress.update(counter.get())
+  try:
+    for step in range(start + 1, experiment.max_actor_steps + 1):
+      for episode in loop.run_steps(1):
+        counter.increment(episodes=1)
+        counter.record("actor", {"episode_return": episode.episode_return, "episode_length": episode.episode_length})
+      counter.increment(actor_steps=1)
+      if replay.can_sample(builder.config.batch_size):
+        credit += updates_per_step
+        before = learner.steps
+        while credit >= 1.0:
+          metrics.append(learner.step())
+          credit -= 1.0
+        if learner.steps > before:
+          counter.increment(learner_steps=learner.steps - before)
+      if step % log_every == 0 and metrics:
+        counter.record("learner", {k: float(np.mean([np.asarray(m[k]) for m in metrics])) for k in metrics[0]})
+        metrics = []
+      if step % experiment.eval_every == 0:
+        evaluate()
+      if step % 5_000 == 0:
+        checkpointer.save(learner.steps, learner.state())
+        counter.save()  # the step count of that checkpoint, for a resume after a crash
+      progress.update(counter.get())
+  except KeyboardInterrupt:  # Ctrl-C or SIGTERM (see cli.train): keep what was learned, then stop
+    checkpointer.save(learner.steps, learner.state())
+    counter.increment(learner_steps=learner.steps - int(counter.get()["learner_steps"]))  # the checkpoint's count
+    counter.stop()
+    checkpointer.close()
+    raise
   final_evaluation = evaluate() if experiment.max_actor_steps % experiment.eval_every else counter.get()["evaluation_return"]
   checkpointer.save(learner.steps, learner.state())
   counts = counter.get()

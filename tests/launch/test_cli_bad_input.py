@@ -187,3 +187,21 @@ def test_impossible_run_dirs_are_one_line(tmp_path, capsys):
                            ("/proc/no_such/run", "cannot create --run-dir")):
     assert cli.main(["train", "--run-dir", run_dir, "--max-actor-steps", "100", "--no-progress"]) == cli.EXIT_BAD_INPUT
     assert message in _error_line(capsys)
+
+
+def test_a_run_with_a_live_driver_is_refused_and_a_dead_drivers_run_resumes(tmp_path, capsys):
+  import subprocess
+  import time
+  run = _finished_run(tmp_path)
+  other = subprocess.Popen(["sleep", "60"])
+  try:
+    (run / "status.json").write_text(json.dumps({"status": "running", "pid": other.pid, "heartbeat": time.time()}))
+    for extra in (("--resume",), ("--overwrite",)):
+      assert _train(tmp_path, *extra) == cli.EXIT_BAD_INPUT
+      assert f"is being trained now by process {other.pid}" in _error_line(capsys)
+  finally:
+    other.kill()
+    other.wait()
+  # The same status with its driver gone is stale: --resume continues the run.
+  assert _train(tmp_path, "--resume", "--eval-episodes", "1") == 0
+  assert json.loads((run / "status.json").read_text())["status"] == "finished"
