@@ -55,5 +55,5 @@ setup(
     python_requires=">=3.11",
     install_requires=CORE,
     extras_require=EXTRAS,
-    entry_points={"console_scripts": ["repertory=repertory.launch.cli:main"]},
+    entry_points={"console_scripts": ["repertory=repertory.cli:main"]},
 )

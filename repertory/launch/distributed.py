@@ -7,6 +7,7 @@ from repertory.environments.specs import EnvironmentSpec
 from repertory.launch import nodes
 from repertory.launch.experiment import ExperimentConfig
 from repertory.launch.launchers import NodeFailure, RayLaunch, ThreadLaunch
+from repertory.launch.lifetime import raise_if_terminated
 from repertory.launch.program import Handle, Node, Program
 from repertory.utils.progress import ProgressLine
 
@@ -72,6 +73,7 @@ def run_distributed(experiment: ExperimentConfig, spec: Optional[EnvironmentSpec
         counter.save()
         saved_at = time.monotonic()
       time.sleep(0.5)
+      raise_if_terminated()
     final_evaluation = evaluator.evaluate()
     learner_steps = learner.save()
     if experiment.checkpoint_replay:

@@ -1,6 +1,7 @@
 """The `sync` launch type: one process; act and learn interleaved by the replay ratio.
 
-Deterministic on CPU for a seed: one environment, one replay table (not rate-limited), one learner.
+Deterministic on CPU for a seed: one environment (or, with `envs_per_actor` > 1, a vectorised one stepped
+with one batched policy call per step), one replay table (not rate-limited), one learner.
 """
 
 import os
@@ -9,9 +10,10 @@ from typing import Any, Dict, Optional
 import numpy as np
 
 from repertory.agents.builder import learner_steps_per_actor_step
-from repertory.agents.environment_loop import EnvironmentLoop
-from repertory.environments.specs import EnvironmentSpec, make_environment_spec
+from repertory.agents.environment_loop import EnvironmentLoop, VectorEnvironmentLoop
+from repertory.environments.specs import EnvironmentSpec
 from repertory.launch.experiment import ExperimentConfig
+from repertory.launch.lifetime import raise_if_terminated
 from repertory.launch.nodes import CounterService
 from repertory.replay.table import Table
 from repertory.utils.checkpointing import Checkpointer
@@ -23,10 +25,8 @@ def run_sync(experiment: ExperimentConfig, spec: Optional[EnvironmentSpec] = Non
   """Acting, learning and evaluation in one process, deterministic for a seed. `spec`: the run's environment
   spec when the caller has computed it (`experiment.environment_spec()`); else read from the training env."""
   builder = experiment.make_builder()
-  environment = experiment.make_environment(seed=experiment.seed)
   if spec is None:
-    spec = make_environment_spec(environment)
-    builder.check_environment(spec)
+    spec = experiment.environment_spec()
   networks = builder.make_networks(spec)
   replay = Table(builder.table_config(), seed=experiment.seed, rate_limited=False)  # acting and learning alternate
   learner = builder.make_learner(networks, spec, replay.as_iterator(builder.config.batch_size),
@@ -36,8 +36,7 @@ def run_sync(experiment: ExperimentConfig, spec: Optional[EnvironmentSpec] = Non
   if resume and checkpointer.latest_step() is not None:
     learner.restore(checkpointer.restore(learner.state()))
   policy = builder.make_policy(networks)
-  actor = builder.make_actor(policy, learner, experiment.seed, adder=builder.make_adder(replay))
-  loop = EnvironmentLoop(environment, actor)
+  loop, envs = _training_loop(experiment, builder, policy, learner, replay)
   evaluation_environment = experiment.make_environment(seed=experiment.seed + 10_000, evaluation=True)
   evaluator = builder.make_actor(policy, learner, experiment.seed + 10_000, evaluation=True)
   evaluation_loop = EnvironmentLoop(evaluation_environment, evaluator, update_actor=False)
@@ -55,35 +54,41 @@ def run_sync(experiment: ExperimentConfig, spec: Optional[EnvironmentSpec] = Non
   credit, metrics = 0.0, []
   start = int(counter.get()["actor_steps"])
   try:
-    for step in range(start + 1, experiment.max_actor_steps + 1):
+    step, evaluated_at = start, None
+    while step < experiment.max_actor_steps:
+      previous, step = step, step + envs  # a vectorised loop may overshoot the budget by < envs steps
+      crossed = lambda period: step // period > previous // period
       for episode in loop.run_steps(1):
         counter.increment(episodes=1)
         counter.record("actor", {"episode_return": episode.episode_return, "episode_length": episode.episode_length})
-      counter.increment(actor_steps=1)
+      counter.increment(actor_steps=envs)
       if replay.can_sample(builder.config.batch_size):
-        credit += updates_per_step
+        credit += updates_per_step * envs
         before = learner.steps
         while credit >= 1.0:
           metrics.append(learner.step())
           credit -= 1.0
         if learner.steps > before:
           counter.increment(learner_steps=learner.steps - before)
-      if step % log_every == 0 and metrics:
+      if crossed(log_every) and metrics:
         counter.record("learner", {k: float(np.mean([np.asarray(m[k]) for m in metrics])) for k in metrics[0]})
         metrics = []
-      if step % experiment.eval_every == 0:
+      if crossed(experiment.eval_every):
         evaluate()
-      if step % 5_000 == 0:
+        evaluated_at = step
+      if crossed(5_000):
         checkpointer.save(learner.steps, learner.state())
         counter.save()  # the step count of that checkpoint, for a resume after a crash
       progress.update(counter.get())
-  except KeyboardInterrupt:  # Ctrl-C or SIGTERM (see cli.train): keep what was learned, then stop
+      raise_if_terminated()
+  except KeyboardInterrupt:  # Ctrl-C or SIGTERM (see training.train_run): keep what was learned, then stop
     checkpointer.save(learner.steps, learner.state())
     counter.increment(learner_steps=learner.steps - int(counter.get()["learner_steps"]))  # the checkpoint's count
     counter.stop()
     checkpointer.close()
     raise
-  final_evaluation = evaluate() if experiment.max_actor_steps % experiment.eval_every else counter.get()["evaluation_return"]
+  evaluated = evaluated_at == step or (step == start and step % experiment.eval_every == 0)
+  final_evaluation = counter.get()["evaluation_return"] if evaluated else evaluate()
   checkpointer.save(learner.steps, learner.state())
   counts = counter.get()
   counts.update(final_evaluation_return=final_evaluation, learner_steps=learner.steps)
@@ -91,3 +96,14 @@ def run_sync(experiment: ExperimentConfig, spec: Optional[EnvironmentSpec] = Non
   counter.stop()
   checkpointer.close()
   return counts
+
+
+def _training_loop(experiment: ExperimentConfig, builder: Any, policy: Any, learner: Any, replay: Table):
+  """(environment loop, environment steps per loop step): one environment, or `envs_per_actor` stepped
+  together (seeded seed, seed + 1, ...) with one adder each."""
+  envs = experiment.envs_per_actor
+  if envs == 1:
+    actor = builder.make_actor(policy, learner, experiment.seed, adder=builder.make_adder(replay))
+    return EnvironmentLoop(experiment.make_environment(seed=experiment.seed), actor), 1
+  actor = builder.make_actor(policy, learner, experiment.seed, adder=[builder.make_adder(replay) for _ in range(envs)])
+  return VectorEnvironmentLoop(experiment.make_vector_environment(seed=experiment.seed), actor), envs

@@ -4,7 +4,9 @@ Layers, lowest first; a module may import its own layer and the ones below, neve
   0 foundation   errors, data, utils
   1 parts        environments, networks, losses, replay
   2 agents       agents
-  3 programs     launch, experiments, tools
+  3 programs     launch, tools
+  4 benchmarks   benchmarks
+  5 command line cli (the `repertory` command)
 Imports are read from the source (every `import` / `from ... import`, also those inside functions,
 which is where the heavy imports are kept), so nothing is imported to check it.
 
@@ -21,9 +23,11 @@ LAYERS: Dict[str, int] = {
     "errors": 0, "data": 0, "utils": 0,
     "environments": 1, "networks": 1, "losses": 1, "replay": 1,
     "agents": 2,
-    "launch": 3, "experiments": 3, "tools": 3,
+    "launch": 3, "tools": 3,
+    "benchmarks": 4,
+    "cli": 5,
 }
-LAYER_NAMES = ("foundation", "parts", "agents", "programs")
+LAYER_NAMES = ("foundation", "parts", "agents", "programs", "benchmarks", "command line")
 MAX_LINES = 300
 SIZE_REASON = "over 300 lines on purpose"
 PACKAGE_ROOT = pathlib.Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ FAST_DQN = ["--config", "min_replay_size=200", "--config", "batch_size=32", "--c
 
 def run_cli(*args, timeout=300, env=None):
   """Runs `repertory` in a subprocess; returns (returncode, stdout, stderr)."""
-  process = subprocess.run([sys.executable, "-m", "repertory.launch.cli", *args], capture_output=True, text=True,
+  process = subprocess.run([sys.executable, "-m", "repertory.cli", *args], capture_output=True, text=True,
                            timeout=timeout, cwd=REPO, env=env)
   return process.returncode, process.stdout, process.stderr
 
@@ -57,7 +57,7 @@ def wait_for(predicate, timeout_s, what):
 def stop_bench_while_it_runs(args, find_run, stop, timeout_s=180):
   """Starts `repertory *args`, waits until `find_run(bench_pid)` returns the pid of a run the bench started,
   sends the bench the signal `stop`, and checks that the run exits too. Returns (returncode, stderr)."""
-  bench = subprocess.Popen([sys.executable, "-m", "repertory.launch.cli", *args], stdout=subprocess.PIPE,
+  bench = subprocess.Popen([sys.executable, "-m", "repertory.cli", *args], stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True, cwd=REPO, env={**os.environ, "JAX_PLATFORMS": "cpu"})
   try:
     wait_for(lambda: bench.poll() is not None or find_run(bench.pid), timeout_s, "the run to start")

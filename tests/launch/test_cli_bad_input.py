@@ -5,7 +5,7 @@ import socket
 
 import pytest
 
-from repertory.launch import cli
+from repertory import cli
 
 
 def _error_line(capsys):

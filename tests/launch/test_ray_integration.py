@@ -61,7 +61,7 @@ def test_ray_run_end_to_end_writes_outputs_stops_at_budget_and_cleans_up(cli, tm
 def test_killed_actor_is_restarted_and_the_budget_is_met(tmp_path):
   run_dir = str(tmp_path / "run")
   process = subprocess.Popen(
-      [sys.executable, "-m", "repertory.launch.cli", "train", "--launcher", "ray", "--num-actors", "2",
+      [sys.executable, "-m", "repertory.cli", "train", "--launcher", "ray", "--num-actors", "2",
        "--max-actor-steps", "12000", "--eval-every", "6000", "--eval-episodes", "1", "--run-dir", run_dir,
        "--no-progress", *FAST_DQN], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   try:
@@ -123,7 +123,7 @@ def test_two_node_cluster_places_learner_and_actors_on_different_nodes(tmp_path)
 def test_dead_node_stops_the_run_within_seconds_naming_it(tmp_path, victim, replay, named):
   run_dir = str(tmp_path / "run")
   process = subprocess.Popen(
-      [sys.executable, "-m", "repertory.launch.cli", "train", "--launcher", "ray", "--num-actors", "1",
+      [sys.executable, "-m", "repertory.cli", "train", "--launcher", "ray", "--num-actors", "1",
        "--max-actor-steps", "200000", "--run-dir", run_dir, "--no-progress", "--replay", replay, *FAST_DQN],
       cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   try:
@@ -152,10 +152,11 @@ def test_dead_node_stops_the_run_within_seconds_naming_it(tmp_path, victim, repl
 
 @pytest.mark.parametrize("agent, env, overrides", [
     ("impala", "popgym:RepeatPreviousEasy", ["--config", "batch_size=4", "--config", "core=lstm"]),
-    ("der", "atari:Pong", ["--replay", "native", "--config", "min_replay_size=300",
-                           "--config", "updates_per_actor_step=0.25"]),
+    ("der", "atari:Pong?max_episode_steps=300", ["--replay", "native", "--config", "min_replay_size=300",
+                                                 "--config", "updates_per_actor_step=0.25"]),
     ("sac", "gym:Pendulum-v1", ["--config", "min_replay_size=200", "--config", "batch_size=64",
-                                "--config", "variable_update_period=50"]),
+                                "--config", "variable_update_period=50", "--config", "hidden_sizes=32,32",
+                                "--config", "updates_per_actor_step=0.25"]),
 ])
 def test_other_agents_run_as_ray_processes(cli, tmp_path, agent, env, overrides):
   run_dir = str(tmp_path / agent)

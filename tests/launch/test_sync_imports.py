@@ -19,7 +19,7 @@ class PathFinderWithout(importlib.machinery.PathFinder):
 
 
 sys.meta_path = [PathFinderWithout if f is importlib.machinery.PathFinder else f for f in sys.meta_path]
-from repertory.launch import cli
+from repertory import cli
 sys.exit(cli.main(["train", "--launcher", "sync", "--max-actor-steps", "300", "--eval-every", "300",
                    "--eval-episodes", "1", "--run-dir", sys.argv[1], "--no-progress", "--config", "min_replay_size=100"]))
 """

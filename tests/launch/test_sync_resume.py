@@ -3,7 +3,7 @@
 import json
 import os
 
-from repertory.launch import cli
+from repertory import cli
 from repertory.utils.loggers import read_metrics
 
 FAST = ["--config", "min_replay_size=200", "--config", "batch_size=32", "--no-progress", "--eval-episodes", "2"]
@@ -34,7 +34,7 @@ def test_sigterm_checkpoints_marks_interrupted_and_resume_continues(tmp_path):
   import time
   from launch_helpers import REPO
   run_dir = str(tmp_path / "run")
-  command = [sys.executable, "-m", "repertory.launch.cli", "train", "--launcher", "sync", "--max-actor-steps",
+  command = [sys.executable, "-m", "repertory.cli", "train", "--launcher", "sync", "--max-actor-steps",
              "50000", "--eval-every", "50000", "--run-dir", run_dir, *FAST]
   process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   deadline = time.time() + 120

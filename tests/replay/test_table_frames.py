@@ -5,7 +5,7 @@ import pytest
 import tree
 
 from repertory import environments
-from repertory.launch.throughput_replay import write_random_policy_transitions
+from repertory.benchmarks.throughput_replay import write_random_policy_transitions
 from repertory.replay.config import TableConfig
 from repertory.replay.table import Table
 

@@ -8,36 +8,24 @@ Measured in one run on the same cores:
      from 10k to 1M items (see `throughput_replay`);
   c. learner updates/s for each agent's default network and batch size;
   d. end-to-end frames/s of a `ray` run with 1 and 2 actors, and how often the learner waited for data.
+Writes throughput.csv, throughput.png and provenance.json (machine, commit, date, settings) to --out;
+every invocation measures again (an --out of other settings is refused).
 """
 
 import argparse
 import csv
+import dataclasses
 import json
 import os
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
+from repertory.benchmarks.base import Benchmark, Plan, Run
 from repertory.errors import ConfigError
 
 FRAME_SKIP = 4
-
-
-def add_parser(subparsers) -> argparse.ArgumentParser:
-  p = subparsers.add_parser("throughput", help="actor, replay, learner and end-to-end throughput",
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter, description=__doc__)
-  p.add_argument("--out", required=True, help="output folder for throughput.csv, provenance.json and throughput.png")
-  p.add_argument("--game", default="Pong", help="Atari game for the environment and actor measurements")
-  p.add_argument("--num-envs", type=int, default=8, help="environments per vectorised actor")
-  p.add_argument("--seconds", type=float, default=10.0, help="seconds per rate measurement")
-  p.add_argument("--agents", default="dqn,der,impala", help="agents whose replay and learner to measure (those installed)")
-  p.add_argument("--ray-steps", type=int, default=20_000, help="actor steps of each end-to-end ray run (0 skips them)")
-  p.add_argument("--replay", default="auto", choices=("auto", "native", "reverb"),
-                 help="replay backends to measure (auto: every installed one); the end-to-end runs use the first")
-  p.add_argument("--quick", action="store_true", help="reduced mode for CI: 2 envs, 1 s per measurement, no ray runs, "
-                 "no Ray-served table, prioritised sampling up to 10k items")
-  return p
 
 
 class _Results:
@@ -119,7 +107,6 @@ def measure_actors(results: _Results, game: str, num_envs: int, seconds: float) 
 def _without_rate_limit(table):
   """The agent's table without anything that blocks inserts while nobody samples: no samples-per-insert
   limiter, and a queue (IMPALA) becomes a uniform table of at least 256 items that evicts its oldest."""
-  import dataclasses
   if table.sampler == "fifo":
     table = dataclasses.replace(table, sampler="uniform", max_size=max(256, table.max_size))
   return dataclasses.replace(table, samples_per_insert=None, samples_per_insert_tolerance=None)
@@ -135,7 +122,7 @@ def _stacked_batch(example: Any, batch_size: int):
 
 def measure_replay(results: _Results, agent: str, game: str, seconds: float, backends: List[str]) -> None:
   from repertory.agents import make_builder
-  from repertory.launch.throughput_replay import measure_backend
+  from repertory.benchmarks.throughput_replay import measure_backend
   builder = make_builder(agent, {"min_replay_size": "1"} if agent in ("dqn", "der") else {})
   example = builder.example_item(_atari_spec(game))
   table = _without_rate_limit(builder.table_config())
@@ -166,24 +153,29 @@ def measure_learner(results: _Results, agent: str, game: str, seconds: float) ->
   return rate
 
 
-def measure_end_to_end(results: _Results, game: str, num_envs: int, steps: int, out: str, replay: str) -> None:
-  from repertory.launch.distributed import run_distributed
+RAY_OVERRIDES = (("min_replay_size", "2000"), ("batch_size", "32"),
+                 ("updates_per_actor_step", "0.03125"))  # one update per 32 actor steps: a CPU learner keeps up
+
+
+def end_to_end_runs(out: str, game: str, num_envs: int, steps: int, replay: str) -> List[Run]:
+  """DQN `ray` runs with 1 and 2 actors on the game, for frames/s and the learner's data waits."""
   from repertory.launch.experiment import ExperimentConfig
-  from repertory.utils.loggers import read_metrics
+  runs = []
   for actors in (1, 2):
     run_dir = os.path.join(out, f"ray_{actors}_actors")
-    if os.path.exists(run_dir):
-      import shutil
-      shutil.rmtree(run_dir)
-    os.makedirs(run_dir)
     experiment = ExperimentConfig(agent="dqn", env=f"atari:{game}", run_dir=run_dir, launcher="ray",
                                   max_actor_steps=steps, num_actors=actors, envs_per_actor=num_envs,
                                   eval_every=10 * steps, eval_episodes=1, progress=False, replay=replay,
-                                  # one update per 32 actor steps: a CPU learner keeps up with CPU actors
-                                  agent_overrides=(("min_replay_size", "2000"), ("batch_size", "32"),
-                                                   ("updates_per_actor_step", "0.03125"))).validate()
-    run_distributed(experiment)
-    rows = read_metrics(os.path.join(run_dir, "metrics.csv"))
+                                  agent_overrides=RAY_OVERRIDES)
+    runs.append(Run(f"ray, {actors} actor(s)", run_dir, experiment, {"actors": actors}))
+  return runs
+
+
+def end_to_end_rates(results: "_Results", runs: Sequence[Run], num_envs: int, replay: str) -> None:
+  from repertory.utils.loggers import read_metrics
+  for run in runs:
+    actors = run.labels["actors"]
+    rows = read_metrics(os.path.join(run.run_dir, "metrics.csv"))
     acting = [(float(r["time"]), float(r["actor_steps"])) for r in rows if r["source"] == "actor"]
     waits = [float(r["data_wait_fraction"]) for r in rows if r["source"] == "learner" and r.get("data_wait_fraction")]
     if len(acting) >= 2:
@@ -219,51 +211,89 @@ def _plot(rows: List[Dict[str, Any]], path: str, title: str) -> None:
   plt.close(fig)
 
 
-def run(args: argparse.Namespace) -> int:
-  from repertory.agents import agent_names
-  from repertory.environments.atari import rom_id
-  from repertory.utils.provenance import provenance
-  if args.quick:
-    args.num_envs, args.seconds, args.ray_steps = 2, 1.0, 0
-  if args.num_envs < 1 or args.seconds <= 0 or args.ray_steps < 0:
-    raise ConfigError("--num-envs and --seconds must be positive and --ray-steps >= 0")
-  rom_id(args.game)  # unknown games fail here
-  agents = [a for a in args.agents.split(",") if a]
-  unknown = [a for a in agents if a not in agent_names()]
-  if unknown:
-    raise ConfigError(f"unknown agent(s) {', '.join(unknown)}; installed: {', '.join(agent_names())}")
-  os.makedirs(args.out, exist_ok=True)
-  info = provenance()
-  print(f"throughput on {info['machine']} (commit {info['commit']}, {info['jax_devices']})", flush=True)
-  results = _Results()
-  from repertory.launch import throughput_replay
-  backends = throughput_replay.backends(args.replay)
-  if "native" in backends and not args.quick:
-    backends.insert(backends.index("native") + 1, "native+ray")
-  measure_actors(results, args.game, args.num_envs, args.seconds)
-  throughput_replay.measure_atari_memory(results, args.game, 300 if args.quick else 3_000)
-  throughput_replay.measure_prioritized_scaling(results, (1_000, 10_000) if args.quick else (10_000, 100_000, 1_000_000))
-  updates_per_second = {}
-  for agent in agents:
-    measure_replay(results, agent, args.game, args.seconds, backends)
-    updates_per_second[agent] = measure_learner(results, agent, args.game, args.seconds)
-  for row in list(results.rows):
-    agent, _, measured = row["measurement"].partition(": ")
-    if measured.endswith(" samples/s") and agent in updates_per_second:
-      from repertory.agents import make_config
-      consumption = updates_per_second[agent] * make_config(agent).batch_size
-      backend = measured[:-len(" samples/s")]
-      results.add("replay", f"{agent}: {backend} sample rate / learner consumption", row["value"] / consumption,
-                  "ratio", "goal >= 5")
-  if args.ray_steps:
-    measure_end_to_end(results, args.game, args.num_envs, args.ray_steps, args.out, backends[0])
-  with open(os.path.join(args.out, "throughput.csv"), "w", newline="") as f:
-    writer = csv.DictWriter(f, ["section", "measurement", "value", "unit", "detail"])
-    writer.writeheader()
-    writer.writerows(results.rows)
-  with open(os.path.join(args.out, "provenance.json"), "w") as f:
-    json.dump({**info, "game": args.game, "num_envs": args.num_envs, "seconds": args.seconds, "quick": args.quick,
-               "replay_backends": backends}, f, indent=2)
-  _plot(results.rows, os.path.join(args.out, "throughput.png"), f"{info['machine']} — {info['commit']} — {info['date']}")
-  print(f"wrote {os.path.join(args.out, 'throughput.csv')} and throughput.png")
-  return 0
+@dataclasses.dataclass
+class _Measurement:
+  agents: List[str]
+  backends: List[str]
+  results: _Results
+
+
+class Throughput(Benchmark):
+  name = "throughput"
+  help = "actor, replay, learner and end-to-end throughput"
+  description = __doc__
+  record_file = "provenance.json"
+  reuse_finished = False
+
+  def add_arguments(self, p: argparse.ArgumentParser) -> None:
+    p.add_argument("--game", default="Pong", help="Atari game for the environment and actor measurements")
+    p.add_argument("--num-envs", type=int, default=8, help="environments per vectorised actor")
+    p.add_argument("--seconds", type=float, default=10.0, help="seconds per rate measurement")
+    p.add_argument("--agents", default="dqn,der,impala", help="agents whose replay and learner to measure (those installed)")
+    p.add_argument("--ray-steps", type=int, default=20_000, help="actor steps of each end-to-end ray run (0 skips them)")
+    p.add_argument("--replay", default="auto", choices=("auto", "native", "reverb"),
+                   help="replay backends to measure (auto: every installed one); the end-to-end runs use the first")
+    p.add_argument("--quick", action="store_true", help="reduced mode for CI: 2 envs, 1 s per measurement, no ray runs, "
+                   "no Ray-served table, prioritised sampling up to 10k items")
+
+  def settings(self, record):
+    return {k: record.get(k) for k in ("game", "num_envs", "seconds", "quick")}
+
+  def plan(self, args: argparse.Namespace) -> Plan:
+    from repertory.agents import agent_names
+    from repertory.benchmarks import throughput_replay
+    from repertory.environments.atari import rom_id
+    if args.quick:
+      args.num_envs, args.seconds, args.ray_steps = 2, 1.0, 0
+    if args.num_envs < 1 or args.seconds <= 0 or args.ray_steps < 0:
+      raise ConfigError("--num-envs and --seconds must be positive and --ray-steps >= 0")
+    rom_id(args.game)  # unknown games fail here
+    agents = [a for a in args.agents.split(",") if a]
+    unknown = [a for a in agents if a not in agent_names()]
+    if unknown:
+      raise ConfigError(f"unknown agent(s) {', '.join(unknown)}; installed: {', '.join(agent_names())}")
+    backends = throughput_replay.backends(args.replay)
+    if "native" in backends and not args.quick:
+      backends.insert(backends.index("native") + 1, "native+ray")
+    runs = end_to_end_runs(args.out, args.game, args.num_envs, args.ray_steps, backends[0]) if args.ray_steps else []
+    record = {"game": args.game, "num_envs": args.num_envs, "seconds": args.seconds, "quick": args.quick,
+              "replay_backends": backends}
+    return Plan(record, tuple(runs), context=_Measurement(agents, backends, _Results()))
+
+  def measure(self, args: argparse.Namespace, plan: Plan) -> None:
+    from repertory.agents import make_config
+    from repertory.benchmarks import throughput_replay
+    from repertory.utils.provenance import provenance
+    info, results, measurement = provenance(), plan.context.results, plan.context
+    print(f"throughput on {info['machine']} (commit {info['commit']}, {info['jax_devices']})", flush=True)
+    measure_actors(results, args.game, args.num_envs, args.seconds)
+    throughput_replay.measure_atari_memory(results, args.game, 300 if args.quick else 3_000)
+    throughput_replay.measure_prioritized_scaling(results, (1_000, 10_000) if args.quick else (10_000, 100_000, 1_000_000))
+    updates_per_second = {}
+    for agent in measurement.agents:
+      measure_replay(results, agent, args.game, args.seconds, measurement.backends)
+      updates_per_second[agent] = measure_learner(results, agent, args.game, args.seconds)
+    for row in list(results.rows):
+      agent, _, measured = row["measurement"].partition(": ")
+      if measured.endswith(" samples/s") and agent in updates_per_second:
+        consumption = updates_per_second[agent] * make_config(agent).batch_size
+        backend = measured[:-len(" samples/s")]
+        results.add("replay", f"{agent}: {backend} sample rate / learner consumption", row["value"] / consumption,
+                    "ratio", "goal >= 5")
+
+  def report(self, args, plan: Plan, finished, missing, wall_clock_s: float) -> List[str]:
+    from repertory.utils.provenance import provenance
+    results, info = plan.context.results, provenance()
+    end_to_end_rates(results, finished, args.num_envs, plan.context.backends[0])
+    paths = [os.path.join(args.out, name) for name in ("throughput.csv", "provenance.json", "throughput.png")]
+    with open(paths[0], "w", newline="") as f:
+      writer = csv.DictWriter(f, ["section", "measurement", "value", "unit", "detail"])
+      writer.writeheader()
+      writer.writerows(results.rows)
+    with open(paths[1], "w") as f:
+      json.dump({**info, **plan.record}, f, indent=2)
+    _plot(results.rows, paths[2], f"{info['machine']} — {info['commit']} — {info['date']}")
+    return paths
+
+
+BENCHMARK = Throughput()

@@ -1,6 +1,5 @@
 """`repertory bench control`: output files, skipping finished runs, rejecting a different --out, bad input."""
 
-import argparse
 import csv
 import json
 import os
@@ -10,28 +9,29 @@ import sys
 import pandas as pd
 import pytest
 
-from launch_helpers import children, stop_bench_while_it_runs
+from launch_helpers import stop_bench_while_it_runs
+from repertory import cli
+from repertory.benchmarks.control import BENCHMARK
+from repertory.benchmarks.control_references import references_for
+from repertory.benchmarks.runner import run_benchmark
 from repertory.errors import ConfigError
-from repertory.experiments.control import references_for
-from repertory.launch import bench_control
 
 
 def _args(*argv):
-  parser = argparse.ArgumentParser()
-  bench_control.add_parser(parser.add_subparsers(dest="benchmark"))
-  return parser.parse_args(["control", *argv])
+  return cli.make_parser().parse_args(["bench", "control", *argv])
 
 
-def _fake_run(run_dir, returns, every=100):
-  """A finished run as `repertory train` leaves it: metrics.csv with evaluator rows, status.json."""
-  os.makedirs(run_dir)
-  with open(os.path.join(run_dir, "metrics.csv"), "w", newline="") as f:
+def _fake_run(run, returns, every=100):
+  """A finished run as `repertory train` leaves it: config.json, metrics.csv with evaluator rows, status.json."""
+  os.makedirs(run.run_dir)
+  run.experiment.save(os.path.join(run.run_dir, "config.json"))
+  with open(os.path.join(run.run_dir, "metrics.csv"), "w", newline="") as f:
     writer = csv.writer(f)
     writer.writerow(["source", "time", "actor_steps", "learner_steps", "episodes", "episode_return", "loss"])
     for i, value in enumerate(returns, start=1):
       writer.writerow(["learner", i, i * every, i * every, i, "", 0.5])
       writer.writerow(["evaluator", i, i * every, i * every, i, value, ""])
-  with open(os.path.join(run_dir, "status.json"), "w") as f:
+  with open(os.path.join(run.run_dir, "status.json"), "w") as f:
     json.dump({"status": "finished"}, f)
 
 
@@ -39,23 +39,26 @@ QUICK = ["--env", "gym:Pendulum-v1", "--steps", "300", "--eval-every", "100", "-
 
 
 def test_help_documents_every_flag():
-  parser = argparse.ArgumentParser()
-  sub = bench_control.add_parser(parser.add_subparsers(dest="benchmark"))
-  for action in sub._actions:
-    if action.option_strings and action.dest != "help":
-      assert action.help, action.option_strings
+  parser = cli.make_parser()
+  control = parser._subparsers._group_actions[0].choices["bench"]._subparsers._group_actions[0].choices["control"]
+  flags = [action for action in control._actions if action.option_strings and action.dest != "help"]
+  assert {"--penalty", "--quick", "--workers", "--run-timeout", "--report-only"} <= {a.option_strings[0] for a in flags}
+  for action in flags:
+    assert action.help, action.option_strings
 
 
 def test_finished_runs_are_skipped_and_results_are_well_formed(tmp_path, capsys):
   out = str(tmp_path / "bench")
   args = _args(*QUICK, "--penalty", "gpl,clipped", "--out", out)
-  bench, penalties = bench_control._benchmark(args)
-  bench_control._prepare_out(out, bench)
-  for penalty, offset in (("gpl", 0.0), ("clipped", -100.0)):
-    for seed in (0, 1):
-      _fake_run(os.path.join(out, "runs", f"sac-{penalty}", f"seed_{seed}"),
-                [-1200 + offset, -600 + offset + seed, -200 + offset + 10 * seed])
-  assert bench_control.run(args) == 0  # nothing to run: every run is finished
+  plan = BENCHMARK.plan(args)
+  os.makedirs(out)
+  with open(os.path.join(out, "bench.json"), "w") as f:
+    json.dump(plan.record, f)
+  for run in plan.runs:
+    offset = 0.0 if run.labels["variant"] == "sac-gpl" else -100.0
+    seed = run.labels["seed"]
+    _fake_run(run, [-1200 + offset, -600 + offset + seed, -200 + offset + 10 * seed])
+  assert run_benchmark(args) == 0  # nothing to run: every run is finished
   assert capsys.readouterr().out.count("finished earlier, skipped") == 4
 
   curves = pd.read_csv(os.path.join(out, "curves.csv"))
@@ -80,24 +83,25 @@ def test_finished_runs_are_skipped_and_results_are_well_formed(tmp_path, capsys)
 
 def test_out_with_a_different_configuration_is_rejected(tmp_path):
   out = str(tmp_path / "bench")
-  bench, _ = bench_control._benchmark(_args(*QUICK, "--out", out))
-  bench_control._prepare_out(out, bench)
-  with pytest.raises(ConfigError, match=r"holds a different control benchmark \(steps: 300 there vs 600 now\)"):
-    bench_control.run(_args(*[a if a != "300" else "600" for a in QUICK], "--out", out))
+  os.makedirs(out)
+  with open(os.path.join(out, "bench.json"), "w") as f:
+    json.dump(BENCHMARK.plan(_args(*QUICK, "--out", out)).record, f)
+  with pytest.raises(ConfigError, match=r"different configuration of the control benchmark \(steps: 300 there vs 600 now\)"):
+    run_benchmark(_args(*[a if a != "300" else "600" for a in QUICK], "--out", out))
   stray = tmp_path / "stray"
   stray.mkdir()
   (stray / "notes.txt").write_text("x")
-  with pytest.raises(ConfigError, match="not a control benchmark"):
-    bench_control.run(_args(*QUICK, "--out", str(stray)))
+  with pytest.raises(ConfigError, match="is not empty and holds no bench.json"):
+    run_benchmark(_args(*QUICK, "--out", str(stray)))
 
 
 def test_bad_input_is_rejected_before_any_run(tmp_path):
   with pytest.raises(ConfigError, match="sac needs continuous actions; use dqn or der for discrete ones"):
-    bench_control.run(_args("--env", "gym:CartPole-v1", "--steps", "100", "--out", str(tmp_path / "a")))
+    run_benchmark(_args("--env", "gym:CartPole-v1", "--steps", "100", "--out", str(tmp_path / "a")))
   with pytest.raises(ConfigError, match="unknown sac penalty 'optimistic'"):
-    bench_control.run(_args(*QUICK, "--penalty", "optimistic", "--out", str(tmp_path / "b")))
+    run_benchmark(_args(*QUICK, "--penalty", "optimistic", "--out", str(tmp_path / "b")))
   with pytest.raises(ConfigError, match="--config expects KEY=VALUE"):
-    bench_control.run(_args(*QUICK, "--config", "batch_size", "--out", str(tmp_path / "c")))
+    run_benchmark(_args(*QUICK, "--config", "batch_size", "--out", str(tmp_path / "c")))
   assert not os.path.exists(tmp_path / "a") and not os.path.exists(tmp_path / "b")
 
 
@@ -115,24 +119,31 @@ def test_reduced_bench_runs_end_to_end(tmp_path):
   out = str(tmp_path / "bench")
   args = _args("--env", "gym:Pendulum-v1", "--steps", "300", "--eval-every", "150", "--quick", "--seeds", "1",
                "--penalty", "gpl,clipped", "--workers", "2", "--out", out)
-  assert bench_control.run(args) == 0
+  assert run_benchmark(args) == 0
   curves = pd.read_csv(os.path.join(out, "curves.csv"))
   assert sorted(curves.groupby("variant").size().tolist()) == [2, 2]
   for variant in ("sac-gpl", "sac-clipped"):
     with open(os.path.join(out, "runs", variant, "seed_0", "config.json")) as f:
       assert ["penalty", variant.split("-")[1]] in json.load(f)["agent_overrides"]
-  assert bench_control.run(args) == 0
+  assert run_benchmark(args) == 0
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
-def test_stopping_the_bench_process_stops_its_runs(tmp_path, stop):
-  def the_run(bench):
-    started = children(bench, "repertory.launch.cli train")
-    return started[0] if started else None
+def test_a_stopped_bench_resumes_its_interrupted_run(tmp_path):
+  out = tmp_path / "bench"
+  run_dir = out / "runs" / "sac-gpl" / "seed_0"
+  flags = ["bench", "control", "--env", "gym:Pendulum-v1", "--quick", "--seeds", "1", "--steps", "100000",
+           "--out", str(out), "--no-progress"]
 
-  returncode, err = stop_bench_while_it_runs(
-      ["bench", "control", "--env", "gym:Pendulum-v1", "--quick", "--seeds", "1", "--out", str(tmp_path / "bench")],
-      the_run, stop)  # a 100k-step run: still going when stopped
-  if stop == signal.SIGTERM:
-    assert returncode == 130 and err.strip().splitlines()[-1] == "repertory: interrupted"
+  def the_run(bench):
+    status = run_dir / "status.json"
+    return status.exists() and (run_dir / "metrics.csv").exists() and json.loads(status.read_text())["pid"]
+
+  returncode, err = stop_bench_while_it_runs(flags, the_run, signal.SIGTERM)  # a 100k-step run: still going
+  assert returncode == 130 and err.strip().splitlines()[-1] == "repertory: interrupted"
+  assert json.loads((run_dir / "status.json").read_text())["status"] == "interrupted"
+  assert os.listdir(run_dir / "checkpoints")  # checkpointed on SIGTERM
+  args = _args(*flags[2:])
+  run = BENCHMARK.plan(args).runs[0]
+  from repertory.benchmarks.runner import _job
+  assert _job(BENCHMARK, str(out), run).resume  # the next invocation continues it

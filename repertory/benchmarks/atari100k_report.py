@@ -5,6 +5,8 @@ import json
 import os
 from typing import Any, Dict, List, Sequence, Tuple
 
+REPORT_FILES = ("RESULTS.md", "runs.csv", "per_game.csv", "aggregate.csv", "comparison.md", "per_game_vs_published.png",
+                "aggregate_intervals.png")
 
 
 def _run_rows(specs: Sequence[Any]) -> List[Dict[str, Any]]:
@@ -12,7 +14,7 @@ def _run_rows(specs: Sequence[Any]) -> List[Dict[str, Any]]:
   for spec in specs:
     with open(os.path.join(spec.run_dir, "status.json")) as f:
       status = json.load(f)
-    rows.append({"game": spec.game, "seed": spec.seed, "score": status["score"], "eval_episodes": status["eval_episodes"],
+    rows.append({"game": spec.labels["game"], "seed": spec.labels["seed"], "score": status["score"], "eval_episodes": status["eval_episodes"],
                  "eval_return_std": status["eval_return_std"], "actor_steps": int(status["actor_steps"]),
                  "learner_steps": int(status["learner_steps"]), "wall_clock_s": status["wall_clock_s"],
                  "learner_updates_per_s": status["learner_updates_per_s"],
@@ -28,10 +30,9 @@ def equal_seed_runs(runs):
   return runs.sort_values(["game", "seed"]).groupby("game").head(seeds_per_game)
 
 
-def write_reports(out: str, record: Dict[str, Any], specs: Sequence[Any], skipped: int,
-                  missing: Tuple[Any, ...] = ()) -> Dict[str, str]:
-  """Reports over the finished runs `specs` (`bench_atari100k.RunSpec`s); `missing` lists the requested runs
-  that have not finished."""
+def write_reports(out: str, record: Dict[str, Any], specs: Sequence[Any], missing: Tuple[Any, ...] = ()) -> Dict[str, str]:
+  """Reports over the finished runs `specs` (`base.Run`s labelled with game and seed); `missing` lists the
+  requested runs that have not finished."""
   import pandas as pd
   from repertory.utils import plotting, scores
   from repertory.utils.provenance import provenance
@@ -47,14 +48,14 @@ def write_reports(out: str, record: Dict[str, Any], specs: Sequence[Any], skippe
   aggregate.to_csv(os.path.join(out, "aggregate.csv"), index=False)
   comparison = scores.published_comparison(per_game[["game", "mean"]].set_index("game")["mean"], name="ours")
   episodes = sorted(set(int(e) for e in runs["eval_episodes"]))
-  from repertory.experiments import atari100k
+  from repertory.benchmarks import atari100k
   reduced = (record["steps"] != atari100k.STEPS or record["eval_episodes"] != atari100k.EVAL_EPISODES
              or record["max_episode_steps"] != atari100k.MAX_EPISODE_STEPS)
   warning = (["**Reduced mode** (steps, evaluation games or episode cap differ from the protocol): "
               "not comparable with published results.", ""] if reduced else [])
   if missing:
     warning += [f"**Partial**: {len(specs)} of {len(specs) + len(missing)} requested runs finished; not yet run: "
-                + ", ".join(f"{s.game} seed {s.seed}" for s in missing) + ". Rerun the benchmark command to add them.", ""]
+                + ", ".join(s.name for s in missing) + ". Rerun the benchmark command to add them.", ""]
   if len(aggregated_runs) < len(runs):
     runs_per_game = len(aggregated_runs) // aggregated_runs["game"].nunique()
     warning += [f"Aggregates use the lowest {runs_per_game} seed(s) of every game, so that each game has as many "
@@ -83,7 +84,7 @@ def write_reports(out: str, record: Dict[str, Any], specs: Sequence[Any], skippe
       f"- protocol: {record['steps']:,} agent steps per run, sync launcher, evaluation ε = 0.001 on a separate "
       f"environment (training=False, whole games) over {'/'.join(map(str, episodes))} game(s); episode cap "
       f"{record['max_episode_steps']:,} agent steps", f"- agent overrides: `{json.dumps(record['overrides'])}`",
-      f"- runs: {len(runs)} ({skipped} reused from an earlier invocation); the commit of each run is in its row", "",
+      f"- runs: {len(runs)}; the commit of each run is in its row", "",
       "## Aggregates (human-normalised, 95% stratified-bootstrap CIs)", "", scores.to_markdown(aggregate, index=False), "",
       "## Per game", "", scores.to_markdown(per_game, index=False), "",
       "## Runs (wall-clock and learner updates/s measured per run)", "", scores.to_markdown(run_table, index=False), "",

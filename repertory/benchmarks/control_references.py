@@ -1,46 +1,11 @@
-"""The continuous-control benchmark: what one bench configuration runs, and published numbers to compare.
+"""Published continuous-control scores to compare `repertory bench control` with.
 
-A `ControlBenchmark` names an agent, its pessimism penalties, an environment, a step budget and agent
-overrides; `experiment(penalty, seed, run_dir)` is the `sync` run for one (penalty, seed). The
-`fingerprint()` is what must match for two invocations to share an output folder (seeds and penalties
-may be added: each (penalty, seed) is its own run).
-
-Published reference numbers (`REFERENCES`) are only those read in a source text, with where they were
-read. Nothing here is recalled from memory; environments without a confirmed number get none.
+Only numbers read in a source text, with where they were read; nothing is recalled from memory, and
+environments without a confirmed number get none.
 """
 
 import dataclasses
-from typing import Dict, List, Tuple
-
-from repertory.launch.experiment import ExperimentConfig
-
-# Reduced settings for `--quick` (CI): small networks and batches, learning after 200 transitions.
-QUICK_OVERRIDES: Tuple[Tuple[str, str], ...] = (
-    ("hidden_sizes", "32,32"), ("batch_size", "32"), ("min_replay_size", "200"))
-
-
-@dataclasses.dataclass(frozen=True)
-class ControlBenchmark:
-  agent: str
-  env: str
-  steps: int
-  eval_every: int
-  eval_episodes: int
-  agent_overrides: Tuple[Tuple[str, str], ...] = ()
-
-  def fingerprint(self) -> Dict[str, object]:
-    record = dataclasses.asdict(self)
-    record["agent_overrides"] = [list(p) for p in sorted(self.agent_overrides)]
-    return record
-
-  def variant(self, penalty: str) -> str:
-    return f"{self.agent}-{penalty}"
-
-  def experiment(self, penalty: str, seed: int, run_dir: str) -> ExperimentConfig:
-    overrides = tuple(self.agent_overrides) + (("penalty", penalty),)
-    return ExperimentConfig(agent=self.agent, env=self.env, run_dir=run_dir, launcher="sync", seed=seed,
-                            max_actor_steps=self.steps, eval_every=self.eval_every,
-                            eval_episodes=self.eval_episodes, agent_overrides=overrides, progress=False)
+from typing import List, Tuple
 
 
 @dataclasses.dataclass(frozen=True)

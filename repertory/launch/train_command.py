@@ -1,40 +1,18 @@
-"""`repertory` command line: train an agent, run benchmarks."""
+"""`repertory train`: its flags, the checks of a run dir and of --resume, then one run (`training.train_run`)."""
 
 import argparse
-import json
 import os
 import shutil
-import signal
-import sys
-import time
-from typing import List, Optional
 
 from repertory.agents import parse_overrides
 from repertory.errors import ConfigError
-from repertory.launch.lifetime import die_with_parent_if_asked
-
-EXIT_BAD_INPUT = 2
-EXIT_RUN_FAILED = 1
-
-
-HEARTBEAT_S = 10.0
-STALE_S = 60.0  # a "running" status without a heartbeat for this long belongs to a dead driver
-
-
-class Terminated(KeyboardInterrupt):
-  """SIGTERM, raised like Ctrl-C so that a run is checkpointed and marked interrupted; exit status 143."""
-
-
-def _terminate(signum, frame) -> None:
-  signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
-  raise Terminated
 
 
 class _Default(str):
   """A flag's default that remembers it was not given, so that --resume can tell it from a given value."""
 
 
-def _train_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers) -> argparse.ArgumentParser:
   p = subparsers.add_parser(
       "train", help="train an agent", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
       description="Train an agent on an environment with one of the launch types (sync, thread, ray).")
@@ -45,7 +23,8 @@ def _train_parser(subparsers) -> argparse.ArgumentParser:
                  "thread (one process, a thread per node), ray (a process per node)")
   p.add_argument("--num-actors", type=int, default=2, help="actor nodes (thread and ray launch types)")
   p.add_argument("--envs-per-actor", type=int, default=1,
-                 help="environments each actor steps together (vectorised; ale-py's C++ AtariVectorEnv for atari:)")
+                 help="environments each actor (sync: the one actor) steps together with one policy call per step "
+                      "(ale-py's C++ AtariVectorEnv for atari:)")
   p.add_argument("--max-actor-steps", type=int, default=50_000, help="environment steps over all actors; the run stops there")
   p.add_argument("--seed", type=int, default=0, help="random seed")
   p.add_argument("--run-dir", required=True, help="where config.json, metrics.csv, TensorBoard files, plots and checkpoints go")
@@ -125,58 +104,9 @@ def check_resumed_replay(saved, requested: str) -> None:
                       f"--replay {saved.replay} (or leave --replay out)")
 
 
-def _write_status(run_dir: str, status: str, **extra) -> None:
-  """status.json, replaced atomically so that a reader never sees half of it."""
-  path = os.path.join(run_dir, "status.json")
-  with open(path + ".tmp", "w") as f:
-    json.dump({"status": status, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **extra}, f, indent=2, default=str)
-  os.replace(path + ".tmp", path)
-
-
-class Heartbeat:
-  """Keeps status.json "running" with this process's pid and a fresh `heartbeat` time while a run trains, so
-  the next command can tell a live run from one whose driver died (`check_not_running`)."""
-
-  def __init__(self, run_dir: str, period_s: float = HEARTBEAT_S):
-    import threading
-    self._run_dir, self._period_s = run_dir, period_s
-    self._stop = threading.Event()
-    self._beat()
-    self._thread = threading.Thread(target=self._loop, name="heartbeat", daemon=True)
-    self._thread.start()
-
-  def _beat(self) -> None:
-    _write_status(self._run_dir, "running", pid=os.getpid(), heartbeat=time.time())
-
-  def _loop(self) -> None:
-    while not self._stop.wait(self._period_s):
-      self._beat()
-
-  def stop(self) -> None:
-    self._stop.set()
-    self._thread.join(timeout=5.0)
-
-
-def check_not_running(run_dir: str) -> None:
-  """One line when another live process trains in `run_dir`; a run whose driver died (no heartbeat for
-  STALE_S, or its pid gone) is stale and may be resumed or overwritten."""
-  try:
-    with open(os.path.join(run_dir, "status.json")) as f:
-      status = json.load(f)
-  except (OSError, ValueError):
-    return
-  if not isinstance(status, dict) or status.get("status") != "running":
-    return
-  pid, beat = status.get("pid"), status.get("heartbeat")
-  fresh = isinstance(beat, (int, float)) and time.time() - beat < STALE_S
-  alive = isinstance(pid, int) and pid != os.getpid() and os.path.exists(f"/proc/{pid}")
-  if fresh and alive:
-    raise ConfigError(f"run dir '{run_dir}' is being trained now by process {pid}; stop it first "
-                      "(or pick another --run-dir)")
-
-
 def train(args: argparse.Namespace) -> int:
   from repertory.launch.experiment import ExperimentConfig
+  from repertory.launch.training import check_not_running
   check_run_dir_path(args.run_dir)
   check_not_running(args.run_dir)
   experiment = ExperimentConfig(
@@ -200,85 +130,10 @@ def train(args: argparse.Namespace) -> int:
     check_ray_address(experiment.ray_address)
   if not args.resume:
     prepare_run_dir(args.run_dir, resume=False, overwrite=args.overwrite)
-  experiment.save(os.path.join(args.run_dir, "config.json"), spec)
-  heartbeat = Heartbeat(args.run_dir)
-  start = time.time()
-  previous = signal.signal(signal.SIGTERM, _terminate)
-  try:
-    if experiment.launcher == "sync":
-      from repertory.launch.sync import run_sync
-      summary = run_sync(experiment, spec, resume=args.resume)
-    else:
-      from repertory.launch.distributed import run_distributed
-      summary = run_distributed(experiment, spec, resume=args.resume)
-  except KeyboardInterrupt as e:  # SIGINT or SIGTERM: the run can be resumed
-    heartbeat.stop()
-    _write_status(args.run_dir, "interrupted", signal="SIGTERM" if isinstance(e, Terminated) else "SIGINT")
-    raise
-  except BaseException as e:
-    heartbeat.stop()
-    _write_status(args.run_dir, "failed", error=f"{type(e).__name__}: {e}")
-    raise
-  finally:
-    signal.signal(signal.SIGTERM, previous)
-  heartbeat.stop()
-  summary["wall_clock_s"] = round(time.time() - start, 1)
-  from repertory.utils.plotting import plot_learning_curve
-  curve = plot_learning_curve(os.path.join(args.run_dir, "metrics.csv"), os.path.join(args.run_dir, "learning_curve.png"),
-                              title=f"{experiment.agent} on {experiment.env} ({experiment.launcher})")
-  _write_status(args.run_dir, "finished", **summary)
+  from repertory.launch.training import train_run
+  summary = train_run(experiment, spec, resume=args.resume)
   print(f"finished: {int(summary['actor_steps']):,} actor steps, {int(summary['learner_steps']):,} learner steps, "
         f"final evaluation return {summary['final_evaluation_return']:.1f}, {summary['wall_clock_s']:.0f} s")
-  print(f"learning curve: {curve}")
+  print(f"learning curve: {summary.get('learning_curve', summary.get('plot_error'))}")
   print(f"metrics: {os.path.join(args.run_dir, 'metrics.csv')}  (TensorBoard: {os.path.join(args.run_dir, 'tensorboard')})")
   return 0
-
-
-BENCHMARKS = {
-    "atari100k": "repertory.launch.bench_atari100k",
-    "control": "repertory.launch.bench_control",
-    "memory": "repertory.launch.bench_memory",
-    "throughput": "repertory.launch.bench_throughput",
-}
-
-
-def make_parser() -> argparse.ArgumentParser:
-  import importlib
-  parser = argparse.ArgumentParser(prog="repertory", description="A distributed reinforcement-learning agent platform.")
-  subparsers = parser.add_subparsers(dest="command", required=True)
-  _train_parser(subparsers)
-  bench = subparsers.add_parser("bench", help="run a benchmark", description="Benchmarks with results written as CSV + PNG.")
-  bench_commands = bench.add_subparsers(dest="benchmark", required=True)
-  for module in BENCHMARKS.values():
-    importlib.import_module(module).add_parser(bench_commands)
-  return parser
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-  die_with_parent_if_asked()
-  args = make_parser().parse_args(argv)
-  from repertory.launch.launchers import NodeFailure
-  try:
-    if args.command == "train":
-      return train(args)
-    if args.command == "bench":
-      import importlib
-      return importlib.import_module(BENCHMARKS[args.benchmark]).run(args)
-  except ConfigError as e:
-    print(f"repertory: error: {e}", file=sys.stderr)
-    return EXIT_BAD_INPUT
-  except NodeFailure as e:
-    print(f"repertory: run failed: {e}", file=sys.stderr)
-    return EXIT_RUN_FAILED
-  except KeyboardInterrupt as e:
-    if args.command != "train":  # a benchmark goes on when its command is run again
-      print("repertory: interrupted", file=sys.stderr)
-      return 130
-    print(f"repertory: interrupted ({'SIGTERM' if isinstance(e, Terminated) else 'SIGINT'}); "
-          "resume with the same command and --resume", file=sys.stderr)
-    return 143 if isinstance(e, Terminated) else 130
-  return 0
-
-
-if __name__ == "__main__":
-  sys.exit(main())

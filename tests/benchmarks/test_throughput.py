@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from repertory.launch import cli
+from repertory import cli
 from repertory.replay.backends import reverb_installed
 
 

@@ -1,0 +1,150 @@
+"""Trains a benchmark's runs in spawned processes, one per run, up to `workers` at a time.
+
+With several workers each run is pinned to a free core with single-threaded XLA: on the 2-core machine
+two pinned DER runs each kept ~47 steps/s, as fast as one run using both cores (BUILD_NOTES.md). One
+progress bar per run, read from the tail of its `metrics.csv`; each run's console output goes to its log
+file. A run that takes longer than `timeout_s` is stopped. SIGTERM is handled like Ctrl-C: every running
+run gets SIGTERM (it checkpoints and marks itself interrupted), gets `GRACE_S` to exit, is killed after,
+and KeyboardInterrupt propagates. A run whose pool dies by SIGKILL gets SIGTERM from Linux
+(`die_with_parent`).
+"""
+
+import dataclasses
+import os
+import sys
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+from repertory.launch.lifetime import die_with_parent, interrupt_on_sigterm, parent_died
+
+SINGLE_THREADED_XLA = "--xla_cpu_multi_thread_eigen=false"
+POLL_S = 1.0
+GRACE_S = 30.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+  run: Any  # base.Run
+  resume: bool
+  log_path: str
+
+
+def last_actor_steps(run_dir: str) -> int:
+  """The actor-step column of the last row of `<run_dir>/metrics.csv` (0 before the first row)."""
+  path = os.path.join(run_dir, "metrics.csv")
+  try:
+    with open(path, "rb") as f:
+      f.seek(0, os.SEEK_END)
+      f.seek(max(0, f.tell() - 4096))
+      lines = f.read().decode(errors="ignore").strip().splitlines()
+    return int(float(lines[-1].split(",")[2])) if len(lines) > 1 else 0
+  except (OSError, ValueError, IndexError):
+    return 0
+
+
+def _exit_when_orphaned(grace_s: float = GRACE_S) -> None:
+  """A thread of the worker: `grace_s` after the pool died, ends the worker even if it is still saving."""
+  while not parent_died():
+    time.sleep(1.0)
+  time.sleep(grace_s)
+  os._exit(137)
+
+
+def _train(job: Job, core: Optional[int]) -> None:
+  """A worker process: pinned (given a core), its output in the run's log, the run trained as `train` does."""
+  import threading
+  die_with_parent()
+  threading.Thread(target=_exit_when_orphaned, name="orphan-watch", daemon=True).start()
+  if core is not None:
+    os.sched_setaffinity(0, {core})
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {SINGLE_THREADED_XLA}".strip()
+  log = os.open(job.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+  os.dup2(log, 1)
+  os.dup2(log, 2)
+  import traceback
+  from repertory.launch.training import read_status, train_run, write_status
+  from repertory.utils.provenance import commit
+  extra = {"commit": commit(), "cpus": sorted(os.sched_getaffinity(0)), "xla_flags": os.environ.get("XLA_FLAGS", "")}
+  try:
+    experiment = job.run.experiment.validate().with_resolved_replay()
+    train_run(experiment, experiment.environment_spec(), resume=job.resume, title=job.run.title, **extra)
+  except KeyboardInterrupt:  # SIGTERM / SIGINT: train_run checkpointed the run and marked it interrupted
+    sys.exit(130)
+  except BaseException as e:  # noqa: BLE001 — recorded in the run's status and log, reported by the pool
+    traceback.print_exc()
+    if (read_status(job.run.run_dir) or {}).get("status") != "failed":
+      write_status(job.run.run_dir, "failed", error=f"{type(e).__name__}: {e}", **extra)
+    sys.exit(1)
+
+
+def execute(jobs: Sequence[Job], workers: int, total_steps: int, progress: bool,
+            timeout_s: Optional[float] = None) -> Dict[str, int]:
+  """Trains every job; returns run_dir → exit code of its process (0: finished)."""
+  import signal
+  if not jobs:
+    return {}
+  previous = signal.signal(signal.SIGTERM, interrupt_on_sigterm)
+  try:
+    return _execute(jobs, workers, total_steps, progress, timeout_s)
+  finally:
+    signal.signal(signal.SIGTERM, previous)
+
+
+def _execute(jobs, workers, total_steps, progress, timeout_s) -> Dict[str, int]:
+  import multiprocessing
+  from tqdm import tqdm
+  context = multiprocessing.get_context("spawn")
+  cores = sorted(os.sched_getaffinity(0))
+  pin = workers > 1
+  bars = {job.run.run_dir: tqdm(total=total_steps, desc=job.run.name, position=i, unit="step", leave=True,
+                                disable=not progress, file=sys.stderr, dynamic_ncols=True)
+          for i, job in enumerate(jobs)}
+  waiting: List[Job] = list(jobs)
+  running: Dict[str, Any] = {}  # run_dir → (job, process, core, started)
+  codes: Dict[str, int] = {}
+  try:
+    while waiting or running:
+      while waiting and len(running) < workers:
+        job = waiting.pop(0)
+        busy = {core for _, _, core, _ in running.values()}
+        core = next((c for c in cores if c not in busy), cores[0]) if pin else None
+        process = context.Process(target=_train, args=(job, core), name=f"run {job.run.name}")
+        process.start()
+        running[job.run.run_dir] = (job, process, core, time.monotonic())
+      time.sleep(POLL_S)
+      for run_dir, (job, process, _, started) in list(running.items()):
+        bar = bars[run_dir]
+        timed_out = process.exitcode is None and timeout_s is not None and time.monotonic() - started > timeout_s
+        if timed_out:
+          _stop([process])
+          with open(job.log_path, "a") as log:
+            log.write(f"\nbench: run stopped after --run-timeout {timeout_s:g} s\n")
+        if process.exitcode is None:
+          bar.n = min(total_steps, last_actor_steps(run_dir))
+          bar.refresh()
+          continue
+        codes[run_dir] = 124 if timed_out else process.exitcode
+        del running[run_dir]
+        bar.n = total_steps if codes[run_dir] == 0 else bar.n
+        bar.set_postfix_str("finished" if codes[run_dir] == 0 else f"FAILED (exit {codes[run_dir]})")
+        bar.refresh()
+  except BaseException:  # Ctrl-C or SIGTERM: stop the runs now instead of waiting for them to finish
+    _stop([process for _, process, _, _ in running.values()])
+    raise
+  finally:
+    for bar in bars.values():
+      bar.close()
+  return codes
+
+
+def _stop(processes, grace_s: float = GRACE_S) -> None:
+  """SIGTERM to each process (a run checkpoints and marks itself interrupted), SIGKILL after `grace_s`."""
+  for process in processes:
+    if process.exitcode is None:
+      process.terminate()
+  deadline = time.monotonic() + grace_s
+  for process in processes:
+    process.join(max(0.0, deadline - time.monotonic()))
+    if process.exitcode is None:
+      process.kill()
+      process.join(5.0)

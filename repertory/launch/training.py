@@ -1,0 +1,149 @@
+"""One run, trained the same way by `repertory train` and by every benchmark: config.json, a heartbeat in
+status.json while it trains, SIGTERM handled like Ctrl-C (checkpoint, status "interrupted"), and at the end
+a learning curve and a "finished" status with the run's statistics."""
+
+import json
+import os
+import signal
+import time
+from typing import Any, Dict, Optional, Tuple
+
+from repertory.launch.lifetime import Terminated, terminate_on_sigterm
+
+HEARTBEAT_S = 10.0
+STALE_S = 60.0  # a "running" status without a heartbeat for this long belongs to a dead driver
+
+
+def write_status(run_dir: str, status: str, **extra) -> None:
+  """status.json, replaced atomically so that a reader never sees half of it."""
+  path = os.path.join(run_dir, "status.json")
+  with open(path + ".tmp", "w") as f:
+    json.dump({"status": status, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **extra}, f, indent=2, default=str)
+  os.replace(path + ".tmp", path)
+
+
+def read_status(run_dir: str) -> Optional[Dict[str, Any]]:
+  """status.json as a dict, or None when there is none or it is unreadable."""
+  try:
+    with open(os.path.join(run_dir, "status.json")) as f:
+      status = json.load(f)
+  except (OSError, ValueError):
+    return None
+  return status if isinstance(status, dict) else None
+
+
+class Heartbeat:
+  """Keeps status.json "running" with this process's pid and a fresh `heartbeat` time while a run trains, so
+  the next command can tell a live run from one whose driver died (`check_not_running`)."""
+
+  def __init__(self, run_dir: str, period_s: float = HEARTBEAT_S, **extra):
+    import threading
+    self._run_dir, self._period_s, self._extra = run_dir, period_s, extra
+    self._stop = threading.Event()
+    self._beat()
+    self._thread = threading.Thread(target=self._loop, name="heartbeat", daemon=True)
+    self._thread.start()
+
+  def _beat(self) -> None:
+    write_status(self._run_dir, "running", pid=os.getpid(), heartbeat=time.time(), **self._extra)
+
+  def _loop(self) -> None:
+    while not self._stop.wait(self._period_s):
+      self._beat()
+
+  def stop(self) -> None:
+    self._stop.set()
+    self._thread.join(timeout=5.0)
+
+
+def check_not_running(run_dir: str) -> None:
+  """One line when another live process trains in `run_dir`; a run whose driver died (no heartbeat for
+  STALE_S, or its pid gone) is stale and may be resumed or overwritten."""
+  from repertory.errors import ConfigError
+  status = read_status(run_dir)
+  if status is None or status.get("status") != "running":
+    return
+  pid, beat = status.get("pid"), status.get("heartbeat")
+  fresh = isinstance(beat, (int, float)) and time.time() - beat < STALE_S
+  alive = isinstance(pid, int) and pid != os.getpid() and os.path.exists(f"/proc/{pid}")
+  if fresh and alive:
+    raise ConfigError(f"run dir '{run_dir}' is being trained now by process {pid}; stop it first "
+                      "(or pick another --run-dir)")
+
+
+def training_rates(metrics_csv: str) -> Tuple[float, float]:
+  """(learner updates/s, actor steps/s) between the first and last learner rows of metrics.csv."""
+  from repertory.utils.loggers import read_metrics
+  rows = read_metrics(metrics_csv, "learner")
+  if len(rows) < 2:
+    return float("nan"), float("nan")
+  first, last = rows[0], rows[-1]
+  dt = float(last["time"]) - float(first["time"])
+  if dt <= 0:
+    return float("nan"), float("nan")
+  return ((float(last["learner_steps"]) - float(first["learner_steps"])) / dt,
+          (float(last["actor_steps"]) - float(first["actor_steps"])) / dt)
+
+
+def run_statistics(run_dir: str, summary: Dict[str, Any]) -> Dict[str, Any]:
+  """What status.json records about a finished run besides the launcher's counts: its score (the final
+  evaluation return), the last evaluation's size and spread, and its training rates."""
+  from repertory.utils.loggers import read_metrics
+  metrics_csv = os.path.join(run_dir, "metrics.csv")
+  evaluations = read_metrics(metrics_csv, "evaluator") if os.path.exists(metrics_csv) else []
+  updates_per_s, steps_per_s = training_rates(metrics_csv) if os.path.exists(metrics_csv) else (float("nan"),) * 2
+  last = evaluations[-1] if evaluations else {}
+  return {"score": float(summary["final_evaluation_return"]),
+          "eval_episodes": int(float(last.get("episodes_evaluated") or 0)),
+          "eval_return_std": float(last.get("return_std") or "nan"),
+          "learner_updates_per_s": round(updates_per_s, 2), "training_steps_per_s": round(steps_per_s, 2)}
+
+
+def _stop(heartbeat: Optional[Heartbeat]) -> None:
+  if heartbeat is not None:
+    heartbeat.stop()
+
+
+def train_run(experiment, spec, resume: bool = False, title: Optional[str] = None,
+              **status_extra) -> Dict[str, Any]:
+  """Trains `experiment` (validated, its replay resolved) in its existing run dir; returns the summary.
+
+  `status_extra` goes into every status.json of the run (e.g. the cores a benchmark pinned it to).
+  SIGINT and SIGTERM checkpoint a `sync` run, mark it "interrupted" and re-raise (SIGTERM as `Terminated`);
+  any other failure marks it "failed" and re-raises.
+  """
+  run_dir = experiment.run_dir
+  experiment.save(os.path.join(run_dir, "config.json"), spec)
+  previous = signal.signal(signal.SIGTERM, terminate_on_sigterm)  # before the first "running" status: none is left behind
+  heartbeat = None
+  start = time.time()
+  try:
+    heartbeat = Heartbeat(run_dir, **status_extra)
+    if experiment.launcher == "sync":
+      from repertory.launch.sync import run_sync
+      summary = run_sync(experiment, spec, resume=resume)
+    else:
+      from repertory.launch.distributed import run_distributed
+      summary = run_distributed(experiment, spec, resume=resume)
+  except KeyboardInterrupt as e:  # SIGINT or SIGTERM: the run can be resumed
+    _stop(heartbeat)
+    write_status(run_dir, "interrupted", signal="SIGTERM" if isinstance(e, Terminated) else "SIGINT", **status_extra)
+    raise
+  except BaseException as e:
+    _stop(heartbeat)
+    write_status(run_dir, "failed", error=f"{type(e).__name__}: {e}", **status_extra)
+    raise
+  finally:
+    signal.signal(signal.SIGTERM, previous)
+  heartbeat.stop()
+  summary["wall_clock_s"] = round(time.time() - start, 1)
+  summary.update(run_statistics(run_dir, summary))
+  try:
+    from repertory.utils.plotting import plot_learning_curve
+    summary["learning_curve"] = plot_learning_curve(
+        os.path.join(run_dir, "metrics.csv"), os.path.join(run_dir, "learning_curve.png"),
+        title=title or f"{experiment.agent} on {experiment.env} ({experiment.launcher})")
+  except Exception as e:  # noqa: BLE001 — a plot must not lose a finished run
+    summary["plot_error"] = f"{type(e).__name__}: {e}"
+  write_status(run_dir, "finished", **{**summary, **status_extra})
+  return summary
