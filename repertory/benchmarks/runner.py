@@ -56,6 +56,13 @@ def _job(benchmark: base.Benchmark, out: str, run: base.Run) -> pool.Job:
   checkpoints = os.path.join(run.run_dir, "checkpoints")
   resume = (benchmark.resume_interrupted and records.same_run(benchmark, run)
             and os.path.isdir(checkpoints) and bool(os.listdir(checkpoints)))
+  if resume:
+    from repertory.launch.training import check_resumable
+    try:
+      check_resumable(run.run_dir)
+    except ConfigError as e:
+      print(f"  {run.name}: cannot be resumed ({e}); starting it again", flush=True)
+      resume = False
   if not resume:
     shutil.rmtree(run.run_dir, ignore_errors=True)
     os.makedirs(run.run_dir)

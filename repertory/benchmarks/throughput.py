@@ -187,30 +187,6 @@ def end_to_end_rates(results: "_Results", runs: Sequence[Run], num_envs: int, re
                   "goal < 5% when actors keep up")
 
 
-def _plot(rows: List[Dict[str, Any]], path: str, title: str) -> None:
-  """One panel per section: horizontal bars from zero, each labelled with its value and unit."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  sections = [s for s in ("actor", "replay", "learner", "ray") if any(r["section"] == s for r in rows)]
-  fig, axes = plt.subplots(len(sections), 1, figsize=(9, 2.2 + 0.45 * len(rows)), squeeze=False)
-  for ax, section in zip(axes[:, 0], sections):
-    chosen = [r for r in rows if r["section"] == section]
-    values = [float(r["value"]) for r in chosen]
-    ax.barh(range(len(chosen)), values, color="tab:blue")
-    ax.set_yticks(range(len(chosen)), [r["measurement"] for r in chosen], fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlim(0, max(values) * 1.35)
-    for i, (value, row) in enumerate(zip(values, chosen)):
-      ax.text(value, i, f"  {value:,.1f} {row['unit']}", va="center", fontsize=7)
-    ax.set_title(section, fontsize=9, loc="left")
-    ax.tick_params(axis="x", labelsize=7)
-  fig.suptitle(title, fontsize=8)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
-
-
 @dataclasses.dataclass
 class _Measurement:
   agents: List[str]
@@ -243,6 +219,9 @@ class Throughput(Benchmark):
     from repertory.agents import agent_names
     from repertory.benchmarks import throughput_replay
     from repertory.environments.atari import rom_id
+    if args.report_only:
+      raise ConfigError("--report-only: the throughput benchmark measures the machine as it runs; run it without "
+                        "--report-only")
     if args.quick:
       args.num_envs, args.seconds, args.ray_steps = 2, 1.0, 0
     if args.num_envs < 1 or args.seconds <= 0 or args.ray_steps < 0:
@@ -292,7 +271,8 @@ class Throughput(Benchmark):
       writer.writerows(results.rows)
     with open(paths[1], "w") as f:
       json.dump({**info, **plan.record}, f, indent=2)
-    _plot(results.rows, paths[2], f"{info['machine']} — {info['commit']} — {info['date']}")
+    from repertory.utils.plotting import plot_sections
+    plot_sections(results.rows, paths[2], f"{info['machine']} — {info['commit']} — {info['date']}")
     return paths
 
 

@@ -17,7 +17,7 @@ cheap. `available(prefix)` lists the valid names of a prefix.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import dm_env
 
@@ -83,6 +83,12 @@ def parse_name(name: str) -> tuple[str, str, dict[str, Any]]:
       raise ConfigError(f"environment name '{name}': query item '{item}' must be key=value")
     options[key] = _parse_value(value)
   return prefix, rest, options
+
+
+def module_to_import(name: str) -> Optional[str]:
+  """The Python module that building `name` imports by name (`gym:<module>:<Id>`), or None."""
+  prefix, rest, _ = parse_name(name)
+  return rest.split(":", 1)[0] if prefix == "gym" and ":" in rest else None
 
 
 def make(name: str, seed: int = 0, **options) -> dm_env.Environment:

@@ -30,13 +30,18 @@ def make_program(experiment: ExperimentConfig, spec: EnvironmentSpec, resume: bo
   return program
 
 
+def cpus_needed(experiment: ExperimentConfig) -> int:
+  """CPUs a `ray` run reserves: one per actor and one for the learner (the other nodes ask for none)."""
+  return experiment.num_actors + 1
+
+
 def launch(program: Program, experiment: ExperimentConfig):
   if experiment.launcher == "thread":
     return ThreadLaunch(program, timeout_s=experiment.node_timeout_s)
   num_cpus = None
   if experiment.ray_address is None:
     import os
-    num_cpus = max(os.cpu_count() or 1, experiment.num_actors + 1)  # actors and learner each ask for a CPU
+    num_cpus = max(os.cpu_count() or 1, cpus_needed(experiment))
   return RayLaunch(program, address=experiment.ray_address, timeout_s=experiment.node_timeout_s, num_cpus=num_cpus)
 
 

@@ -89,8 +89,19 @@ class ExperimentConfig:
       json.dump(record, f, indent=2, default=str)
 
   @classmethod
-  def load(cls, path: str) -> "ExperimentConfig":
-    """The experiment a run's config.json records; one-line ConfigError when it is unreadable."""
+  def load(cls, path: str, trusted_env: Optional[str] = None) -> "ExperimentConfig":
+    """The experiment a run's config.json records; one-line ConfigError when it is unreadable, or when its
+    environment would import a module by name (`gym:<module>:<Id>`) and is not `trusted_env`, the one the
+    user passed on the command line: a stored file never makes the process import code by itself."""
+    experiment = cls._read(path)
+    module = environments.module_to_import(experiment.env)
+    if module is not None and experiment.env != trusted_env:
+      raise ConfigError(f"'{path}' names environment '{experiment.env}', which imports module '{module}'; a stored run "
+                        f"never imports modules by itself: pass --env {experiment.env} to resume it if you trust it")
+    return experiment
+
+  @classmethod
+  def _read(cls, path: str) -> "ExperimentConfig":
     try:
       with open(path) as f:
         record = json.load(f)

@@ -116,6 +116,48 @@ def check_ray_address(address: str, timeout_s: float = 5.0) -> None:
                       "or leave out --ray-address to start a local cluster") from None
 
 
+TOKEN_HINT = ("a cluster with Ray's token authentication needs RAY_AUTH_MODE=token and the cluster's token in "
+              "RAY_AUTH_TOKEN, in RAY_AUTH_TOKEN_PATH or in ~/.ray/auth_token (where `ray get-auth-token --generate` "
+              "writes it) on this host")
+
+
+def attach_ray(address: str) -> None:
+  """Connects this process to the Ray cluster at `address`; one line when that fails (nothing listens, or the
+  cluster wants an authentication token this process lacks: Ray then gives up after ~20 s). Ray's C++ client
+  logs every failed attempt to stderr; while it connects, stderr goes to a file read for the reason."""
+  import os
+  import tempfile
+  import ray
+  check_ray_address(address)
+  with tempfile.TemporaryFile() as log:
+    saved = os.dup(2)
+    os.dup2(log.fileno(), 2)
+    try:
+      ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+      error = None
+    except (ConnectionError, RuntimeError, ray.exceptions.RayError) as e:
+      error = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+    finally:
+      os.dup2(saved, 2)
+      os.close(saved)
+    if error is None:
+      return
+    log.seek(0)
+    if b"InvalidAuthToken" in log.read():
+      raise ConfigError(f"the Ray cluster at '{address}' refused this process's authentication token (or it has none); "
+                        f"{TOKEN_HINT}")
+  raise ConfigError(f"cannot attach to the Ray cluster at '{address}' ({error}); {TOKEN_HINT}")
+
+
+def check_cluster_cpus(needed: float) -> None:
+  """One line when the attached Ray cluster has fewer CPUs in all than a run reserves."""
+  import ray
+  total = sum(n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive"))
+  if needed > total:
+    raise ConfigError(f"the Ray cluster has {total:g} CPU(s) but this run reserves {needed:g} (one per actor and one "
+                      "for the learner); pass fewer --num-actors or add hosts to the cluster")
+
+
 class RayLaunch:
   """Each node a Ray actor (its own process). The learner takes a GPU when the cluster has one;
   actors go to CPU-only hosts when there are any."""
@@ -129,11 +171,11 @@ class RayLaunch:
     self._started_ray = False
     if not ray.is_initialized():
       if address is not None:
-        check_ray_address(address)
-        ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+        attach_ray(address)
       else:
         ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
         self._started_ray = True
+    check_cluster_cpus(sum(program.node(h).num_cpus for h in program.handles()))
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     self._has_gpu = any(n["Resources"].get("GPU", 0) > 0 for n in nodes)
     self._cpu_hosts = [n["NodeID"] for n in nodes if n["Resources"].get("GPU", 0) == 0]

@@ -118,16 +118,21 @@ def train(args: argparse.Namespace) -> int:
       replay=args.replay)
   if args.resume:
     prepare_run_dir(args.run_dir, resume=True, overwrite=args.overwrite)
-    saved = ExperimentConfig.load(os.path.join(args.run_dir, "config.json"))
+    saved = ExperimentConfig.load(os.path.join(args.run_dir, "config.json"),
+                                  trusted_env=None if isinstance(args.env, _Default) else args.env)
     check_resume_flags(saved, args)
+    from repertory.launch.training import check_resumable
+    check_resumable(args.run_dir)
     experiment = saved.__class__(**{**saved.__dict__, "run_dir": args.run_dir, "max_actor_steps": args.max_actor_steps,
                                     "progress": not args.no_progress, "ray_address": args.ray_address})
     check_resumed_replay(saved, args.replay)
   experiment = experiment.validate().with_resolved_replay()
   spec = experiment.environment_spec()
-  if experiment.ray_address is not None:
-    from repertory.launch.launchers import check_ray_address
-    check_ray_address(experiment.ray_address)
+  if experiment.ray_address is not None:  # attached before the run dir is touched, so a refusal leaves none
+    from repertory.launch.distributed import cpus_needed
+    from repertory.launch.launchers import attach_ray, check_cluster_cpus
+    attach_ray(experiment.ray_address)
+    check_cluster_cpus(cpus_needed(experiment))
   if not args.resume:
     prepare_run_dir(args.run_dir, resume=False, overwrite=args.overwrite)
   from repertory.launch.training import train_run

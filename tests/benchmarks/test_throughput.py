@@ -38,3 +38,5 @@ def test_unknown_agent_or_game_is_one_line(tmp_path, capsys):
   assert "unknown agent(s) nope" in capsys.readouterr().err
   assert cli.main(["bench", "throughput", "--out", str(tmp_path), "--quick", "--game", "Tetris2000"]) == cli.EXIT_BAD_INPUT
   assert "Tetris2000" in capsys.readouterr().err
+  assert cli.main(["bench", "throughput", "--out", str(tmp_path), "--report-only"]) == cli.EXIT_BAD_INPUT
+  assert "measures the machine as it runs" in capsys.readouterr().err

@@ -205,3 +205,62 @@ def test_a_run_with_a_live_driver_is_refused_and_a_dead_drivers_run_resumes(tmp_
   # The same status with its driver gone is stale: --resume continues the run.
   assert _train(tmp_path, "--resume", "--eval-episodes", "1") == 0
   assert json.loads((run / "status.json").read_text())["status"] == "finished"
+
+
+def _two_checkpoints(tmp_path):
+  """A finished run resumed once: two checkpoints (the learner steps at 300 and at 600 actor steps)."""
+  flags = ["--no-progress", "--eval-every", "300", "--eval-episodes", "1"]
+  run = tmp_path / "run"
+  assert cli.main(["train", "--run-dir", str(run), "--max-actor-steps", "300", *flags,
+                   "--config", "min_replay_size=100"]) == 0
+  assert cli.main(["train", "--run-dir", str(run), "--resume", "--max-actor-steps", "600", *flags]) == 0
+  from repertory.utils.checkpointing import saved_steps
+  steps = saved_steps(str(run / "checkpoints"))
+  assert len(steps) == 2
+  return run, steps, flags
+
+
+def test_a_corrupted_or_incomplete_checkpoint_is_refused_and_the_previous_one_offered(tmp_path, capsys):
+  import os
+  import shutil
+  run, (older, latest), flags = _two_checkpoints(tmp_path)
+  status = (run / "status.json").read_text()
+  files = [os.path.join(root, f) for root, _, names in os.walk(run / "checkpoints" / str(latest)) for f in names]
+  biggest = max(files, key=os.path.getsize)
+  data = bytearray(open(biggest, "rb").read())
+  data[len(data) // 2] ^= 0xFF  # one flipped byte in the middle of the weights
+  open(biggest, "wb").write(bytes(data))
+  capsys.readouterr()
+  resume = ["train", "--run-dir", str(run), "--resume", "--max-actor-steps", "700", *flags]
+  assert cli.main(resume) == cli.EXIT_BAD_INPUT
+  err = _error_line(capsys)
+  assert f"checkpoint {latest}" in err and "does not match its checksum" in err and f"from checkpoint {older}" in err
+  assert (run / "status.json").read_text() == status  # the finished run's status is left alone
+  os.remove(biggest)  # a lost file is refused the same way
+  assert cli.main(resume) == cli.EXIT_BAD_INPUT
+  assert "does not match its checksum" in _error_line(capsys)
+  shutil.rmtree(run / "checkpoints" / str(latest))  # as the message says: resume from the previous one
+  assert cli.main(resume) == 0
+  assert json.loads((run / "status.json").read_text())["actor_steps"] == 700
+
+
+@pytest.mark.parametrize("content", ['{"actor_steps": 1', '{"actor_steps": "many"}', '[1, 2]', '{"episodes": -4}'])
+def test_an_unreadable_counter_is_one_line(tmp_path, capsys, content):
+  run = _finished_run(tmp_path)
+  (run / "counter.json").write_text(content)
+  assert _train(tmp_path, "--resume") == cli.EXIT_BAD_INPUT
+  assert "counter.json' is not a readable step count" in _error_line(capsys)
+  assert not (run / "status.json").exists()
+
+
+def test_a_stored_environment_never_imports_a_module_by_itself(tmp_path, capsys):
+  run = _finished_run(tmp_path)
+  record = json.loads((run / "config.json").read_text())
+  record["env"] = "gym:repertory_no_such_module:Thing-v0"
+  (run / "config.json").write_text(json.dumps(record))
+  assert _train(tmp_path, "--resume") == cli.EXIT_BAD_INPUT
+  err = _error_line(capsys)
+  assert "imports module 'repertory_no_such_module'" in err and "pass --env gym:repertory_no_such_module:Thing-v0" in err
+  # Given on the command line, the user vouches for it: the import is tried (and fails in one line here).
+  assert _train(tmp_path, "--resume", "--env", "gym:repertory_no_such_module:Thing-v0") == cli.EXIT_BAD_INPUT
+  assert "cannot import module 'repertory_no_such_module'" in _error_line(capsys)
