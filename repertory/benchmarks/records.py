@@ -92,11 +92,8 @@ def same_run(benchmark, run) -> bool:
   except (OSError, ValueError, TypeError, AttributeError):
     return False
   wanted = run_record(run.experiment)
-  if wanted["launcher"] != "sync":
-    wanted_fields = RESULT_FIELDS + ("num_actors",)
-  else:
-    wanted_fields = RESULT_FIELDS
-  pick = lambda record: {k: record.get(k) for k in wanted_fields}
+  fields = RESULT_FIELDS + (("num_actors",) if wanted["launcher"] != "sync" else ())  # sync has one actor
+  pick = lambda record: {k: record.get(k) for k in fields}
   return not differences(pick(saved), pick(wanted))
 
 

@@ -44,8 +44,10 @@ def _check_runner_flags(args: argparse.Namespace) -> None:
 
 
 def log_path(out: str, run: base.Run) -> str:
-  """`<out>/logs/<run dir below runs/, '/' → '_'>.log`."""
-  relative = os.path.relpath(run.run_dir, os.path.join(out, "runs"))
+  """`<out>/logs/<run dir below --out (and below runs/ when there), '/' → '_'>.log`."""
+  relative = os.path.relpath(run.run_dir, out)
+  if relative.startswith("runs" + os.sep):
+    relative = relative[len("runs" + os.sep):]
   return os.path.join(out, "logs", relative.replace(os.sep, "_") + ".log")
 
 
