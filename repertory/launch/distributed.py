@@ -45,6 +45,15 @@ def launch(program: Program, experiment: ExperimentConfig):
   return RayLaunch(program, address=experiment.ray_address, timeout_s=experiment.node_timeout_s, num_cpus=num_cpus)
 
 
+def _save_on_interrupt(launched) -> None:
+  """Checkpoints the learner and saves the step count, as far as the nodes still answer."""
+  for label, save in (("learner", lambda node: node.save()), ("counter", lambda node: node.save())):
+    try:
+      save(launched.resolve(Handle(label, 0)))
+    except Exception:  # noqa: BLE001 — a node already gone; the run resumes from its last checkpoint
+      pass
+
+
 def run_distributed(experiment: ExperimentConfig, spec: Optional[EnvironmentSpec] = None,
                     resume: bool = False) -> Dict[str, Any]:
   """Runs until the counter reaches `max_actor_steps`; restarts dead actors; fails fast otherwise.
@@ -58,6 +67,7 @@ def run_distributed(experiment: ExperimentConfig, spec: Optional[EnvironmentSpec
     learner = launched.resolve(Handle("learner", 0))
     progress = ProgressLine(experiment.max_actor_steps, enabled=experiment.progress, label=experiment.launcher)
     restarts, saved_at = 0, time.monotonic()
+    counter.record("driver", {"event": "all nodes started", "restarts": 0})
     while True:
       for handle, error in launched.poll():
         name = Program.node_name(handle)
@@ -87,6 +97,9 @@ def run_distributed(experiment: ExperimentConfig, spec: Optional[EnvironmentSpec
     counts.update(final_evaluation_return=final_evaluation, learner_steps=learner_steps, actor_restarts=restarts)
     progress.update(counts, final=True)
     return counts
+  except KeyboardInterrupt:  # SIGINT / SIGTERM (training.train_run): keep the learner's state and the count
+    _save_on_interrupt(launched)
+    raise
   finally:
     launched.stop()
     launched.shutdown()

@@ -170,11 +170,14 @@ class RayLaunch:
     self._timeout_s = timeout_s
     self._started_ray = False
     if not ray.is_initialized():
+      import signal
+      handler = signal.getsignal(signal.SIGTERM)
       if address is not None:
         attach_ray(address)
       else:
         ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
         self._started_ray = True
+      signal.signal(signal.SIGTERM, handler)  # ray.init installs its own, which exits with a C++ dump
     check_cluster_cpus(sum(program.node(h).num_cpus for h in program.handles()))
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     self._has_gpu = any(n["Resources"].get("GPU", 0) > 0 for n in nodes)

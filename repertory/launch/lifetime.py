@@ -53,16 +53,23 @@ class Terminated(KeyboardInterrupt):
   """SIGTERM, raised like Ctrl-C so that a run is checkpointed and marked interrupted; exit status 143."""
 
 
-_terminated = False
+_terminated = False  # a SIGTERM whose exception may not have been seen yet
+_sigterm_seen = False
 
 
 def terminate_on_sigterm(signum, frame) -> None:
   """A SIGTERM handler for a training run: raises `Terminated`. Python drops an exception raised while it
   runs a garbage-collection callback, so the training loops also call `raise_if_terminated` each step."""
-  global _terminated
-  _terminated = True
+  global _terminated, _sigterm_seen
+  _terminated = _sigterm_seen = True
   signal.signal(signal.SIGTERM, _exit_at_once)
   raise Terminated
+
+
+def sigterm_received() -> bool:
+  """Whether `terminate_on_sigterm` ran in this process (a library may turn its `Terminated` into a plain
+  KeyboardInterrupt, as Ray's `get` does)."""
+  return _sigterm_seen
 
 
 def raise_if_terminated() -> None:

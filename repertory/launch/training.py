@@ -8,7 +8,7 @@ import signal
 import time
 from typing import Any, Dict, Optional, Tuple
 
-from repertory.launch.lifetime import Terminated, terminate_on_sigterm
+from repertory.launch.lifetime import Terminated, sigterm_received, terminate_on_sigterm
 
 HEARTBEAT_S = 10.0
 STALE_S = 60.0  # a "running" status without a heartbeat for this long belongs to a dead driver
@@ -153,7 +153,10 @@ def train_run(experiment, spec, resume: bool = False, title: Optional[str] = Non
       summary = run_distributed(experiment, spec, resume=resume)
   except KeyboardInterrupt as e:  # SIGINT or SIGTERM: the run can be resumed
     _stop(heartbeat)
-    write_status(run_dir, "interrupted", signal="SIGTERM" if isinstance(e, Terminated) else "SIGINT", **status_extra)
+    terminated = isinstance(e, Terminated) or sigterm_received()
+    write_status(run_dir, "interrupted", signal="SIGTERM" if terminated else "SIGINT", **status_extra)
+    if terminated and not isinstance(e, Terminated):
+      raise Terminated from None
     raise
   except BaseException as e:
     _stop(heartbeat)

@@ -210,3 +210,34 @@ def test_attaching_to_a_cluster_with_token_authentication(tmp_path):
     assert json.loads((tmp_path / "run" / "status.json").read_text())["actor_steps"] == 400
   finally:
     subprocess.run([ray_bin, "stop", "--force"], env=cluster_env, capture_output=True, timeout=120)
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="the same Ray 2.60 on both legs; run on leg 1 only, "
+                    "where the token test does not run")
+def test_sigterm_of_a_ray_driver_checkpoints_and_exits_143_without_a_dump(tmp_path):
+  run_dir = str(tmp_path / "run")
+  process = subprocess.Popen(
+      [sys.executable, "-m", "repertory.cli", "train", "--launcher", "ray", "--num-actors", "1",
+       "--max-actor-steps", "200000", "--eval-every", "200000", "--run-dir", run_dir, "--no-progress", *FAST_DQN],
+      cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  try:
+    deadline = time.time() + 240
+    metrics = os.path.join(run_dir, "metrics.csv")
+    while time.time() < deadline and process.poll() is None and not (  # the driver's loop has begun
+        os.path.exists(metrics) and {"driver", "learner"} <= _sources(run_dir)):
+      time.sleep(0.5)
+    assert process.poll() is None, process.communicate()[1][-2000:]
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+  finally:
+    if process.poll() is None:
+      process.kill()
+  assert process.returncode == 143, err[-3000:]
+  assert err.strip().splitlines()[-1].startswith("repertory: interrupted (SIGTERM)")
+  assert "SIGTERM received" not in err and "Traceback" not in err, err[-3000:]
+  status = json.load(open(os.path.join(run_dir, "status.json")))
+  assert status["status"] == "interrupted" and status["signal"] == "SIGTERM"
+  assert os.listdir(os.path.join(run_dir, "checkpoints"))  # written on the signal (the periodic one is at 120 s)
+  assert json.load(open(os.path.join(run_dir, "counter.json")))["actor_steps"] > 0
+  time.sleep(2)
+  assert _ray_processes() == []
