@@ -161,11 +161,11 @@ def test_dead_node_stops_the_run_within_seconds_naming_it(tmp_path, victim, repl
 def test_other_agents_run_as_ray_processes(cli, tmp_path, agent, env, overrides):
   run_dir = str(tmp_path / agent)
   code, out, err = cli("train", "--agent", agent, "--env", env, "--launcher", "ray", "--num-actors", "2",
-                       "--max-actor-steps", "1500", "--eval-every", "1500", "--eval-episodes", "1",
+                       "--max-actor-steps", "1000", "--eval-every", "1000", "--eval-episodes", "1",
                        "--run-dir", run_dir, "--no-progress", *overrides, timeout=400)
   assert code == 0, err[-3000:]
   status = json.load(open(os.path.join(run_dir, "status.json")))
-  assert status["status"] == "finished" and status["actor_steps"] >= 1500 and status["learner_steps"] > 0
+  assert status["status"] == "finished" and status["actor_steps"] >= 1000 and status["learner_steps"] > 0
   assert {"actor", "evaluator"} <= _sources(run_dir)
 
 
