@@ -1,6 +1,6 @@
 # Two test legs, one code base (BUILD_NOTES.md, "Two test legs"):
 #   leg 1: Python 3.11, the pinned Reverb / TensorFlow 2.15 / JAX 0.4.34 stack  -> .venv    (constraints.txt)
-#   leg 2: Python 3.12, current JAX, numpy 2, no TensorFlow or Reverb           -> .venv312 (constraints-py312.txt)
+#   leg 2: Python 3.12, current JAX, numpy 2, no TensorFlow or Reverb           -> .venv/py312 (constraints-py312.txt)
 PYTHON ?= python3.11
 # pyenv's python3.12 answers only with PYENV_VERSION set; a plain python3.12 on PATH works as well.
 PYTHON312 ?= $(shell for v in "$$PYENV_VERSION" 3.12.1 3.12; do \
@@ -11,7 +11,8 @@ EXTRAS := '.[atari,memory,control,dev]'
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-VENV312 := .venv312
+# Inside .venv/: both legs under one folder, which tools that skip .venv/ skip whole.
+VENV312 := .venv/py312
 PY312 := $(VENV312)/bin/python
 STAMP312 := $(VENV312)/.installed
 
