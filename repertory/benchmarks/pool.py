@@ -42,11 +42,14 @@ def last_actor_steps(run_dir: str) -> int:
     return 0
 
 
-def _exit_when_orphaned(grace_s: float = GRACE_S) -> None:
-  """A thread of the worker: `grace_s` after the pool died, ends the worker even if it is still saving."""
+def _exit_when_orphaned(run_dir: str, grace_s: float = GRACE_S) -> None:
+  """A thread of the worker: `grace_s` after the pool died, ends the worker even if it is still saving,
+  leaving its status "interrupted" rather than "running"."""
+  from repertory.launch.training import mark_stopped_if_running
   while not parent_died():
     time.sleep(1.0)
   time.sleep(grace_s)
+  mark_stopped_if_running(run_dir, f"the bench process died and the run did not stop within {grace_s:g} s")
   os._exit(137)
 
 
@@ -54,7 +57,7 @@ def _train(job: Job, core: Optional[int]) -> None:
   """A worker process: pinned (given a core), its output in the run's log, the run trained as `train` does."""
   import threading
   die_with_parent()
-  threading.Thread(target=_exit_when_orphaned, name="orphan-watch", daemon=True).start()
+  threading.Thread(target=_exit_when_orphaned, args=(job.run.run_dir,), name="orphan-watch", daemon=True).start()
   if core is not None:
     os.sched_setaffinity(0, {core})
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {SINGLE_THREADED_XLA}".strip()
@@ -116,7 +119,7 @@ def _execute(jobs, workers, total_steps, progress, timeout_s) -> Dict[str, int]:
         bar = bars[run_dir]
         timed_out = process.exitcode is None and timeout_s is not None and time.monotonic() - started > timeout_s
         if timed_out:
-          _stop([process])
+          _stop({run_dir: process})
           with open(job.log_path, "a") as log:
             log.write(f"\nbench: run stopped after --run-timeout {timeout_s:g} s\n")
         if process.exitcode is None:
@@ -129,7 +132,7 @@ def _execute(jobs, workers, total_steps, progress, timeout_s) -> Dict[str, int]:
         bar.set_postfix_str("finished" if codes[run_dir] == 0 else f"FAILED (exit {codes[run_dir]})")
         bar.refresh()
   except BaseException:  # Ctrl-C or SIGTERM: stop the runs now instead of waiting for them to finish
-    _stop([process for _, process, _, _ in running.values()])
+    _stop({run_dir: process for run_dir, (_, process, _, _) in running.items()})
     raise
   finally:
     for bar in bars.values():
@@ -137,14 +140,17 @@ def _execute(jobs, workers, total_steps, progress, timeout_s) -> Dict[str, int]:
   return codes
 
 
-def _stop(processes, grace_s: float = GRACE_S) -> None:
-  """SIGTERM to each process (a run checkpoints and marks itself interrupted), SIGKILL after `grace_s`."""
-  for process in processes:
+def _stop(processes: Dict[str, Any], grace_s: float = GRACE_S) -> None:
+  """SIGTERM to each run's process (it checkpoints and marks itself interrupted), SIGKILL after `grace_s`
+  (its status is then marked interrupted here)."""
+  from repertory.launch.training import mark_stopped_if_running
+  for process in processes.values():
     if process.exitcode is None:
       process.terminate()
   deadline = time.monotonic() + grace_s
-  for process in processes:
+  for run_dir, process in processes.items():
     process.join(max(0.0, deadline - time.monotonic()))
     if process.exitcode is None:
       process.kill()
       process.join(5.0)
+      mark_stopped_if_running(run_dir, f"killed {grace_s:g} s after SIGTERM, before it stopped")

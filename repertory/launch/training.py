@@ -5,6 +5,7 @@ a learning curve and a "finished" status with the run's statistics."""
 import json
 import os
 import signal
+import threading
 import time
 from typing import Any, Dict, Optional, Tuple
 
@@ -14,12 +15,31 @@ HEARTBEAT_S = 10.0
 STALE_S = 60.0  # a "running" status without a heartbeat for this long belongs to a dead driver
 
 
+_status_lock = threading.Lock()  # one writer at a time: the run, its heartbeat, a watchdog
+
+
 def write_status(run_dir: str, status: str, **extra) -> None:
   """status.json, replaced atomically so that a reader never sees half of it."""
   path = os.path.join(run_dir, "status.json")
-  with open(path + ".tmp", "w") as f:
-    json.dump({"status": status, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **extra}, f, indent=2, default=str)
-  os.replace(path + ".tmp", path)
+  with _status_lock:
+    with open(path + ".tmp", "w") as f:
+      json.dump({"status": status, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **extra}, f, indent=2, default=str)
+    os.replace(path + ".tmp", path)
+
+
+def mark_stopped_if_running(run_dir: str, why: str, timeout_s: float = 5.0) -> None:
+  """For a process that ends a run from outside its training loop (a watchdog, a pool that killed it): a
+  status still "running" becomes "interrupted" with `why`, so no run dir claims to be running after it.
+  Waits at most `timeout_s` for a status write in progress; resume starts from the last checkpoint."""
+  if not _status_lock.acquire(timeout=timeout_s):
+    return
+  try:
+    status = read_status(run_dir)
+  finally:
+    _status_lock.release()
+  if status is not None and status.get("status") == "running":
+    extra = {k: v for k, v in status.items() if k not in ("status", "time", "pid", "heartbeat")}
+    write_status(run_dir, "interrupted", signal="SIGKILL", reason=why, **extra)
 
 
 def read_status(run_dir: str) -> Optional[Dict[str, Any]]:
@@ -37,9 +57,9 @@ class Heartbeat:
   the next command can tell a live run from one whose driver died (`check_not_running`)."""
 
   def __init__(self, run_dir: str, period_s: float = HEARTBEAT_S, **extra):
-    import threading
     self._run_dir, self._period_s, self._extra = run_dir, period_s, extra
     self._stop = threading.Event()
+    self._lock = threading.Lock()  # no beat after stop(): a late "running" would overwrite the final status
     self._beat()
     self._thread = threading.Thread(target=self._loop, name="heartbeat", daemon=True)
     self._thread.start()
@@ -49,10 +69,13 @@ class Heartbeat:
 
   def _loop(self) -> None:
     while not self._stop.wait(self._period_s):
-      self._beat()
+      with self._lock:
+        if not self._stop.is_set():
+          self._beat()
 
   def stop(self) -> None:
-    self._stop.set()
+    with self._lock:
+      self._stop.set()
     self._thread.join(timeout=5.0)
 
 
@@ -144,7 +167,11 @@ def train_run(experiment, spec, resume: bool = False, title: Optional[str] = Non
   heartbeat = None
   start = time.time()
   try:
-    heartbeat = Heartbeat(run_dir, **status_extra)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # a SIGTERM waits until `heartbeat` can be stopped
+    try:
+      heartbeat = Heartbeat(run_dir, **status_extra)
+    finally:
+      signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     if experiment.launcher == "sync":
       from repertory.launch.sync import run_sync
       summary = run_sync(experiment, spec, resume=resume)
