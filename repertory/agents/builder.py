@@ -8,6 +8,7 @@ from typing import Any, Callable, Iterator, Optional, Protocol
 
 import numpy as np
 
+from repertory.agents.data_parallel import DataParallel
 from repertory.environments.specs import EnvironmentSpec
 from repertory.replay.config import TableConfig
 from repertory.replay.types import ReplayBatch
@@ -55,7 +56,9 @@ class Builder(Protocol):
   def make_networks(self, spec: EnvironmentSpec) -> Any: ...
 
   def make_learner(self, networks: Any, spec: EnvironmentSpec, iterator: Iterator[ReplayBatch],
-                   update_priorities: Optional[Callable[[np.ndarray, np.ndarray], None]], seed: int) -> Learner: ...
+                   update_priorities: Optional[Callable[[np.ndarray, np.ndarray], None]], seed: int,
+                   data_parallel: Optional[DataParallel] = None) -> Learner:
+    """A learner on `data_parallel`'s devices (one default device when None)."""
 
   def make_policy(self, networks: Any) -> Any:
     """A jit-compiled policy shared by training actors and the evaluator."""

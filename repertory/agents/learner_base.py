@@ -1,17 +1,26 @@
-"""What every learner shares: a host-side step count, and checkpointing of its training state."""
+"""What every learner shares: a host-side step count, the devices it trains on, and checkpointing of its
+training state."""
 
-from typing import Any
+from typing import Any, Optional
 
 import jax
 import jax.numpy as jnp
 
+from repertory.agents.data_parallel import DataParallel
+
 
 class LearnerBase:
-  """Subclasses keep their pytree training state (with a `steps` field) in `self._state` and count updates
-  in `self._steps`, a host copy of `state.steps` so reading it never waits for the device."""
+  """Subclasses keep their pytree training state (with a `steps` field) in `self._state`, replicated over
+  `self.data_parallel`'s devices, and count updates in `self._steps`, a host copy of `state.steps` so
+  reading it never waits for the device."""
 
   _state: Any
   _steps: int = 0
+  data_parallel: DataParallel
+
+  def _use_devices(self, data_parallel: Optional[DataParallel]) -> DataParallel:
+    self.data_parallel = data_parallel or DataParallel.create()
+    return self.data_parallel
 
   @property
   def steps(self) -> int:
@@ -24,5 +33,5 @@ class LearnerBase:
     return self._state
 
   def restore(self, state: Any) -> None:
-    self._state = jax.tree.map(jnp.asarray, state)
+    self._state = self.data_parallel.replicate(jax.tree.map(jnp.asarray, state))
     self._steps = int(self._state.steps)

@@ -8,7 +8,8 @@ pure and jit-able: `inputs` holds a batch of n-step transitions, their importanc
 state of the networks; the extras hold the new priorities (one per example, written back to the
 replay table), the new Haiku state and metrics to log. The learner owns everything else: the
 optimiser step, the periodic target copy, the annealed importance exponent β (Schaul et al. 2016,
-arXiv 1511.05952, §3.4), `sgd_steps_per_call` updates fused into one jit call, and checkpointable state.
+arXiv 1511.05952, §3.4), `sgd_steps_per_call` updates fused into one jit call, checkpointable state, and
+data parallelism over `data_parallel`'s devices (each batch split along its batch axis).
 """
 
 import dataclasses
@@ -19,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from repertory.agents.data_parallel import DataParallel
 from repertory.agents.learner_base import LearnerBase
 from repertory.replay.types import ReplayBatch, importance_weights
 
@@ -57,18 +59,25 @@ class TrainingState(NamedTuple):
   steps: jax.Array
 
 
+def _stack(*xs):
+  """On the host when the batches are there, so each is copied to the devices once, already split."""
+  return np.stack(xs) if isinstance(xs[0], np.ndarray) else jnp.stack(xs)
+
+
 class SGDLearner(LearnerBase):
   """Samples `sgd_steps_per_call` batches, takes that many SGD steps of `loss`, writes priorities back."""
 
   def __init__(self, networks: Any, loss: Loss, optimizer: optax.GradientTransformation, params: Any,
                net_state: Any, settings: LearnerSettings, iterator: Iterator[ReplayBatch],
                update_priorities: Optional[Callable[[np.ndarray, np.ndarray], None]], key: jax.Array,
-               variables_with_state: bool = False):
+               variables_with_state: bool = False, data_parallel: Optional[DataParallel] = None):
+    devices = self._use_devices(data_parallel)
     self._settings = settings
     self._iterator = iterator
     self._update_priorities = update_priorities
     self._variables_with_state = variables_with_state
-    self._state = TrainingState(params, params, net_state, optimizer.init(params), key, jnp.zeros((), jnp.int32))
+    self._state = devices.replicate(
+        TrainingState(params, params, net_state, optimizer.init(params), key, jnp.zeros((), jnp.int32)))
     self._steps = 0  # a host copy of state.steps, so reading it never waits for the device
 
     def sgd_step(state: TrainingState, transitions, weights):
@@ -97,7 +106,10 @@ class SGDLearner(LearnerBase):
         priorities.append(step_priorities)
       return state, jax.tree.map(lambda *xs: jnp.mean(jnp.stack(xs)), *metrics), jnp.stack(priorities)
 
-    self._sgd_steps = jax.jit(sgd_steps)
+    stacked = devices.batch(axis=1)  # [K, B, ...]
+    self._stacked = stacked
+    self._sgd_steps = jax.jit(sgd_steps, in_shardings=(devices.replicated, stacked, stacked),
+                              out_shardings=(devices.replicated, devices.replicated, stacked))
 
   def importance_exponent(self) -> float:
     """β annealed linearly from β0 to 1 over `importance_sampling_anneal_steps` updates."""
@@ -109,8 +121,8 @@ class SGDLearner(LearnerBase):
     """`sgd_steps_per_call` updates; the metrics stay on the device (only priorities leave it)."""
     batches = [next(self._iterator) for _ in range(self._settings.sgd_steps_per_call)]
     exponent = self.importance_exponent()
-    weights = np.stack([importance_weights(b, exponent) for b in batches])
-    data = jax.tree.map(lambda *xs: jnp.stack(xs), *[b.data for b in batches])
+    weights = jax.device_put(np.stack([importance_weights(b, exponent) for b in batches]), self._stacked)
+    data = jax.device_put(jax.tree.map(_stack, *[b.data for b in batches]), self._stacked)
     self._state, metrics, priorities = self._sgd_steps(self._state, data, weights)
     self._steps += len(batches)
     if self._update_priorities is not None:

@@ -5,6 +5,7 @@ import json
 from typing import Any, Optional, Tuple
 
 from repertory import agents, environments
+from repertory.agents.data_parallel import check_setting
 from repertory.environments.specs import EnvironmentSpec, make_environment_spec, spec_record
 from repertory.errors import ConfigError
 from repertory.replay.backends import resolve_backend
@@ -31,6 +32,7 @@ class ExperimentConfig:
   checkpoint_replay: bool = False  # thread/ray: save the replay table at the end; --resume restores it
   replay: str = "auto"  # thread/ray replay backend: auto, native or reverb (a saved run records the one it used)
   node_timeout_s: float = 120.0  # longest any node may take to start or answer
+  learner_devices: str = "auto"  # auto (all accelerators; 1 on CPU), all, or N: see agents.data_parallel
   progress: bool = True
 
   def validate(self) -> "ExperimentConfig":
@@ -45,8 +47,15 @@ class ExperimentConfig:
       raise ConfigError("--ray-address needs --launcher ray")
     resolve_backend(self.replay, self.launcher)
     environments.parse_name(self.env)  # unknown prefixes and malformed names fail here
-    self.make_builder().table_config()  # unknown agents, config fields and replay settings fail here
+    builder = self.make_builder()
+    builder.table_config()  # unknown agents, config fields and replay settings fail here
+    check_setting(str(self.learner_devices), builder.config.batch_size)
     return self
+
+  def data_parallel(self) -> Any:
+    """The learner's devices (`--learner-devices`); one line when this host has fewer than asked."""
+    from repertory.agents.data_parallel import DataParallel
+    return DataParallel.create(str(self.learner_devices), self.make_builder().config.batch_size)
 
   def environment_spec(self) -> EnvironmentSpec:
     """Builds one environment to read its spec and checks that the agent can act in it.

@@ -123,7 +123,6 @@ class LearnerService(Service):
   def __init__(self, experiment: ExperimentConfig, spec: EnvironmentSpec, replay: Any, counter: Any,
                publish_period: int = 20, log_every_s: float = 5.0, resume: bool = False):
     super().__init__()
-    import jax
     from repertory.utils.checkpointing import Checkpointer
     from repertory.utils.prefetch import Prefetcher
     self._experiment, self._counter = experiment, counter
@@ -131,9 +130,11 @@ class LearnerService(Service):
     builder = experiment.make_builder()
     networks = builder.make_networks(spec)
     self._sampler = make_sampler(replay, builder.config.batch_size)
-    to_device = lambda batch: batch._replace(data=jax.device_put(batch.data))  # keys etc. stay on the host
+    devices = experiment.data_parallel()
+    to_device = lambda batch: batch._replace(data=devices.shard(batch.data))  # split over the devices; keys stay here
     self._data = Prefetcher(self._batches(), buffer_size=4, transform=to_device, timeout_s=1.0)
-    self._learner = builder.make_learner(networks, spec, self._data, self._sampler.update_priorities, experiment.seed)
+    self._learner = builder.make_learner(networks, spec, self._data, self._sampler.update_priorities, experiment.seed,
+                                         data_parallel=devices)
     self._checkpointer = Checkpointer(os.path.join(experiment.run_dir, "checkpoints"))
     if resume and self._checkpointer.latest_step() is not None:
       self._learner.restore(self._checkpointer.restore(self._learner.state()))

@@ -30,7 +30,7 @@ def run_sync(experiment: ExperimentConfig, spec: Optional[EnvironmentSpec] = Non
   networks = builder.make_networks(spec)
   replay = Table(builder.table_config(), seed=experiment.seed, rate_limited=False)  # acting and learning alternate
   learner = builder.make_learner(networks, spec, replay.as_iterator(builder.config.batch_size),
-                                 replay.update_priorities, experiment.seed)
+                                 replay.update_priorities, experiment.seed, data_parallel=experiment.data_parallel())
   checkpointer = Checkpointer(os.path.join(experiment.run_dir, "checkpoints"))
   counter = CounterService(experiment.run_dir, experiment.max_actor_steps, resume=resume)
   if resume and checkpointer.latest_step() is not None:

@@ -41,6 +41,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                  help="thread/ray replay service: native (the project's tables, any Python) or reverb (dm-reverb, "
                       "Python 3.11 only); auto takes Reverb where it is installed. sync always keeps its table in process")
   p.add_argument("--max-actor-restarts", type=int, default=3, help="actor restarts allowed before the run fails")
+  p.add_argument("--learner-devices", default="auto", metavar="auto|all|N",
+                 help="devices the learner splits each batch over: auto (all accelerators, 1 on CPU), all (every local "
+                      "device), or N (the first N); N must divide the batch size")
   p.add_argument("--node-timeout", type=float, default=120.0, help="seconds a node may take to start or answer")
   p.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
                  help="override an agent config field, e.g. --config learning_rate=3e-4 (repeatable)")
@@ -115,7 +118,7 @@ def train(args: argparse.Namespace) -> int:
       eval_episodes=args.eval_episodes, agent_overrides=parse_overrides(args.config),
       ray_address=args.ray_address, max_actor_restarts=args.max_actor_restarts,
       node_timeout_s=args.node_timeout, progress=not args.no_progress, checkpoint_replay=args.checkpoint_replay,
-      replay=args.replay)
+      replay=args.replay, learner_devices=args.learner_devices)
   if args.resume:
     prepare_run_dir(args.run_dir, resume=True, overwrite=args.overwrite)
     saved = ExperimentConfig.load(os.path.join(args.run_dir, "config.json"),
@@ -124,10 +127,13 @@ def train(args: argparse.Namespace) -> int:
     from repertory.launch.training import check_resumable
     check_resumable(args.run_dir)
     experiment = saved.__class__(**{**saved.__dict__, "run_dir": args.run_dir, "max_actor_steps": args.max_actor_steps,
-                                    "progress": not args.no_progress, "ray_address": args.ray_address})
+                                    "progress": not args.no_progress, "ray_address": args.ray_address,
+                                    "learner_devices": args.learner_devices})
     check_resumed_replay(saved, args.replay)
   experiment = experiment.validate().with_resolved_replay()
   spec = experiment.environment_spec()
+  if experiment.launcher != "ray":  # the learner runs in this process: its devices are known here
+    experiment.data_parallel()
   if experiment.ray_address is not None:  # attached before the run dir is touched, so a refusal leaves none
     from repertory.launch.distributed import cpus_needed
     from repertory.launch.launchers import attach_ray, check_cluster_cpus

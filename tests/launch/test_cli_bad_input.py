@@ -34,6 +34,9 @@ def _train(tmp_path, *extra):
     (("--config", "discount=2"), "discount=2.0 must be in [0, 1]"),
     (("--config", "n_step=0"), "n_step=0 must be >= 1"),
     (("--ray-address", "127.0.0.1:6379"), "--ray-address needs --launcher ray"),
+    (("--learner-devices", "many"), "--learner-devices must be auto, all or a number >= 1"),
+    (("--learner-devices", "3"), "--learner-devices 3 does not divide the batch size 128"),
+    (("--learner-devices", "64"), "asks for more devices than the 1 cpu device(s) here"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, extra, message):
   assert _train(tmp_path, *extra) == cli.EXIT_BAD_INPUT

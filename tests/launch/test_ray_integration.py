@@ -11,7 +11,7 @@ import time
 import psutil
 import pytest
 
-from launch_helpers import FAST_DQN, REPO
+from launch_helpers import FAST_DQN, REPO, one_leg
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,7 @@ def _sources(run_dir):
     return {row["source"] for row in csv.DictReader(f)}
 
 
-@pytest.mark.parametrize("backend", ["native", "reverb"])
+@pytest.mark.parametrize("backend", [pytest.param("native", marks=one_leg(2)), "reverb"])
 def test_ray_run_end_to_end_writes_outputs_stops_at_budget_and_cleans_up(cli, tmp_path, backend):
   if backend == "reverb":
     pytest.importorskip("reverb", reason="dm-reverb installs only on the Python 3.11 leg")
@@ -58,6 +58,7 @@ def test_ray_run_end_to_end_writes_outputs_stops_at_budget_and_cleans_up(cli, tm
   assert _ray_processes() == []
 
 
+@one_leg(2)
 def test_killed_actor_is_restarted_and_the_budget_is_met(tmp_path):
   run_dir = str(tmp_path / "run")
   process = subprocess.Popen(
@@ -84,6 +85,7 @@ def test_killed_actor_is_restarted_and_the_budget_is_met(tmp_path):
   assert status["actor_steps"] == 8000
 
 
+@one_leg(1)
 def test_two_node_cluster_places_learner_and_actors_on_different_nodes(tmp_path):
   import ray
   from ray.cluster_utils import Cluster
@@ -117,8 +119,8 @@ def test_two_node_cluster_places_learner_and_actors_on_different_nodes(tmp_path)
 
 
 @pytest.mark.parametrize("victim, replay, named", [
-    ("LearnerService", "auto", "node 'learner' died"),
-    ("ReplayService", "native", "died"),  # whichever node notices first names itself or the replay
+    pytest.param("LearnerService", "reverb", "node 'learner' died", marks=one_leg(1)),
+    pytest.param("ReplayService", "native", "died", marks=one_leg(2)),  # whichever node notices first names itself or the replay
 ])
 def test_dead_node_stops_the_run_within_seconds_naming_it(tmp_path, victim, replay, named):
   run_dir = str(tmp_path / "run")
@@ -151,12 +153,13 @@ def test_dead_node_stops_the_run_within_seconds_naming_it(tmp_path, victim, repl
 
 
 @pytest.mark.parametrize("agent, env, overrides", [
-    ("impala", "popgym:RepeatPreviousEasy", ["--config", "batch_size=4", "--config", "core=lstm"]),
-    ("der", "atari:Pong?max_episode_steps=300", ["--replay", "native", "--config", "min_replay_size=300",
-                                                 "--config", "updates_per_actor_step=0.25"]),
-    ("sac", "gym:Pendulum-v1", ["--config", "min_replay_size=200", "--config", "batch_size=64",
-                                "--config", "variable_update_period=50", "--config", "hidden_sizes=32,32",
-                                "--config", "updates_per_actor_step=0.25"]),
+    pytest.param("impala", "popgym:RepeatPreviousEasy", ["--config", "batch_size=4", "--config", "core=lstm"],
+                 marks=one_leg(2)),
+    pytest.param("der", "atari:Pong?max_episode_steps=300", ["--replay", "native", "--config", "min_replay_size=300",
+                                                             "--config", "updates_per_actor_step=0.25"], marks=one_leg(1)),
+    pytest.param("sac", "gym:Pendulum-v1", ["--config", "min_replay_size=200", "--config", "batch_size=64",
+                                            "--config", "variable_update_period=50", "--config", "hidden_sizes=32,32",
+                                            "--config", "updates_per_actor_step=0.25"], marks=one_leg(1)),
 ])
 def test_other_agents_run_as_ray_processes(cli, tmp_path, agent, env, overrides):
   run_dir = str(tmp_path / agent)
@@ -169,8 +172,7 @@ def test_other_agents_run_as_ray_processes(cli, tmp_path, agent, env, overrides)
   assert {"actor", "evaluator"} <= _sources(run_dir)
 
 
-@pytest.mark.skipif(sys.version_info < (3, 12), reason="the same Ray 2.60 on both legs; its ~20 s connect "
-                    "timeout is paid on leg 2 only")
+@one_leg(2)  # its ~20 s connect timeout is paid once
 def test_attaching_to_a_cluster_with_token_authentication(tmp_path):
   import socket
   home = tmp_path / "home"
@@ -212,8 +214,7 @@ def test_attaching_to_a_cluster_with_token_authentication(tmp_path):
     subprocess.run([ray_bin, "stop", "--force"], env=cluster_env, capture_output=True, timeout=120)
 
 
-@pytest.mark.skipif(sys.version_info >= (3, 12), reason="the same Ray 2.60 on both legs; run on leg 1 only, "
-                    "where the token test does not run")
+@one_leg(1)
 def test_sigterm_of_a_ray_driver_checkpoints_and_exits_143_without_a_dump(tmp_path):
   run_dir = str(tmp_path / "run")
   process = subprocess.Popen(

@@ -5,6 +5,7 @@ from typing import Any, Callable, Iterator, Optional
 import dm_env
 import numpy as np
 
+from repertory.agents.data_parallel import DataParallel
 from repertory.agents.der import acting, learning, networks as der_networks
 from repertory.agents.der.config import DERConfig
 from repertory.agents import transition_replay
@@ -55,9 +56,10 @@ class DERBuilder:
     return der_networks.make_networks(spec, self.config)
 
   def make_learner(self, networks, spec: EnvironmentSpec, iterator: Iterator[ReplayBatch],
-                   update_priorities: Optional[Callable[[np.ndarray, np.ndarray], None]], seed: int):
+                   update_priorities: Optional[Callable[[np.ndarray, np.ndarray], None]], seed: int,
+                   data_parallel: Optional[DataParallel] = None):
     return learning.make_learner(networks, self.config, iterator, update_priorities, seed,
-                               spec.observations.generate_value())
+                               spec.observations.generate_value(), data_parallel=data_parallel)
 
   def make_policy(self, networks) -> acting.DERPolicy:
     return acting.make_policy(networks)

@@ -63,7 +63,7 @@ class CategoricalDoubleQLoss:
 
 def make_learner(networks: der_networks.DERNetworks, config: DERConfig, iterator: Iterator[ReplayBatch],
                  update_priorities: Optional[Callable[[np.ndarray, np.ndarray], None]], seed: int,
-                 example_observation: np.ndarray, loss=None) -> SGDLearner:
+                 example_observation: np.ndarray, loss=None, data_parallel=None) -> SGDLearner:
   """DER on the shared learner; `loss` defaults to `CategoricalDoubleQLoss`."""
   init_key, key = jax.random.split(jax.random.PRNGKey(seed))
   params, net_state = networks.network.init(init_key, example_observation[None], True, networks.has_noise)
@@ -71,4 +71,4 @@ def make_learner(networks: der_networks.DERNetworks, config: DERConfig, iterator
                              config.importance_sampling_anneal_steps)
   loss = loss or CategoricalDoubleQLoss(config.augmentation_pad)
   return SGDLearner(networks, loss, make_optimizer(config, networks.encoder), params, net_state, settings, iterator, update_priorities,
-                    key, variables_with_state=True)
+                    key, variables_with_state=True, data_parallel=data_parallel)

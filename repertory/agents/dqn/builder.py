@@ -4,6 +4,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
+from repertory.agents.data_parallel import DataParallel
 from repertory.agents import transition_replay
 from repertory.agents.actor_base import VariableClient
 from repertory.agents.dqn import acting, learning, networks as dqn_networks
@@ -36,9 +37,10 @@ class DQNBuilder:
     return dqn_networks.make_networks(spec, self.config)
 
   def make_learner(self, networks, spec: EnvironmentSpec, iterator: Iterator[ReplayBatch],
-                   update_priorities: Optional[Callable[[np.ndarray, np.ndarray], None]], seed: int):
+                   update_priorities: Optional[Callable[[np.ndarray, np.ndarray], None]], seed: int,
+                   data_parallel: Optional[DataParallel] = None):
     return learning.make_learner(networks, self.config, iterator, update_priorities, seed,
-                               spec.observations.generate_value())
+                               spec.observations.generate_value(), data_parallel=data_parallel)
 
   def make_policy(self, networks):
     return acting.make_epsilon_greedy_policy(networks)

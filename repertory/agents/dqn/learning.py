@@ -43,7 +43,7 @@ class DoubleQLoss:
 
 def make_learner(networks: DQNNetworks, config: DQNConfig, iterator: Iterator[ReplayBatch],
                  update_priorities: Optional[Callable[[np.ndarray, np.ndarray], None]], seed: int,
-                 example_observation: np.ndarray, loss=None) -> SGDLearner:
+                 example_observation: np.ndarray, loss=None, data_parallel=None) -> SGDLearner:
   """DQN on the shared learner: Adam after global-norm clipping; `loss` defaults to `DoubleQLoss`."""
   optimizer = optax.chain(optax.clip_by_global_norm(config.max_gradient_norm),
                           optax.adam(config.learning_rate, eps=config.adam_eps))
@@ -52,4 +52,4 @@ def make_learner(networks: DQNNetworks, config: DQNConfig, iterator: Iterator[Re
   settings = LearnerSettings(config.target_update_period, config.importance_sampling_exponent,
                              config.importance_sampling_anneal_steps, config.sgd_steps_per_call)
   return SGDLearner(networks, loss or DoubleQLoss(config.huber_delta), optimizer, params, {}, settings, iterator,
-                    update_priorities, jax.random.fold_in(key, 1))
+                    update_priorities, jax.random.fold_in(key, 1), data_parallel=data_parallel)

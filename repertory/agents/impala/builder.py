@@ -6,6 +6,7 @@ from typing import Any, Callable, Iterator, Optional
 import jax
 import numpy as np
 
+from repertory.agents.data_parallel import DataParallel
 from repertory.agents.actor_base import VariableClient
 from repertory.agents.impala import acting, learning, networks as impala_networks
 from repertory.agents.impala.config import IMPALAConfig
@@ -53,12 +54,13 @@ class IMPALABuilder:
       raise ConfigError("the impala agent needs discrete actions; use a continuous-control agent for this environment")
 
   def make_learner(self, networks, spec: EnvironmentSpec, iterator: Iterator[ReplayBatch],
-                   update_priorities: Optional[Callable[[np.ndarray, np.ndarray], None]], seed: int):
+                   update_priorities: Optional[Callable[[np.ndarray, np.ndarray], None]], seed: int,
+                   data_parallel: Optional[DataParallel] = None):
     del update_priorities  # a queue: no priorities
     teacher = None
     if self.config.distillation_kind != "none":
       teacher = learning.load_teacher(self.config.teacher_run_dir, spec)
-    return learning.IMPALALearner(networks, self.config, iterator, seed, teacher)
+    return learning.IMPALALearner(networks, self.config, iterator, seed, teacher, data_parallel)
 
   def make_policy(self, networks) -> acting.IMPALAPolicy:
     return acting.IMPALAPolicy(networks)

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from repertory.agents.data_parallel import DataParallel
 from repertory.agents.learner_base import LearnerBase
 from repertory.agents.impala.config import IMPALAConfig
 from repertory.agents.impala.networks import IMPALANetworks, make_networks
@@ -130,13 +131,14 @@ class IMPALALearner(LearnerBase):
   """One SGD step per batch of `batch_size` sequences from the (FIFO) iterator."""
 
   def __init__(self, networks: IMPALANetworks, config: IMPALAConfig, iterator: Iterator[ReplayBatch], seed: int,
-               teacher: Optional[Tuple[IMPALANetworks, Any]] = None):
+               teacher: Optional[Tuple[IMPALANetworks, Any]] = None, data_parallel: Optional[DataParallel] = None):
+    devices = self._use_devices(data_parallel)
     self._config = config
     self._iterator = iterator
     self._networks = networks
     self._optimizer = make_optimizer(config)
     params = networks.init(jax.random.PRNGKey(seed))
-    self._state = TrainingState(params, self._optimizer.init(params), jnp.zeros((), jnp.int32))
+    self._state = devices.replicate(TrainingState(params, self._optimizer.init(params), jnp.zeros((), jnp.int32)))
     self._steps = 0
     teacher_params = teacher[1] if teacher is not None else None
     teacher_networks = teacher[0] if teacher is not None else None
@@ -170,13 +172,15 @@ class IMPALALearner(LearnerBase):
       metrics["gradient_norm"] = optax.global_norm(grads)
       return TrainingState(params, opt_state, state.steps + 1), metrics
 
-    self._teacher_params = teacher_params
-    self._sgd_step = jax.jit(sgd_step)
-
+    self._teacher_params = devices.replicate(teacher_params)
+    self._batch = devices.batch(axis=0)  # [B, T(+1), ...]
+    self._sgd_step = jax.jit(sgd_step, in_shardings=(devices.replicated, self._batch, devices.replicated),
+                             out_shardings=devices.replicated)
 
   def step(self) -> Dict[str, Any]:
     batch = next(self._iterator)
-    self._state, metrics = self._sgd_step(self._state, batch.data, self._teacher_params)
+    data = jax.device_put(batch.data, self._batch)
+    self._state, metrics = self._sgd_step(self._state, data, self._teacher_params)
     self._steps += 1
     return metrics
 

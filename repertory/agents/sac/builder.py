@@ -4,6 +4,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
+from repertory.agents.data_parallel import DataParallel
 from repertory.agents.actor_base import VariableClient
 from repertory.agents.sac import acting, learning, networks as sac_networks
 from repertory.agents.sac.config import SACConfig
@@ -48,9 +49,11 @@ class SACBuilder:
     return sac_networks.make_networks(spec, self.config)
 
   def make_learner(self, networks, spec: EnvironmentSpec, iterator: Iterator[ReplayBatch],
-                   update_priorities: Optional[Callable[[np.ndarray, np.ndarray], None]], seed: int):
+                   update_priorities: Optional[Callable[[np.ndarray, np.ndarray], None]], seed: int,
+                   data_parallel: Optional[DataParallel] = None):
     del update_priorities  # uniform replay
-    return learning.SACLearner(networks, self.config, iterator, seed, spec.observations.generate_value())
+    return learning.SACLearner(networks, self.config, iterator, seed, spec.observations.generate_value(),
+                               data_parallel)
 
   def make_policy(self, networks):
     return acting.make_policy(networks)

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from repertory.agents.data_parallel import DataParallel
 from repertory.agents.learner_base import LearnerBase
 from repertory.agents.sac import networks as sac_networks
 from repertory.agents.sac.config import SACConfig
@@ -92,7 +93,8 @@ class SACLearner(LearnerBase):
   """Samples a batch and takes one critic, actor, temperature (and β) update per `step()`."""
 
   def __init__(self, networks: sac_networks.SACNetworks, config: SACConfig, iterator: Iterator[ReplayBatch],
-               seed: int, example_observation: np.ndarray):
+               seed: int, example_observation: np.ndarray, data_parallel: Optional[DataParallel] = None):
+    devices = self._use_devices(data_parallel)
     self._config = config
     self._iterator = iterator
     self._networks = networks
@@ -117,10 +119,10 @@ class SACLearner(LearnerBase):
     critic_params = critic.init(k_critic, features, jnp.zeros((1, networks.action_dim), jnp.float32))
     log_alpha = jnp.asarray(np.log(config.init_temperature), jnp.float32)
     beta = jnp.asarray(config.beta_init, jnp.float32)
-    self._state = TrainingState(
+    self._state = devices.replicate(TrainingState(
         encoder_params, critic_params, actor_params, critic_params, log_alpha, beta,
         critic_optimizer.init((encoder_params, critic_params)), actor_optimizer.init(actor_params),
-        alpha_optimizer.init(log_alpha), beta_optimizer.init(beta), key, jnp.zeros((), jnp.int32))
+        alpha_optimizer.init(log_alpha), beta_optimizer.init(beta), key, jnp.zeros((), jnp.int32)))
     self._steps = 0
     penalty = config.penalty
 
@@ -191,13 +193,14 @@ class SACLearner(LearnerBase):
         metrics.update(image_encoder.metrics(encoder_params))
       return new_state, metrics
 
-    self._sgd_step = jax.jit(sgd_step)
-
+    self._batch = devices.batch(axis=0)
+    self._sgd_step = jax.jit(sgd_step, in_shardings=(devices.replicated, self._batch),
+                             out_shardings=devices.replicated)
 
   def step(self) -> Dict[str, Any]:
     """One update; metrics stay on the device."""
     batch = next(self._iterator)
-    self._state, metrics = self._sgd_step(self._state, batch.data)
+    self._state, metrics = self._sgd_step(self._state, jax.device_put(batch.data, self._batch))
     self._steps += 1
     return metrics
 

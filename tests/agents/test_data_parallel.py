@@ -1,0 +1,144 @@
+"""The data-parallel learner: updates on 4 CPU devices equal the same updates on 1 device, for every agent.
+
+JAX fixes the number of CPU devices when it starts, so `test_updates_on_four_devices_equal_one_device`
+runs this file again in a fresh interpreter with `--xla_force_host_platform_device_count=4`; there the
+per-agent tests run instead of being skipped.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from repertory import environments
+from repertory.agents import make_builder
+from repertory.agents.data_parallel import DataParallel, check_setting, resolve_devices
+from repertory.environments.specs import make_environment_spec
+from repertory.errors import ConfigError
+from repertory.replay.types import ReplayBatch
+
+FOUR = "--xla_force_host_platform_device_count=4"
+four_devices = pytest.mark.skipif(jax.device_count() < 4, reason="runs in the 4-device interpreter")
+
+AGENTS = {  # agent → (environment, overrides): small batches that 4 devices divide
+    "dqn": ("gym:CartPole-v1", {"batch_size": "16", "sgd_steps_per_call": "2"}),
+    "der": ("atari:Pong", {"batch_size": "8"}),
+    "impala": ("gym:CartPole-v1", {"batch_size": "8", "unroll_length": "5"}),
+    "sac": ("gym:Pendulum-v1", {"batch_size": "16"}),
+}
+
+
+def _random_batch(example, batch_size, num_actions, seed):
+  """`batch_size` copies of a replay item with random observations, rewards, logits and actions."""
+  rng = np.random.default_rng(seed)
+
+  def fill(path, x):
+    x = np.asarray(x)
+    shape = (batch_size,) + x.shape
+    name = jax.tree_util.keystr(path)
+    if x.dtype == np.uint8:
+      return rng.integers(0, 256, shape, dtype=np.uint8)
+    if "action" in name and np.issubdtype(x.dtype, np.integer):
+      return rng.integers(0, num_actions, shape).astype(x.dtype)
+    if np.issubdtype(x.dtype, np.floating) and not any(k in name for k in ("discount", "mask")):
+      return rng.uniform(-1, 1, shape).astype(x.dtype)
+    return np.broadcast_to(x, shape).copy()
+  data = jax.tree_util.tree_map_with_path(fill, example)
+  return ReplayBatch(np.arange(1, batch_size + 1, dtype=np.uint64), np.full(batch_size, 1.0 / batch_size),
+                     np.full(batch_size, batch_size), data)
+
+
+def _updates(agent, data_parallel, steps=2):
+  env_name, overrides = AGENTS[agent]
+  environment = environments.make(env_name, seed=0)
+  spec = make_environment_spec(environment)
+  environment.close()
+  builder = make_builder(agent, overrides)
+  num_actions = getattr(spec.actions, "num_values", 1)
+  batches = [_random_batch(builder.example_item(spec), builder.config.batch_size, num_actions, seed)
+             for seed in range(steps * getattr(builder.config, "sgd_steps_per_call", 1))]
+  priorities = []
+  learner = builder.make_learner(builder.make_networks(spec), spec, iter(batches),
+                                 lambda keys, p: priorities.append(np.asarray(p)), seed=0, data_parallel=data_parallel)
+  metrics = {}
+  for _ in range(steps):
+    metrics = learner.step()
+  return learner, jax.device_get(learner.state()), jax.device_get(metrics), priorities
+
+
+@four_devices
+@pytest.mark.parametrize("agent", sorted(AGENTS))
+def test_one_update_on_four_devices_equals_one_device(agent):
+  devices = jax.devices()[:4]
+  _, single, single_metrics, single_priorities = _updates(agent, DataParallel.create(devices=devices[:1]))
+  learner, sharded, sharded_metrics, sharded_priorities = _updates(agent, DataParallel.create(devices=devices))
+  assert learner.data_parallel.num_devices == 4
+  for leaf in jax.tree.leaves(learner.state()):
+    assert leaf.sharding.device_set == set(devices) and leaf.sharding.is_fully_replicated
+  flat_single, flat_sharded = jax.tree.leaves(single), jax.tree.leaves(sharded)
+  assert len(flat_single) == len(flat_sharded) > 0
+  for a, b in zip(flat_single, flat_sharded):
+    np.testing.assert_allclose(np.asarray(a, np.float64), np.asarray(b, np.float64), rtol=2e-5, atol=2e-6)
+  for name in single_metrics:
+    np.testing.assert_allclose(single_metrics[name], sharded_metrics[name], rtol=2e-5, atol=2e-6, err_msg=name)
+  for a, b in zip(single_priorities, sharded_priorities):
+    np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
+  # the update did change the parameters: an update that does nothing would also be "equal"
+  _, initial, _, _ = _updates(agent, DataParallel.create(devices=devices[:1]), steps=0)
+  assert any(not np.allclose(a, b) for a, b in zip(jax.tree.leaves(initial), flat_single))
+
+
+@four_devices
+def test_settings_choose_devices():
+  assert len(resolve_devices("all", 8)) == jax.device_count() == 4
+  assert len(resolve_devices("2", 8)) == 2
+  assert len(resolve_devices("auto", 8)) == 1  # CPU: one device unless asked
+  with pytest.raises(ConfigError, match="more devices than the 4 cpu"):
+    resolve_devices("5", 10)
+  with pytest.raises(ConfigError, match="do not divide the batch size 6"):
+    resolve_devices("all", 6)
+
+
+@four_devices
+@pytest.mark.parametrize("launcher", ["sync", "thread"])
+def test_a_run_trains_on_four_devices_and_resumes_on_one(tmp_path, launcher):
+  from repertory import cli
+  run = str(tmp_path / "run")
+  common = ["--run-dir", run, "--no-progress", "--launcher", launcher, "--eval-every", "300", "--eval-episodes", "1",
+            "--config", "min_replay_size=100", "--config", "batch_size=16"]
+  assert cli.main(["train", *common, "--max-actor-steps", "600", "--learner-devices", "all"]) == 0
+  status = json.loads((tmp_path / "run" / "status.json").read_text())
+  assert status["status"] == "finished" and status["learner_steps"] > 0
+  assert json.loads((tmp_path / "run" / "config.json").read_text())["learner_devices"] == "all"
+  if launcher == "thread":
+    return
+  # the checkpoint holds one copy of the replicated state: it resumes on any number of devices
+  assert cli.main(["train", "--resume", *common[:3], "--max-actor-steps", "900", "--learner-devices", "1"]) == 0
+  resumed = json.loads((tmp_path / "run" / "status.json").read_text())
+  assert resumed["status"] == "finished" and resumed["learner_steps"] > status["learner_steps"]
+
+
+@pytest.mark.skipif(jax.device_count() >= 4, reason="this is the 4-device interpreter itself")
+def test_updates_on_four_devices_equal_one_device():
+  env = {**os.environ, "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} {FOUR}", "JAX_PLATFORMS": "cpu"}
+  result = subprocess.run([sys.executable, "-m", "pytest", "-o", "addopts=", "-q", "-p", "no:cacheprovider", __file__],
+                          env=env, capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+  assert f"{len(AGENTS) + 7} passed, 1 skipped" in result.stdout, result.stdout[-2000:]  # only this test skipped
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("0", "must be auto, all or a number >= 1"), ("many", "must be auto, all or a number >= 1"),
+    ("3", "does not divide the batch size 32")])
+def test_bad_settings_are_one_line(setting, message):
+  with pytest.raises(ConfigError, match=message):
+    check_setting(setting, 32)
+
+
+def test_good_settings_pass():
+  for setting in ("auto", "all", "1", "4", "32"):
+    check_setting(setting, 32)
