@@ -81,6 +81,7 @@ class SGDLearner(LearnerBase):
     self._steps = 0  # a host copy of state.steps, so reading it never waits for the device
 
     def sgd_step(state: TrainingState, transitions, weights):
+      weights = weights / jnp.max(weights)  # over the global batch, wherever its rows are (Schaul et al. §3.4)
       key, loss_key = jax.random.split(state.key)
       grad_fn = jax.value_and_grad(loss, argnums=1, has_aux=True)
       (value, extras), grads = grad_fn(networks, state.params, state.target_params,
@@ -107,7 +108,6 @@ class SGDLearner(LearnerBase):
       return state, jax.tree.map(lambda *xs: jnp.mean(jnp.stack(xs)), *metrics), jnp.stack(priorities)
 
     stacked = devices.batch(axis=1)  # [K, B, ...]
-    self._stacked = stacked
     self._sgd_steps = jax.jit(sgd_steps, in_shardings=(devices.replicated, stacked, stacked),
                               out_shardings=(devices.replicated, devices.replicated, stacked))
 
@@ -121,13 +121,14 @@ class SGDLearner(LearnerBase):
     """`sgd_steps_per_call` updates; the metrics stay on the device (only priorities leave it)."""
     batches = [next(self._iterator) for _ in range(self._settings.sgd_steps_per_call)]
     exponent = self.importance_exponent()
-    weights = jax.device_put(np.stack([importance_weights(b, exponent) for b in batches]), self._stacked)
-    data = jax.device_put(jax.tree.map(_stack, *[b.data for b in batches]), self._stacked)
+    weights = self.data_parallel.shard(np.stack([importance_weights(b, exponent, normalise=False) for b in batches]),
+                                       axis=1)
+    data = self.data_parallel.shard(jax.tree.map(_stack, *[b.data for b in batches]), axis=1)
     self._state, metrics, priorities = self._sgd_steps(self._state, data, weights)
     self._steps += len(batches)
     if self._update_priorities is not None:
       keys = np.concatenate([b.keys for b in batches])
-      self._update_priorities(keys, np.asarray(priorities).reshape(-1))
+      self._update_priorities(keys, self.data_parallel.local(priorities, axis=1).reshape(-1))
     return metrics
 
   def get_variables(self) -> Any:

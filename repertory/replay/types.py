@@ -14,7 +14,8 @@ class ReplayBatch(NamedTuple):
   data: Any
 
 
-def importance_weights(batch: ReplayBatch, exponent: float) -> np.ndarray:
-  """Prioritised-replay importance weights (N·P)^−β, normalised by their maximum (Schaul et al. 2016, §3.4)."""
+def importance_weights(batch: ReplayBatch, exponent: float, normalise: bool = True) -> np.ndarray:
+  """Prioritised-replay importance weights (N·P)^−β, normalised by their maximum (Schaul et al. 2016, §3.4);
+  `normalise=False` leaves that to the caller (a learner whose batch is split over processes)."""
   weights = (batch.table_size.astype(np.float64) * batch.probabilities) ** (-exponent)
-  return (weights / weights.max()).astype(np.float32)
+  return (weights / weights.max() if normalise else weights).astype(np.float32)

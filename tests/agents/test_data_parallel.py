@@ -128,7 +128,40 @@ def test_updates_on_four_devices_equal_one_device():
   result = subprocess.run([sys.executable, "-m", "pytest", "-o", "addopts=", "-q", "-p", "no:cacheprovider", __file__],
                           env=env, capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-  assert f"{len(AGENTS) + 7} passed, 1 skipped" in result.stdout, result.stdout[-2000:]  # only this test skipped
+  assert f"{len(AGENTS) + 7} passed, 2 skipped" in result.stdout, result.stdout[-2000:]  # the 1-device tests skipped
+
+
+@pytest.mark.skipif(jax.device_count() >= 4, reason="runs in the 1-device interpreter")
+def test_two_learner_processes_equal_one_process_with_the_combined_batch(tmp_path):
+  import socket
+  script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "multi_process_learner.py")
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+  env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+  run = lambda i, n: subprocess.Popen([sys.executable, script, str(i), str(n), str(port), str(tmp_path)], env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+  processes = [run(0, 2), run(1, 2)]
+  try:
+    outputs = [p.communicate(timeout=300)[0] for p in processes]
+  finally:
+    for p in processes:
+      p.kill()
+  assert [p.returncode for p in processes] == [0, 0], "\n".join(o[-2000:] for o in outputs)
+  two = [np.load(tmp_path / f"process{i}.npz") for i in range(2)]
+  (tmp_path / "process0.npz").rename(tmp_path / "of_two.npz")
+  alone = subprocess.run([sys.executable, script, "0", "1", "0", str(tmp_path)], env=env, capture_output=True,
+                         text=True, timeout=300)
+  assert alone.returncode == 0, alone.stdout[-2000:] + alone.stderr[-2000:]
+  one = np.load(tmp_path / "process0.npz")
+  params = sorted(k for k in one.files if k.startswith("param"))
+  assert params and all(k in two[0].files and k in two[1].files for k in params)
+  for k in params:  # both processes hold the same parameters: those of one process with the whole batch
+    np.testing.assert_allclose(two[0][k], one[k], rtol=2e-5, atol=2e-6, err_msg=k)
+    np.testing.assert_array_equal(two[0][k], two[1][k])
+  # each process gets back the priorities of its own rows
+  np.testing.assert_allclose(np.concatenate([two[0]["priorities"], two[1]["priorities"]], axis=-1), one["priorities"],
+                             rtol=2e-5, atol=2e-6)
 
 
 @pytest.mark.parametrize("setting, message", [

@@ -173,13 +173,12 @@ class IMPALALearner(LearnerBase):
       return TrainingState(params, opt_state, state.steps + 1), metrics
 
     self._teacher_params = devices.replicate(teacher_params)
-    self._batch = devices.batch(axis=0)  # [B, T(+1), ...]
-    self._sgd_step = jax.jit(sgd_step, in_shardings=(devices.replicated, self._batch, devices.replicated),
+    self._sgd_step = jax.jit(sgd_step, in_shardings=(devices.replicated, devices.batch(axis=0), devices.replicated),
                              out_shardings=devices.replicated)
 
   def step(self) -> Dict[str, Any]:
     batch = next(self._iterator)
-    data = jax.device_put(batch.data, self._batch)
+    data = self.data_parallel.shard(batch.data)
     self._state, metrics = self._sgd_step(self._state, data, self._teacher_params)
     self._steps += 1
     return metrics

@@ -193,14 +193,13 @@ class SACLearner(LearnerBase):
         metrics.update(image_encoder.metrics(encoder_params))
       return new_state, metrics
 
-    self._batch = devices.batch(axis=0)
-    self._sgd_step = jax.jit(sgd_step, in_shardings=(devices.replicated, self._batch),
+    self._sgd_step = jax.jit(sgd_step, in_shardings=(devices.replicated, devices.batch(axis=0)),
                              out_shardings=devices.replicated)
 
   def step(self) -> Dict[str, Any]:
     """One update; metrics stay on the device."""
     batch = next(self._iterator)
-    self._state, metrics = self._sgd_step(self._state, jax.device_put(batch.data, self._batch))
+    self._state, metrics = self._sgd_step(self._state, self.data_parallel.shard(batch.data))
     self._steps += 1
     return metrics
 
