@@ -16,7 +16,7 @@ VENV312 := .venv/py312
 PY312 := $(VENV312)/bin/python
 STAMP312 := $(VENV312)/.installed
 
-.PHONY: install install-312 train train-312 test test-311 test-312 clean
+.PHONY: install install-312 train train-312 test test-311 test-312 device-wheels clean
 
 $(STAMP): setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,12 @@ test-311: $(STAMP)
 
 test-312: $(STAMP312)
 	$(PY312) -m pytest tests
+
+# The wheels benchmarks/device_check.sh installs on a GPU host without a package index (cp312, x86-64).
+device-wheels:
+	python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	  --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
+	  --platform manylinux2014_x86_64 --platform manylinux1_x86_64 -d .whl -r benchmarks/device_wheels.txt
 
 clean:
 	rm -rf $(VENV) $(VENV312) runs

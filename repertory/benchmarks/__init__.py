@@ -10,6 +10,7 @@ import importlib
 BENCHMARKS = {
     "atari100k": "repertory.benchmarks.atari100k",
     "control": "repertory.benchmarks.control",
+    "device": "repertory.benchmarks.device",
     "memory": "repertory.benchmarks.memory",
     "throughput": "repertory.benchmarks.throughput",
 }

@@ -18,7 +18,7 @@ import dataclasses
 import json
 import os
 import time
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -28,7 +28,24 @@ from repertory.errors import ConfigError
 FRAME_SKIP = 4
 
 
-class _Results:
+def write_rows(out: str, stem: str, rows: List[Dict[str, Any]], record: Dict[str, Any]) -> List[str]:
+  """<stem>.csv, provenance.json (machine, commit, date and `record`) and <stem>.png in `out`; their paths."""
+  from repertory.utils.plotting import plot_sections
+  from repertory.utils.provenance import provenance
+  info = provenance()
+  paths = [os.path.join(out, name) for name in (f"{stem}.csv", "provenance.json", f"{stem}.png")]
+  with open(paths[0], "w", newline="") as f:
+    writer = csv.DictWriter(f, ["section", "measurement", "value", "unit", "detail"])
+    writer.writeheader()
+    writer.writerows(rows)
+  with open(paths[1], "w") as f:
+    json.dump({**info, **record}, f, indent=2)
+  device = f"{record['devices']} × {record['device']} — " if "device" in record else ""
+  plot_sections(rows, paths[2], f"{device}{info['machine']} — {info['commit']} — {info['date']}")
+  return paths
+
+
+class Results:
   def __init__(self):
     self.rows: List[Dict[str, Any]] = []
 
@@ -48,7 +65,7 @@ def _rate(fn, seconds: float, min_calls: int = 3) -> float:
   return done / (time.perf_counter() - start)
 
 
-def _atari_spec(game: str):
+def atari_spec(game: str):
   from repertory import environments
   from repertory.environments.specs import make_environment_spec
   env = environments.make(f"atari:{game}")
@@ -57,7 +74,7 @@ def _atari_spec(game: str):
   return spec
 
 
-def measure_actors(results: _Results, game: str, num_envs: int, seconds: float) -> None:
+def measure_actors(results: Results, game: str, num_envs: int, seconds: float) -> None:
   import jax
   from repertory.agents import make_builder
   from repertory.agents.environment_loop import VectorEnvironmentLoop
@@ -79,7 +96,7 @@ def measure_actors(results: _Results, game: str, num_envs: int, seconds: float) 
               f"{num_envs} envs; {raw * FRAME_SKIP:,.0f} frames/s")
 
   builder = make_builder("dqn")
-  spec = _atari_spec(game)
+  spec = atari_spec(game)
   networks = builder.make_networks(spec)
   params = networks.q_network.init(jax.random.PRNGKey(0), spec.observations.generate_value()[None])
   writer = Table(_without_rate_limit(builder.table_config()), seed=0)
@@ -120,36 +137,46 @@ def _stacked_batch(example: Any, batch_size: int):
                      np.full(batch_size, batch_size), data)
 
 
-def measure_replay(results: _Results, agent: str, game: str, seconds: float, backends: List[str]) -> None:
+def measure_replay(results: Results, agent: str, game: str, seconds: float, backends: List[str]) -> None:
   from repertory.agents import make_builder
   from repertory.benchmarks.throughput_replay import measure_backend
   builder = make_builder(agent, {"min_replay_size": "1"} if agent in ("dqn", "der") else {})
-  example = builder.example_item(_atari_spec(game))
+  example = builder.example_item(atari_spec(game))
   table = _without_rate_limit(builder.table_config())
   for backend in backends:
     measure_backend(results, _rate, agent, builder, example, table, backend, seconds)
 
 
-def measure_learner(results: _Results, agent: str, game: str, seconds: float) -> float:
+def learner_rate(agent: str, spec: Any, seconds: float, overrides: Dict[str, str] = None,
+                 data_parallel: Any = None) -> Tuple[float, int]:
+  """(updates/s, batch size) of `agent`'s learner with its default network on `spec`, on one fixed batch
+  already on `data_parallel`'s devices."""
   import itertools
   import jax
   from repertory.agents import make_builder
-  builder = make_builder(agent)
-  spec = _atari_spec(game)
+  from repertory.agents.data_parallel import DataParallel
+  builder = make_builder(agent, overrides or {})
+  devices = data_parallel or DataParallel.create()
   batch = _stacked_batch(builder.example_item(spec), builder.config.batch_size)
-  batch = batch._replace(data=jax.device_put(batch.data))
-  learner = builder.make_learner(builder.make_networks(spec), spec, itertools.repeat(batch), None, seed=0)
+  batch = batch._replace(data=devices.shard(batch.data))
+  learner = builder.make_learner(builder.make_networks(spec), spec, itertools.repeat(batch), None, seed=0,
+                                 data_parallel=devices)
 
   def update(n: int = 5) -> int:
     before = learner.steps
     for _ in range(n):
       learner.step()
-    jax.block_until_ready(learner.get_variables())
+    jax.block_until_ready(learner.state())
     return learner.steps - before
 
-  rate = _rate(update, seconds)
+  return _rate(update, seconds), builder.config.batch_size
+
+
+def measure_learner(results: Results, agent: str, game: str, seconds: float) -> float:
+  import jax
+  rate, batch_size = learner_rate(agent, atari_spec(game), seconds)
   results.add("learner", f"{agent}: updates/s", rate, "updates/s",
-              f"batch {builder.config.batch_size}; {1000 / rate:.1f} ms/update on {jax.devices()[0]}")
+              f"batch {batch_size}; {1000 / rate:.1f} ms/update on {jax.devices()[0]}")
   return rate
 
 
@@ -171,7 +198,7 @@ def end_to_end_runs(out: str, game: str, num_envs: int, steps: int, replay: str)
   return runs
 
 
-def end_to_end_rates(results: "_Results", runs: Sequence[Run], num_envs: int, replay: str) -> None:
+def end_to_end_rates(results: "Results", runs: Sequence[Run], num_envs: int, replay: str) -> None:
   from repertory.utils.loggers import read_metrics
   for run in runs:
     actors = run.labels["actors"]
@@ -191,7 +218,7 @@ def end_to_end_rates(results: "_Results", runs: Sequence[Run], num_envs: int, re
 class _Measurement:
   agents: List[str]
   backends: List[str]
-  results: _Results
+  results: Results
 
 
 class Throughput(Benchmark):
@@ -237,7 +264,7 @@ class Throughput(Benchmark):
     runs = end_to_end_runs(args.out, args.game, args.num_envs, args.ray_steps, backends[0]) if args.ray_steps else []
     record = {"game": args.game, "num_envs": args.num_envs, "seconds": args.seconds, "quick": args.quick,
               "replay_backends": backends}
-    return Plan(record, tuple(runs), context=_Measurement(agents, backends, _Results()))
+    return Plan(record, tuple(runs), context=_Measurement(agents, backends, Results()))
 
   def measure(self, args: argparse.Namespace, plan: Plan) -> None:
     from repertory.agents import make_config
@@ -261,19 +288,9 @@ class Throughput(Benchmark):
                     "ratio", "goal >= 5")
 
   def report(self, args, plan: Plan, finished, missing, wall_clock_s: float) -> List[str]:
-    from repertory.utils.provenance import provenance
-    results, info = plan.context.results, provenance()
+    results = plan.context.results
     end_to_end_rates(results, finished, args.num_envs, plan.context.backends[0])
-    paths = [os.path.join(args.out, name) for name in ("throughput.csv", "provenance.json", "throughput.png")]
-    with open(paths[0], "w", newline="") as f:
-      writer = csv.DictWriter(f, ["section", "measurement", "value", "unit", "detail"])
-      writer.writeheader()
-      writer.writerows(results.rows)
-    with open(paths[1], "w") as f:
-      json.dump({**info, **plan.record}, f, indent=2)
-    from repertory.utils.plotting import plot_sections
-    plot_sections(results.rows, paths[2], f"{info['machine']} — {info['commit']} — {info['date']}")
-    return paths
+    return write_rows(args.out, "throughput", results.rows, plan.record)
 
 
 BENCHMARK = Throughput()

@@ -234,12 +234,15 @@ def plot_aggregate_intervals(aggregate: pd.DataFrame, out_png: PathLike, title: 
 
 
 def plot_sections(rows, path: str, title: str) -> str:
-  """Rows with section / measurement / value / unit (the throughput benchmark's), one panel per section
-  (actor, replay, learner, ray): horizontal bars from zero, each labelled with its value and unit."""
+  """Rows with section / measurement / value / unit (the throughput and device benchmarks'), one panel per
+  section in the order they first appear: horizontal bars from zero, each labelled with its value and unit.
+  Rows without a finite value are left out."""
+  import math
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
-  sections = [s for s in ("actor", "replay", "learner", "ray") if any(r["section"] == s for r in rows)]
+  rows = [r for r in rows if math.isfinite(float(r["value"]))]
+  sections = list(dict.fromkeys(r["section"] for r in rows)) or ["no finite measurement"]
   fig, axes = plt.subplots(len(sections), 1, figsize=(9, 2.2 + 0.45 * len(rows)), squeeze=False)
   for ax, section in zip(axes[:, 0], sections):
     chosen = [r for r in rows if r["section"] == section]
@@ -247,7 +250,7 @@ def plot_sections(rows, path: str, title: str) -> str:
     ax.barh(range(len(chosen)), values, color="tab:blue")
     ax.set_yticks(range(len(chosen)), [r["measurement"] for r in chosen], fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlim(0, max(values) * 1.35)
+    ax.set_xlim(0, max(values + [1e-9]) * 1.35)
     for i, (value, row) in enumerate(zip(values, chosen)):
       ax.text(value, i, f"  {value:,.1f} {row['unit']}", va="center", fontsize=7)
     ax.set_title(section, fontsize=9, loc="left")
