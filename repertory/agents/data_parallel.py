@@ -68,7 +68,7 @@ class DataParallel:
   mesh: Any  # jax.sharding.Mesh with the one axis AXIS
 
   @classmethod
-  def create(cls, setting: str = "auto", batch_size: int = 1,
+  def create(cls, setting: str = "1", batch_size: int = 1,
              devices: Optional[Sequence[Any]] = None) -> "DataParallel":
     import numpy as np
     from jax.sharding import Mesh

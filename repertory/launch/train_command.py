@@ -132,7 +132,7 @@ def train(args: argparse.Namespace) -> int:
     check_resumed_replay(saved, args.replay)
   experiment = experiment.validate().with_resolved_replay()
   spec = experiment.environment_spec()
-  if experiment.launcher != "ray":  # the learner runs in this process: its devices are known here
+  if experiment.ray_address is None:  # the learner runs on this host (in this process, or a local Ray cluster)
     experiment.data_parallel()
   if experiment.ray_address is not None:  # attached before the run dir is touched, so a refusal leaves none
     from repertory.launch.distributed import cpus_needed

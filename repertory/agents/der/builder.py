@@ -5,11 +5,11 @@ from typing import Any, Callable, Iterator, Optional
 import dm_env
 import numpy as np
 
+from repertory.agents import transition_replay
+from repertory.agents.actor_base import VariableClient
 from repertory.agents.data_parallel import DataParallel
 from repertory.agents.der import acting, learning, networks as der_networks
 from repertory.agents.der.config import DERConfig
-from repertory.agents import transition_replay
-from repertory.agents.actor_base import VariableClient
 from repertory.agents.dqn.acting import DQNActor
 from repertory.environments.specs import EnvironmentSpec
 from repertory.errors import ConfigError

@@ -4,9 +4,9 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
-from repertory.agents.data_parallel import DataParallel
 from repertory.agents import transition_replay
 from repertory.agents.actor_base import VariableClient
+from repertory.agents.data_parallel import DataParallel
 from repertory.agents.dqn import acting, learning, networks as dqn_networks
 from repertory.agents.dqn.config import DQNConfig
 from repertory.environments.specs import EnvironmentSpec

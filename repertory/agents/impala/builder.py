@@ -6,8 +6,8 @@ from typing import Any, Callable, Iterator, Optional
 import jax
 import numpy as np
 
-from repertory.agents.data_parallel import DataParallel
 from repertory.agents.actor_base import VariableClient
+from repertory.agents.data_parallel import DataParallel
 from repertory.agents.impala import acting, learning, networks as impala_networks
 from repertory.agents.impala.config import IMPALAConfig
 from repertory.environments.specs import EnvironmentSpec

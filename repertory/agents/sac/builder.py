@@ -4,8 +4,8 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
-from repertory.agents.data_parallel import DataParallel
 from repertory.agents.actor_base import VariableClient
+from repertory.agents.data_parallel import DataParallel
 from repertory.agents.sac import acting, learning, networks as sac_networks
 from repertory.agents.sac.config import SACConfig
 from repertory.environments.specs import EnvironmentSpec
