@@ -8,8 +8,10 @@ pure and jit-able: `inputs` holds a batch of n-step transitions, their importanc
 state of the networks; the extras hold the new priorities (one per example, written back to the
 replay table), the new Haiku state and metrics to log. The learner owns everything else: the
 optimiser step, the periodic target copy, the annealed importance exponent β (Schaul et al. 2016,
-arXiv 1511.05952, §3.4), `sgd_steps_per_call` updates fused into one jit call, checkpointable state, and
-data parallelism over `data_parallel`'s devices (each batch split along its batch axis).
+arXiv 1511.05952, §3.4), `sgd_steps_per_call` updates fused into one jit call, checkpointable state,
+data parallelism over `data_parallel`'s devices (each batch split along its batch axis), and the plasticity
+diagnostics (`repertory.plasticity.diagnostics`) when `diagnostics.period` > 0, for which the loss object
+also offers `forward(networks, params, net_state, transitions, key)`: the network's outputs at s_t.
 """
 
 import dataclasses
@@ -22,6 +24,8 @@ import optax
 
 from repertory.agents.data_parallel import DataParallel
 from repertory.agents.learner_base import LearnerBase
+from repertory.errors import ConfigError
+from repertory.plasticity.diagnostics import Diagnostics, DiagnosticsSettings, make_diagnose
 from repertory.replay.types import ReplayBatch, importance_weights
 
 
@@ -64,13 +68,30 @@ def _stack(*xs):
   return np.stack(xs) if isinstance(xs[0], np.ndarray) else jnp.stack(xs)
 
 
+def _diagnosed(networks: Any, loss: Loss):
+  """The (forward, loss gradient) pair the diagnostics need, on a probe batch of transitions."""
+  if not hasattr(loss, "forward"):
+    raise ConfigError(f"the loss {type(loss).__name__} has no forward(...) for diagnostics; "
+                      "set diagnostics_period=0 or give the loss one")
+
+  def forward(params, state: "TrainingState", transitions, key):
+    return loss.forward(networks, params, state.net_state, transitions, key)
+
+  def loss_grads(params, state: "TrainingState", transitions, key):
+    inputs = LossInputs(transitions, jnp.ones(transitions.reward.shape[:1]), state.net_state)
+    return jax.grad(lambda p: loss(networks, p, state.target_params, inputs, key)[0])(params)
+
+  return forward, loss_grads
+
+
 class SGDLearner(LearnerBase):
   """Samples `sgd_steps_per_call` batches, takes that many SGD steps of `loss`, writes priorities back."""
 
   def __init__(self, networks: Any, loss: Loss, optimizer: optax.GradientTransformation, params: Any,
                net_state: Any, settings: LearnerSettings, iterator: Iterator[ReplayBatch],
                update_priorities: Optional[Callable[[np.ndarray, np.ndarray], None]], key: jax.Array,
-               variables_with_state: bool = False, data_parallel: Optional[DataParallel] = None):
+               variables_with_state: bool = False, data_parallel: Optional[DataParallel] = None,
+               diagnostics: DiagnosticsSettings = DiagnosticsSettings()):
     devices = self._use_devices(data_parallel)
     self._settings = settings
     self._iterator = iterator
@@ -107,6 +128,10 @@ class SGDLearner(LearnerBase):
         priorities.append(step_priorities)
       return state, jax.tree.map(lambda *xs: jnp.mean(jnp.stack(xs)), *metrics), jnp.stack(priorities)
 
+    if diagnostics.period:
+      self._diagnostics = Diagnostics(make_diagnose(*_diagnosed(networks, loss), optimizer, diagnostics),
+                                      diagnostics.period)
+
     stacked = devices.batch(axis=1)  # [K, B, ...]
     self._sgd_steps = jax.jit(sgd_steps, in_shardings=(devices.replicated, stacked, stacked),
                               out_shardings=(devices.replicated, devices.replicated, stacked))
@@ -126,6 +151,8 @@ class SGDLearner(LearnerBase):
     data = self.data_parallel.shard(jax.tree.map(_stack, *[b.data for b in batches]), axis=1)
     self._state, metrics, priorities = self._sgd_steps(self._state, data, weights)
     self._steps += len(batches)
+    if self._diagnostics is not None:
+      self._diagnostics.observe(self._steps, batches[0].data, self._state.params, self._state, self._state.opt_state)
     if self._update_priorities is not None:
       keys = np.concatenate([b.keys for b in batches])
       self._update_priorities(keys, self.data_parallel.local(priorities, axis=1).reshape(-1))

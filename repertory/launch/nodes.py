@@ -174,6 +174,9 @@ class LearnerService(Service):
         continue
       calls_since_log += 1
       waits_since_log += int(waited)
+      diagnostics = self._learner.take_diagnostics()
+      if diagnostics is not None:
+        self._counter.record("diagnostics", diagnostics)
       if self._learner.steps - published_steps >= self._publish_period:
         self._publish()
         published_steps = self._learner.steps

@@ -68,6 +68,9 @@ def run_sync(experiment: ExperimentConfig, spec: Optional[EnvironmentSpec] = Non
         while credit >= 1.0:
           metrics.append(learner.step())
           credit -= 1.0
+          diagnostics = learner.take_diagnostics()
+          if diagnostics is not None:
+            counter.record("diagnostics", diagnostics)
         if learner.steps > before:
           counter.increment(learner_steps=learner.steps - before)
       if crossed(log_every) and metrics:

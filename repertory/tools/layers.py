@@ -2,7 +2,7 @@
 
 Layers, lowest first; a module may import its own layer and the ones below, never one above:
   0 foundation   errors, data, utils
-  1 parts        environments, networks, losses, replay
+  1 parts        environments, networks, losses, replay, plasticity
   2 agents       agents
   3 programs     launch, tools
   4 benchmarks   benchmarks
@@ -21,7 +21,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 LAYERS: Dict[str, int] = {
     "errors": 0, "data": 0, "utils": 0,
-    "environments": 1, "networks": 1, "losses": 1, "replay": 1,
+    "environments": 1, "networks": 1, "losses": 1, "replay": 1, "plasticity": 1,
     "agents": 2,
     "launch": 3, "tools": 3,
     "benchmarks": 4,

@@ -22,7 +22,7 @@ def main(process_id: int, num_processes: int, port: int, out_dir: str) -> None:
     jax.distributed.initialize(coordinator_address=f"127.0.0.1:{port}", num_processes=num_processes,
                                process_id=process_id, initialization_timeout=120)
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-  from test_data_parallel import _random_batch
+  from learner_helpers import random_batch
   from repertory import environments
   from repertory.agents import make_builder
   from repertory.agents.data_parallel import DataParallel
@@ -37,7 +37,7 @@ def main(process_id: int, num_processes: int, port: int, out_dir: str) -> None:
 
   def local_batches():
     for seed in range(STEPS * SGD_STEPS_PER_CALL):
-      batch = _random_batch(builder.example_item(spec), GLOBAL_BATCH, spec.actions.num_values, seed)
+      batch = random_batch(builder.example_item(spec), GLOBAL_BATCH, spec.actions.num_values, seed)
       rng = np.random.default_rng(100 + seed)  # unequal probabilities: weights normalised over the global batch
       batch = batch._replace(probabilities=rng.uniform(0.001, 0.01, GLOBAL_BATCH))
       yield batch._replace(keys=batch.keys[rows], probabilities=batch.probabilities[rows],

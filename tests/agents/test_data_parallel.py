@@ -14,68 +14,21 @@ import jax
 import numpy as np
 import pytest
 
-from repertory import environments
-from repertory.agents import make_builder
+from learner_helpers import AGENTS, run_updates
+
 from repertory.agents.data_parallel import DataParallel, check_setting, resolve_devices
-from repertory.environments.specs import make_environment_spec
 from repertory.errors import ConfigError
-from repertory.replay.types import ReplayBatch
 
 FOUR = "--xla_force_host_platform_device_count=4"
 four_devices = pytest.mark.skipif(jax.device_count() < 4, reason="runs in the 4-device interpreter")
-
-AGENTS = {  # agent → (environment, overrides): small batches that 4 devices divide
-    "dqn": ("gym:CartPole-v1", {"batch_size": "16", "sgd_steps_per_call": "2"}),
-    "der": ("atari:Pong", {"batch_size": "8"}),
-    "impala": ("gym:CartPole-v1", {"batch_size": "8", "unroll_length": "5"}),
-    "sac": ("gym:Pendulum-v1", {"batch_size": "16"}),
-}
-
-
-def _random_batch(example, batch_size, num_actions, seed):
-  """`batch_size` copies of a replay item with random observations, rewards, logits and actions."""
-  rng = np.random.default_rng(seed)
-
-  def fill(path, x):
-    x = np.asarray(x)
-    shape = (batch_size,) + x.shape
-    name = jax.tree_util.keystr(path)
-    if x.dtype == np.uint8:
-      return rng.integers(0, 256, shape, dtype=np.uint8)
-    if "action" in name and np.issubdtype(x.dtype, np.integer):
-      return rng.integers(0, num_actions, shape).astype(x.dtype)
-    if np.issubdtype(x.dtype, np.floating) and not any(k in name for k in ("discount", "mask")):
-      return rng.uniform(-1, 1, shape).astype(x.dtype)
-    return np.broadcast_to(x, shape).copy()
-  data = jax.tree_util.tree_map_with_path(fill, example)
-  return ReplayBatch(np.arange(1, batch_size + 1, dtype=np.uint64), np.full(batch_size, 1.0 / batch_size),
-                     np.full(batch_size, batch_size), data)
-
-
-def _updates(agent, data_parallel, steps=2):
-  env_name, overrides = AGENTS[agent]
-  environment = environments.make(env_name, seed=0)
-  spec = make_environment_spec(environment)
-  environment.close()
-  builder = make_builder(agent, overrides)
-  num_actions = getattr(spec.actions, "num_values", 1)
-  batches = [_random_batch(builder.example_item(spec), builder.config.batch_size, num_actions, seed)
-             for seed in range(steps * getattr(builder.config, "sgd_steps_per_call", 1))]
-  priorities = []
-  learner = builder.make_learner(builder.make_networks(spec), spec, iter(batches),
-                                 lambda keys, p: priorities.append(np.asarray(p)), seed=0, data_parallel=data_parallel)
-  metrics = {}
-  for _ in range(steps):
-    metrics = learner.step()
-  return learner, jax.device_get(learner.state()), jax.device_get(metrics), priorities
 
 
 @four_devices
 @pytest.mark.parametrize("agent", sorted(AGENTS))
 def test_one_update_on_four_devices_equals_one_device(agent):
   devices = jax.devices()[:4]
-  _, single, single_metrics, single_priorities = _updates(agent, DataParallel.create(devices=devices[:1]))
-  learner, sharded, sharded_metrics, sharded_priorities = _updates(agent, DataParallel.create(devices=devices))
+  _, single, single_metrics, single_priorities = run_updates(agent, DataParallel.create(devices=devices[:1]))
+  learner, sharded, sharded_metrics, sharded_priorities = run_updates(agent, DataParallel.create(devices=devices))
   assert learner.data_parallel.num_devices == 4
   for leaf in jax.tree.leaves(learner.state()):
     assert leaf.sharding.device_set == set(devices) and leaf.sharding.is_fully_replicated
@@ -88,7 +41,7 @@ def test_one_update_on_four_devices_equals_one_device(agent):
   for a, b in zip(single_priorities, sharded_priorities):
     np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
   # the update did change the parameters: an update that does nothing would also be "equal"
-  _, initial, _, _ = _updates(agent, DataParallel.create(devices=devices[:1]), steps=0)
+  _, initial, _, _ = run_updates(agent, DataParallel.create(devices=devices[:1]), steps=0)
   assert any(not np.allclose(a, b) for a, b in zip(jax.tree.leaves(initial), flat_single))
 
 

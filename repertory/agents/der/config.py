@@ -10,11 +10,12 @@ Dopamine `dopamine/labs/atari_100k/configs/DER.gin` (google/dopamine) and its
 import dataclasses
 
 from repertory.errors import ConfigError
+from repertory.plasticity.config import PlasticityConfig
 
 
 
 @dataclasses.dataclass(frozen=True)
-class DERConfig:
+class DERConfig(PlasticityConfig):
   """DER defaults for Atari 100k (100k agent steps)."""
 
   encoder: str = "der"  # any of `networks.encoders`: der = DataEfficientCNN [paper]; alix: A-LIX (arXiv 2207.00986); hyperbolic: S-RYM (arXiv 2210.01542).
@@ -48,6 +49,7 @@ class DERConfig:
   variable_update_period: int = 1  # actor steps between parameter fetches (sync: always fresh; ray: raise it).
 
   def __post_init__(self):
+    super().__post_init__()
     from repertory.networks.encoders import check_encoder
     check_encoder(self.encoder)
     if self.n_step < 1 or self.batch_size < 1 or self.num_atoms < 2 or self.target_update_period < 1:

@@ -60,6 +60,10 @@ class CategoricalDoubleQLoss:
         jax.lax.stop_gradient(logits_t), atoms, jax.lax.stop_gradient(der_networks.q_values(selector_logits, atoms)))
     return jnp.mean(inputs.weights * per_example), LossExtras(per_example, net_state, encoder.metrics(params))
 
+  def forward(self, networks: der_networks.DERNetworks, params, net_state, transitions, key: jax.Array) -> jax.Array:
+    """The return-distribution logits at s_t [B, A, N] in evaluation mode (no noise), what the diagnostics probe."""
+    return networks.network.apply(params, net_state, key, transitions.observation, False, False)[0]
+
 
 def make_learner(networks: der_networks.DERNetworks, config: DERConfig, iterator: Iterator[ReplayBatch],
                  update_priorities: Optional[Callable[[np.ndarray, np.ndarray], None]], seed: int,
@@ -71,4 +75,5 @@ def make_learner(networks: der_networks.DERNetworks, config: DERConfig, iterator
                              config.importance_sampling_anneal_steps)
   loss = loss or CategoricalDoubleQLoss(config.augmentation_pad)
   return SGDLearner(networks, loss, make_optimizer(config, networks.encoder), params, net_state, settings, iterator, update_priorities,
-                    key, variables_with_state=True, data_parallel=data_parallel)
+                    key, variables_with_state=True, data_parallel=data_parallel,
+                    diagnostics=config.diagnostics_settings())

@@ -2,10 +2,11 @@
 
 import dataclasses
 from typing import Tuple
+from repertory.plasticity.config import PlasticityConfig
 
 
 @dataclasses.dataclass(frozen=True)
-class DQNConfig:
+class DQNConfig(PlasticityConfig):
   """Defaults learn CartPole in a few minutes on a CPU; Atari values are noted where they differ."""
 
   discount: float = 0.99

@@ -40,6 +40,11 @@ class DoubleQLoss:
                                    self._huber_delta)
     return loss, LossExtras(jnp.abs(td_error), inputs.net_state, {})
 
+  def forward(self, networks: DQNNetworks, params, net_state, transitions, key: jax.Array) -> jax.Array:
+    """Q(s_t, ·) [B, A], what the diagnostics probe."""
+    del net_state, key
+    return networks.q_network.apply(params, transitions.observation)
+
 
 def make_learner(networks: DQNNetworks, config: DQNConfig, iterator: Iterator[ReplayBatch],
                  update_priorities: Optional[Callable[[np.ndarray, np.ndarray], None]], seed: int,
@@ -52,4 +57,5 @@ def make_learner(networks: DQNNetworks, config: DQNConfig, iterator: Iterator[Re
   settings = LearnerSettings(config.target_update_period, config.importance_sampling_exponent,
                              config.importance_sampling_anneal_steps, config.sgd_steps_per_call)
   return SGDLearner(networks, loss or DoubleQLoss(config.huber_delta), optimizer, params, {}, settings, iterator,
-                    update_priorities, jax.random.fold_in(key, 1), data_parallel=data_parallel)
+                    update_priorities, jax.random.fold_in(key, 1), data_parallel=data_parallel,
+                    diagnostics=config.diagnostics_settings())

@@ -14,6 +14,7 @@ import dataclasses
 from typing import Tuple
 
 from repertory.errors import ConfigError
+from repertory.plasticity.config import PlasticityConfig
 
 OPTIMIZERS = ("rmsprop", "adam")
 GRADIENT_SIMILARITY = ("none", "weighted", "gate")
@@ -22,7 +23,7 @@ DISTILLATION_KINDS = ("none", "teacher", "on_policy", "entropy_regularised", "n_
 
 
 @dataclasses.dataclass(frozen=True)
-class IMPALAConfig:
+class IMPALAConfig(PlasticityConfig):
   # Learning (arXiv 1802.01561, Table G.1 [check]).
   unroll_length: int = 20  # T transitions per sequence (+1 bootstrap observation).
   batch_size: int = 32
@@ -63,6 +64,7 @@ class IMPALAConfig:
   gradient_similarity: str = "none"  # "weighted" / "gate" (Du et al., arXiv 1812.02224) for the PPR aux loss.
 
   def __post_init__(self):
+    super().__post_init__()
     from repertory.networks.cores import check_core
     check_core(self.core, hidden_size=self.core_size)
     if self.unroll_length < 2:

@@ -34,6 +34,7 @@ from repertory.agents.impala.config import IMPALAConfig
 from repertory.agents.impala.networks import IMPALANetworks, make_networks
 from repertory.errors import ConfigError
 from repertory.losses import distillation, gradient_similarity, kl_default_policy, ppr_aux, vtrace
+from repertory.plasticity.diagnostics import Diagnostics, make_diagnose
 from repertory.replay.types import ReplayBatch
 
 
@@ -127,6 +128,26 @@ def sequence_loss(networks: IMPALANetworks, config: IMPALAConfig, params: Any, d
   return main, aux, metrics
 
 
+def _diagnosed(networks: IMPALANetworks, config: IMPALAConfig, teacher_networks: Optional[IMPALANetworks]):
+  """The diagnostics' (forward, loss gradient) on a probe batch of sequences; the forward is one acting step
+  from each sequence's first observation and stored core state ((logits [B, A], values [B])); the "state"
+  they are given is the teacher's parameters (None without a teacher)."""
+
+  def forward(params, teacher_params, data, key):
+    del teacher_params, key
+    first = jax.tree.map(lambda x: x[:, 0], data.observation)
+    state = unflatten_state(networks, params, data.core_state, data.reward.shape[0])
+    logits, values, _ = networks.step(params, first, state, data.reset[:, 0])
+    return logits, values
+
+  def loss_grads(params, teacher_params, data, key):
+    del key
+    teacher = (teacher_networks, teacher_params) if teacher_networks is not None else None
+    return jax.grad(lambda p: sum(sequence_loss(networks, config, p, data, teacher)[:2]))(params)
+
+  return forward, loss_grads
+
+
 class IMPALALearner(LearnerBase):
   """One SGD step per batch of `batch_size` sequences from the (FIFO) iterator."""
 
@@ -172,6 +193,9 @@ class IMPALALearner(LearnerBase):
       metrics["gradient_norm"] = optax.global_norm(grads)
       return TrainingState(params, opt_state, state.steps + 1), metrics
 
+    if config.diagnostics_period:
+      self._diagnostics = Diagnostics(make_diagnose(*_diagnosed(networks, config, teacher_networks), self._optimizer,
+                                                    config.diagnostics_settings()), config.diagnostics_period)
     self._teacher_params = devices.replicate(teacher_params)
     self._sgd_step = jax.jit(sgd_step, in_shardings=(devices.replicated, devices.batch(axis=0), devices.replicated),
                              out_shardings=devices.replicated)
@@ -181,6 +205,9 @@ class IMPALALearner(LearnerBase):
     data = self.data_parallel.shard(batch.data)
     self._state, metrics = self._sgd_step(self._state, data, self._teacher_params)
     self._steps += 1
+    if self._diagnostics is not None:
+      self._diagnostics.observe(self._steps, batch.data, self._state.params, self._teacher_params,
+                                self._state.opt_state)
     return metrics
 
 

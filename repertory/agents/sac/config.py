@@ -12,12 +12,13 @@ import dataclasses
 from typing import Optional, Tuple
 
 from repertory.errors import ConfigError
+from repertory.plasticity.config import PlasticityConfig
 
 PENALTIES = ("clipped", "gpl")
 
 
 @dataclasses.dataclass(frozen=True)
-class SACConfig:
+class SACConfig(PlasticityConfig):
   discount: float = 0.99  # γ, arXiv 1812.05905 Table 1.
   n_step: int = 1  # SAC uses 1-step targets; DrQ-v2 (arXiv 2107.09645, Table 1) uses 3 from pixels.
   learning_rate: float = 3e-4  # actor and critic Adam lr, arXiv 1812.05905 Table 1.
@@ -52,6 +53,7 @@ class SACConfig:
   variable_update_period: int = 1  # actor steps between parameter fetches (1: sync-exact SAC).
 
   def __post_init__(self):
+    super().__post_init__()
     if self.penalty not in PENALTIES:
       raise ConfigError(f"unknown sac penalty '{self.penalty}'; choose one of {', '.join(PENALTIES)}")
     from repertory.networks.encoders import get_encoder

@@ -31,6 +31,7 @@ from repertory.agents.sac import networks as sac_networks
 from repertory.agents.sac.config import SACConfig
 from repertory.losses import gpl
 from repertory.networks.encoders import Encoder
+from repertory.plasticity.diagnostics import Diagnostics, make_diagnose
 from repertory.replay.types import ReplayBatch
 
 
@@ -89,6 +90,54 @@ def make_critic_optimizer(config: SACConfig, image_encoder: Optional[Encoder]) -
   return image_encoder.wrap_optimizer(optax.adam(config.pixel_learning_rate))
 
 
+def soft_td_target(networks: sac_networks.SACNetworks, state: TrainingState, next_observations: jax.Array,
+                   transitions: Any, penalty: str, encoder_key: jax.Array, action_key: jax.Array) -> jax.Array:
+  """The critics' target y [B]: a' ~ π(·|s'), the target critics at (s', a'), the penalty (eq. 5 / GPL)."""
+  next_features = jax.lax.stop_gradient(networks.encoder.apply(state.encoder_params, encoder_key, next_observations,
+                                                               True))
+  next_dist = sac_networks.tanh_gaussian(*networks.actor.apply(state.actor_params, None, next_features))
+  next_actions, next_log_prob = next_dist.sample_and_log_prob(seed=action_key)
+  q_next = networks.critic.apply(state.target_critic_params, None, next_features, next_actions)
+  return critic_target(q_next, transitions.reward, transitions.discount, next_log_prob, jnp.exp(state.log_alpha),
+                       state.beta, penalty)
+
+
+def critic_loss(networks: sac_networks.SACNetworks, encoder_and_critic: Any, observations: jax.Array,
+                actions: jax.Array, target: jax.Array, encoder_key: jax.Array):
+  """(J_Q = Σ_i mean_b ½(Q_i(s, a) − y)², (Q [N, B], features)); actions in [−1, 1]."""
+  encoder_params, critic_params = encoder_and_critic
+  features = networks.encoder.apply(encoder_params, encoder_key, observations, True)
+  qs = networks.critic.apply(critic_params, None, features, actions)
+  return 0.5 * jnp.sum(jnp.mean(jnp.square(qs - target[None]), axis=1)), (qs, features)
+
+
+def _diagnosed(networks: sac_networks.SACNetworks, config: SACConfig):
+  """The diagnostics' (forward, loss gradient, layers fed inputs) for the encoder and critics (the parameters the
+  TD loss trains): Q [N, B] at the probe's (s, a) with the encoder in evaluation mode, and ∇J_Q."""
+
+  def unit_actions(transitions):
+    return networks.to_unit_action(transitions.action.reshape(transitions.reward.shape[0], -1).astype(jnp.float32))
+
+  def forward(encoder_and_critic, state, transitions, key):
+    del state
+    encoder_params, critic_params = encoder_and_critic
+    features = networks.encoder.apply(encoder_params, key, transitions.observation, False)
+    return networks.critic.apply(critic_params, None, features, unit_actions(transitions))
+
+  def loss_grads(encoder_and_critic, state, transitions, key):
+    encoder_key, action_key = jax.random.split(key)
+    target = soft_td_target(networks, state, transitions.next_observation, transitions, config.penalty,
+                            encoder_key, action_key)
+    loss = lambda p: critic_loss(networks, p, transitions.observation, unit_actions(transitions), target,
+                                 encoder_key)[0]
+    return jax.grad(loss)(encoder_and_critic)
+
+  def reads_inputs(layer: str) -> bool:  # without an image trunk the critics' MLPs read concat(s, a)
+    return not networks.image and layer.startswith("q_") and layer.endswith("/linear_0")
+
+  return forward, loss_grads, reads_inputs
+
+
 class SACLearner(LearnerBase):
   """Samples a batch and takes one critic, actor, temperature (and β) update per `step()`."""
 
@@ -136,22 +185,9 @@ class SACLearner(LearnerBase):
       actions = networks.to_unit_action(transitions.action.reshape(batch, -1).astype(jnp.float32))
       alpha = jnp.exp(state.log_alpha)
 
-      # Critic target: a' ~ π(·|s'), target critics, penalty.
-      next_features = jax.lax.stop_gradient(encoder.apply(state.encoder_params, k_enc_next, next_observations, True))
-      next_dist = sac_networks.tanh_gaussian(*actor.apply(state.actor_params, None, next_features))
-      next_actions, next_log_prob = next_dist.sample_and_log_prob(seed=k_next)
-      q_next = critic.apply(state.target_critic_params, None, next_features, next_actions)
-      target = critic_target(q_next, transitions.reward, transitions.discount, next_log_prob, alpha,
-                             state.beta, penalty)
-
-      def critic_loss_fn(encoder_and_critic):
-        encoder_params, critic_params = encoder_and_critic
-        features = encoder.apply(encoder_params, k_enc, observations, True)
-        qs = critic.apply(critic_params, None, features, actions)
-        loss = 0.5 * jnp.sum(jnp.mean(jnp.square(qs - target[None]), axis=1))
-        return loss, (qs, features)
-
-      (critic_loss, (qs, features)), grads = jax.value_and_grad(critic_loss_fn, has_aux=True)(
+      target = soft_td_target(networks, state, next_observations, transitions, penalty, k_enc_next, k_next)
+      critic_loss_fn = lambda params: critic_loss(networks, params, observations, actions, target, k_enc)
+      (critic_loss_value, (qs, features)), grads = jax.value_and_grad(critic_loss_fn, has_aux=True)(
           (state.encoder_params, state.critic_params))
       updates, critic_opt_state = critic_optimizer.update(grads, state.critic_opt_state,
                                                           (state.encoder_params, state.critic_params))
@@ -187,7 +223,7 @@ class SACLearner(LearnerBase):
       new_state = TrainingState(encoder_params, critic_params, actor_params, target_critic_params, log_alpha, beta,
                                 critic_opt_state, actor_opt_state, alpha_opt_state, beta_opt_state, key,
                                 state.steps + 1)
-      metrics = {"loss": critic_loss, "actor_loss": actor_loss, "alpha_loss": alpha_loss, "alpha": alpha,
+      metrics = {"loss": critic_loss_value, "actor_loss": actor_loss, "alpha_loss": alpha_loss, "alpha": alpha,
                  "beta": state.beta, "entropy": -jnp.mean(log_prob), "q_mean": jnp.mean(qs), "td_gap": gap}
       if image_encoder is not None:
         metrics.update(image_encoder.metrics(encoder_params))
@@ -195,12 +231,20 @@ class SACLearner(LearnerBase):
 
     self._sgd_step = jax.jit(sgd_step, in_shardings=(devices.replicated, devices.batch(axis=0)),
                              out_shardings=devices.replicated)
+    if config.diagnostics_period:
+      forward, loss_grads, reads_inputs = _diagnosed(networks, config)
+      self._diagnostics = Diagnostics(make_diagnose(forward, loss_grads, critic_optimizer,
+                                                    config.diagnostics_settings(), reads_inputs),
+                                      config.diagnostics_period)
 
   def step(self) -> Dict[str, Any]:
     """One update; metrics stay on the device."""
     batch = next(self._iterator)
     self._state, metrics = self._sgd_step(self._state, self.data_parallel.shard(batch.data))
     self._steps += 1
+    if self._diagnostics is not None:
+      self._diagnostics.observe(self._steps, batch.data, (self._state.encoder_params, self._state.critic_params),
+                                self._state, self._state.critic_opt_state)
     return metrics
 
   def get_variables(self) -> Dict[str, Any]:

@@ -1,0 +1,31 @@
+"""The plasticity fields every agent config carries (each agent's config subclasses `PlasticityConfig`), so
+`--config diagnostics_period=N` and the interventions are set the same way for DQN, DER, IMPALA and SAC."""
+
+import dataclasses
+
+from repertory.errors import ConfigError
+from repertory.plasticity import measures, probes
+from repertory.plasticity.diagnostics import DiagnosticsSettings
+
+
+@dataclasses.dataclass(frozen=True)
+class PlasticityConfig:
+  diagnostics_period: int = 0  # learner updates between plasticity diagnostics on a fixed probe batch; 0: off
+  dormant_threshold: float = measures.DORMANT_THRESHOLD  # τ (Sokar et al. 2023, §4)
+  probe_steps: int = probes.PROBE_STEPS  # K Adam steps of the plasticity probe
+
+  def __post_init__(self):
+    check_plasticity(self)
+
+  def diagnostics_settings(self) -> DiagnosticsSettings:
+    return DiagnosticsSettings(period=self.diagnostics_period, dormant_threshold=self.dormant_threshold,
+                               probe_steps=self.probe_steps)
+
+
+def check_plasticity(config: PlasticityConfig) -> None:
+  if config.diagnostics_period < 0:
+    raise ConfigError(f"diagnostics_period={config.diagnostics_period} must be >= 0 (0 turns diagnostics off)")
+  if not 0.0 <= config.dormant_threshold < 1.0:
+    raise ConfigError(f"dormant_threshold={config.dormant_threshold} must be in [0, 1) (Sokar et al.: 0.025)")
+  if config.probe_steps < 1:
+    raise ConfigError(f"probe_steps={config.probe_steps} must be >= 1")
