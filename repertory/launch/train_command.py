@@ -146,5 +146,7 @@ def train(args: argparse.Namespace) -> int:
   print(f"finished: {int(summary['actor_steps']):,} actor steps, {int(summary['learner_steps']):,} learner steps, "
         f"final evaluation return {summary['final_evaluation_return']:.1f}, {summary['wall_clock_s']:.0f} s")
   print(f"learning curve: {summary.get('learning_curve', summary.get('plot_error'))}")
+  if "diagnostics_plot" in summary:
+    print(f"plasticity diagnostics: {summary['diagnostics_plot']}")
   print(f"metrics: {os.path.join(args.run_dir, 'metrics.csv')}  (TensorBoard: {os.path.join(args.run_dir, 'tensorboard')})")
   return 0

@@ -199,6 +199,11 @@ def train_run(experiment, spec, resume: bool = False, title: Optional[str] = Non
     summary["learning_curve"] = plot_learning_curve(
         os.path.join(run_dir, "metrics.csv"), os.path.join(run_dir, "learning_curve.png"),
         title=title or f"{experiment.agent} on {experiment.env} ({experiment.launcher})")
+    from repertory.utils.diagnostics_plot import plot_diagnostics
+    diagnostics_png = plot_diagnostics(os.path.join(run_dir, "metrics.csv"), os.path.join(run_dir, "diagnostics.png"),
+                                       title=title or f"{experiment.agent} on {experiment.env}")
+    if diagnostics_png:
+      summary["diagnostics_plot"] = diagnostics_png
   except Exception as e:  # noqa: BLE001 — a plot must not lose a finished run
     summary["plot_error"] = f"{type(e).__name__}: {e}"
   write_status(run_dir, "finished", **{**summary, **status_extra})

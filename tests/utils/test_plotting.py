@@ -178,3 +178,26 @@ def test_wrong_columns_is_config_error(tmp_path, bad):
   from repertory.errors import ConfigError
   with pytest.raises(ConfigError, match="needs columns"):
     getattr(plotting, bad)(pd.DataFrame({"x": [1]}), tmp_path / "x.png", "t")
+
+
+def test_plot_diagnostics_draws_each_family_of_columns_against_learner_updates(tmp_path, drawn):
+  from repertory.utils.diagnostics_plot import plot_diagnostics
+  writer = MetricsWriter(str(tmp_path), tensorboard=False)
+  writer.write("learner", {"learner_steps": 10, "loss": 1.0})
+  assert plot_diagnostics(writer.path, tmp_path / "none.png") is None  # no diagnostics rows: no plot
+  assert not (tmp_path / "none.png").exists()
+  for steps, rank in ((100, 40.0), (200, 31.0)):
+    writer.write("diagnostics", {"learner_steps": steps, "srank": rank, "probe_loss": rank / 100,
+                                 "dormant/torso/conv_1": rank / 1000, "dormant/head/linear_0": 0.5,
+                                 "weight_norm/head": rank * 2})
+  out = plot_diagnostics(writer.path, tmp_path / "diagnostics.png", title="run")
+  assert out == os.fspath(tmp_path / "diagnostics.png")
+  titles = {ax.get_title(): ax for ax in drawn[0].axes if ax.get_title()}
+  assert set(titles) == {"effective rank srank", "dormant fraction", "plasticity probe loss", "weight norm"}
+  (rank_line,) = titles["effective rank srank"].get_lines()
+  np.testing.assert_allclose(rank_line.get_xdata(), [100, 200])
+  np.testing.assert_allclose(rank_line.get_ydata(), [40.0, 31.0])
+  dormant = {line.get_label(): line.get_ydata() for line in titles["dormant fraction"].get_lines()}
+  np.testing.assert_allclose(dormant["torso/conv_1"], [0.04, 0.031])
+  np.testing.assert_allclose(dormant["head/linear_0"], [0.5, 0.5])
+  assert titles["weight norm"].get_yscale() == "log"
