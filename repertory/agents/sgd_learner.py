@@ -11,7 +11,8 @@ optimiser step, the periodic target copy, the annealed importance exponent β (S
 arXiv 1511.05952, §3.4), `sgd_steps_per_call` updates fused into one jit call, checkpointable state,
 data parallelism over `data_parallel`'s devices (each batch split along its batch axis), and the plasticity
 diagnostics (`repertory.plasticity.diagnostics`) when `diagnostics.period` > 0, for which the loss object
-also offers `forward(networks, params, net_state, transitions, key)`: the network's outputs at s_t.
+also offers `forward(networks, params, net_state, transitions, key)`: the network's outputs at s_t, and the
+plasticity injection (`repertory.plasticity.injection`) before the first call at or past `injection_step`.
 """
 
 import dataclasses
@@ -25,6 +26,7 @@ import optax
 from repertory.agents.data_parallel import DataParallel
 from repertory.agents.learner_base import LearnerBase
 from repertory.errors import ConfigError
+from repertory.plasticity import injection
 from repertory.plasticity.diagnostics import Diagnostics, DiagnosticsSettings, make_diagnose
 from repertory.replay.types import ReplayBatch, importance_weights
 
@@ -68,6 +70,11 @@ def _stack(*xs):
   return np.stack(xs) if isinstance(xs[0], np.ndarray) else jnp.stack(xs)
 
 
+def _first_copy(x):
+  """This process's copy of a replicated array, as numpy."""
+  return np.asarray(x.addressable_shards[0].data) if isinstance(x, jax.Array) else x
+
+
 def _diagnosed(networks: Any, loss: Loss):
   """The (forward, loss gradient) pair the diagnostics need, on a probe batch of transitions."""
   if not hasattr(loss, "forward"):
@@ -91,8 +98,12 @@ class SGDLearner(LearnerBase):
                net_state: Any, settings: LearnerSettings, iterator: Iterator[ReplayBatch],
                update_priorities: Optional[Callable[[np.ndarray, np.ndarray], None]], key: jax.Array,
                variables_with_state: bool = False, data_parallel: Optional[DataParallel] = None,
-               diagnostics: DiagnosticsSettings = DiagnosticsSettings()):
+               diagnostics: DiagnosticsSettings = DiagnosticsSettings(), injection_step: int = 0):
     devices = self._use_devices(data_parallel)
+    self._injection_step = injection_step
+    self._is_injected: Optional[bool] = None
+    if injection_step:
+      optimizer = optax.chain(optimizer, injection.freeze_by_injection())
     self._settings = settings
     self._iterator = iterator
     self._update_priorities = update_priorities
@@ -144,6 +155,10 @@ class SGDLearner(LearnerBase):
 
   def step(self) -> Dict[str, Any]:
     """`sgd_steps_per_call` updates; the metrics stay on the device (only priorities leave it)."""
+    if self._injection_step and self._steps >= self._injection_step and not self._injected():
+      self._state = self.data_parallel.replicate(jax.tree.map(_first_copy, self._state._replace(
+          params=injection.inject(self._state.params), target_params=injection.inject(self._state.target_params))))
+      self._is_injected = True
     batches = [next(self._iterator) for _ in range(self._settings.sgd_steps_per_call)]
     exponent = self.importance_exponent()
     weights = self.data_parallel.shard(np.stack([importance_weights(b, exponent, normalise=False) for b in batches]),
@@ -157,6 +172,16 @@ class SGDLearner(LearnerBase):
       keys = np.concatenate([b.keys for b in batches])
       self._update_priorities(keys, self.data_parallel.local(priorities, axis=1).reshape(-1))
     return metrics
+
+  def _injected(self) -> bool:
+    """Read from the parameters once (after a restore, again), then kept on the host."""
+    if self._is_injected is None:
+      self._is_injected = injection.is_injected(jax.tree.map(_first_copy, self._state.params))
+    return self._is_injected
+
+  def restore(self, state: Any) -> None:
+    super().restore(state)
+    self._is_injected = None
 
   def get_variables(self) -> Any:
     """What actors act with: the online parameters (with the Haiku state when the networks have one)."""

@@ -50,7 +50,18 @@ class ExperimentConfig:
     builder = self.make_builder()
     builder.table_config()  # unknown agents, config fields and replay settings fail here
     check_setting(str(self.learner_devices), builder.config.batch_size)
+    if getattr(builder.config, "injection_step", 0):
+      from repertory.plasticity.config import check_injection_budget
+      check_injection_budget(builder.config, self.learner_update_budget(builder.config))
     return self
+
+  def learner_update_budget(self, config: Any) -> int:
+    """About how many learner updates `max_actor_steps` buys: the replay ratio after the warm-up for the replay
+    agents, one update per batch of unrolls for the on-policy ones."""
+    if hasattr(config, "updates_per_actor_step"):
+      warmup = getattr(config, "min_replay_size", 0)
+      return int(max(0, self.max_actor_steps - warmup) * config.updates_per_actor_step)
+    return self.max_actor_steps // max(1, config.batch_size * getattr(config, "unroll_length", 1))
 
   def data_parallel(self) -> Any:
     """The learner's devices (`--learner-devices`); one line when this host has fewer than asked."""

@@ -2,6 +2,7 @@
 `--config diagnostics_period=N` and the interventions are set the same way for DQN, DER, IMPALA and SAC."""
 
 import dataclasses
+from typing import ClassVar
 
 from repertory.errors import ConfigError
 from repertory.plasticity import measures, probes
@@ -10,9 +11,13 @@ from repertory.plasticity.diagnostics import DiagnosticsSettings
 
 @dataclasses.dataclass(frozen=True)
 class PlasticityConfig:
+  SUPPORTS_INJECTION: ClassVar[bool] = False  # set by the agents whose networks build an `InjectableHead`
   diagnostics_period: int = 0  # learner updates between plasticity diagnostics on a fixed probe batch; 0: off
   dormant_threshold: float = measures.DORMANT_THRESHOLD  # τ (Sokar et al. 2023, §4)
   probe_steps: int = probes.PROBE_STEPS  # K Adam steps of the plasticity probe
+  # Plasticity injection (Nikishin et al. 2023, arXiv 2305.15555) after this many learner updates; 0: never.
+  # Injected once, part-way through training, as in the paper; the step is the caller's choice (no paper default).
+  injection_step: int = 0
 
   def __post_init__(self):
     check_plasticity(self)
@@ -29,3 +34,15 @@ def check_plasticity(config: PlasticityConfig) -> None:
     raise ConfigError(f"dormant_threshold={config.dormant_threshold} must be in [0, 1) (Sokar et al.: 0.025)")
   if config.probe_steps < 1:
     raise ConfigError(f"probe_steps={config.probe_steps} must be >= 1")
+  if config.injection_step < 0:
+    raise ConfigError(f"injection_step={config.injection_step} must be >= 0 (learner updates; 0: no injection)")
+  if config.injection_step and not config.SUPPORTS_INJECTION:
+    raise ConfigError(f"injection_step is not available for {type(config).__name__} yet (dqn and der have it); "
+                      "use injection_step=0")
+
+
+def check_injection_budget(config: PlasticityConfig, learner_updates: int) -> None:
+  """ConfigError when the injection would come after the run's last learner update."""
+  if config.injection_step and config.injection_step >= learner_updates:
+    raise ConfigError(f"injection_step={config.injection_step} is past this run's budget of about "
+                      f"{learner_updates} learner updates; use a smaller injection_step or a longer run")

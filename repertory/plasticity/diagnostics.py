@@ -21,6 +21,7 @@ row until the training loop takes it (`LearnerBase.take_diagnostics`).
 import dataclasses
 from typing import Any, Callable, Dict, Optional
 
+import chex
 import jax
 import jax.numpy as jnp
 import optax
@@ -47,6 +48,9 @@ def _flat(x: jax.Array) -> jax.Array:
 
 
 def _outputs_matrix(outputs: Any, batch: int) -> jax.Array:
+  """The forward's outputs as [B, K]; every output must put the batch first."""
+  for x in jax.tree.leaves(outputs):
+    chex.assert_axis_dimension(x, 0, batch)
   return jnp.concatenate([x.reshape(batch, -1) for x in jax.tree.leaves(outputs)], axis=1)
 
 

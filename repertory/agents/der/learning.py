@@ -76,4 +76,4 @@ def make_learner(networks: der_networks.DERNetworks, config: DERConfig, iterator
   loss = loss or CategoricalDoubleQLoss(config.augmentation_pad)
   return SGDLearner(networks, loss, make_optimizer(config, networks.encoder), params, net_state, settings, iterator, update_priorities,
                     key, variables_with_state=True, data_parallel=data_parallel,
-                    diagnostics=config.diagnostics_settings())
+                    diagnostics=config.diagnostics_settings(), injection_step=config.injection_step)

@@ -27,6 +27,7 @@ from repertory.errors import ConfigError
 from repertory.networks import torsos
 from repertory.networks.encoders import Encoder, get_encoder
 from repertory.networks.noisy import NoisyLinear
+from repertory.plasticity.injection import InjectableHead
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +65,9 @@ def make_networks(spec: EnvironmentSpec, config: DERConfig) -> DERNetworks:
   atoms = jnp.linspace(-config.v_max, config.v_max, config.num_atoms)
 
   encoder = get_encoder(config.encoder)
+  if config.injection_step and encoder.hyperbolic_head:
+    raise ConfigError(f"injection_step is not available with the {config.encoder} encoder's hyperbolic head "
+                      "(its spectral-norm state is not copied at injection); use injection_step=0 or another encoder")
 
   def forward(observations: jax.Array, is_training: bool, noisy: bool) -> jax.Array:
     features = encoder.build("der")(observations, is_training)
@@ -71,7 +75,10 @@ def make_networks(spec: EnvironmentSpec, config: DERConfig) -> DERNetworks:
       from repertory.networks.hyperbolic import SRYMHead
       logits = SRYMHead(num_actions * config.num_atoms)(features, is_training)
       return logits.reshape(-1, num_actions, config.num_atoms)
-    head = DuelingCategoricalHead(num_actions, config.num_atoms, config.hidden_size, config.noisy_sigma_zero)
+    def make_head(name: str = "dueling_categorical_head") -> DuelingCategoricalHead:
+      return DuelingCategoricalHead(num_actions, config.num_atoms, config.hidden_size, config.noisy_sigma_zero, name)
+
+    head = InjectableHead(make_head) if config.injection_step else make_head()
     return head(features, noisy)
 
   return DERNetworks(network=hk.transform_with_state(forward), num_actions=num_actions, atoms=atoms,

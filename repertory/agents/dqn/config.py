@@ -1,13 +1,16 @@
 """DQN configuration: double Q (van Hasselt et al. 2016), n-step returns, prioritised replay, dueling head."""
 
 import dataclasses
-from typing import Tuple
+from typing import ClassVar, Tuple
+
 from repertory.plasticity.config import PlasticityConfig
 
 
 @dataclasses.dataclass(frozen=True)
 class DQNConfig(PlasticityConfig):
   """Defaults learn CartPole in a few minutes on a CPU; Atari values are noted where they differ."""
+
+  SUPPORTS_INJECTION: ClassVar[bool] = True
 
   discount: float = 0.99
   n_step: int = 3  # Rainbow (Hessel et al. 2018, Table 1) uses 3.

@@ -58,4 +58,4 @@ def make_learner(networks: DQNNetworks, config: DQNConfig, iterator: Iterator[Re
                              config.importance_sampling_anneal_steps, config.sgd_steps_per_call)
   return SGDLearner(networks, loss or DoubleQLoss(config.huber_delta), optimizer, params, {}, settings, iterator,
                     update_priorities, jax.random.fold_in(key, 1), data_parallel=data_parallel,
-                    diagnostics=config.diagnostics_settings())
+                    diagnostics=config.diagnostics_settings(), injection_step=config.injection_step)

@@ -8,6 +8,7 @@ import jax
 from repertory.agents.dqn.config import DQNConfig
 from repertory.environments.specs import EnvironmentSpec
 from repertory.networks import heads, torsos
+from repertory.plasticity.injection import InjectableHead
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,7 +24,11 @@ def make_networks(spec: EnvironmentSpec, config: DQNConfig) -> DQNNetworks:
   def q_values(observations: jax.Array) -> jax.Array:
     torso = torsos.NatureCNN() if image else torsos.MLPTorso(config.hidden_sizes[:-1] or config.hidden_sizes)
     head_hidden = config.hidden_sizes[-1:]
-    head = heads.DuelingQHead(num_actions, head_hidden) if config.dueling else heads.QHead(num_actions, head_hidden)
+    head_class = heads.DuelingQHead if config.dueling else heads.QHead
+    if config.injection_step:
+      head = InjectableHead(lambda name: head_class(num_actions, head_hidden, name=name))
+    else:
+      head = head_class(num_actions, head_hidden)
     return head(torso(observations))
 
   return DQNNetworks(q_network=hk.without_apply_rng(hk.transform(q_values)), num_actions=num_actions)

@@ -122,7 +122,8 @@ def _diagnosed(networks: sac_networks.SACNetworks, config: SACConfig):
     del state
     encoder_params, critic_params = encoder_and_critic
     features = networks.encoder.apply(encoder_params, key, transitions.observation, False)
-    return networks.critic.apply(critic_params, None, features, unit_actions(transitions))
+    qs = networks.critic.apply(critic_params, None, features, unit_actions(transitions))  # [N, B]
+    return qs.T  # batch first, as the probes read outputs
 
   def loss_grads(encoder_and_critic, state, transitions, key):
     encoder_key, action_key = jax.random.split(key)
