@@ -12,7 +12,8 @@ arXiv 1511.05952, §3.4), `sgd_steps_per_call` updates fused into one jit call, 
 data parallelism over `data_parallel`'s devices (each batch split along its batch axis), and the plasticity
 diagnostics (`repertory.plasticity.diagnostics`) when `diagnostics.period` > 0, for which the loss object
 also offers `forward(networks, params, net_state, transitions, key)`: the network's outputs at s_t, and the
-plasticity injection (`repertory.plasticity.injection`) before the first call at or past `injection_step`.
+plasticity injection (`repertory.plasticity.injection`) before the first call at or past `injection_step`,
+and `reset` (shrink-and-perturb, `repertory.plasticity.resets`) before the first call of every `reset_period`.
 """
 
 import dataclasses
@@ -91,6 +92,12 @@ def _diagnosed(networks: Any, loss: Loss):
   return forward, loss_grads
 
 
+def plasticity_arguments(config: Any, initialise: Callable[[jax.Array], Any]) -> Dict[str, Any]:
+  """The SGDLearner keywords a `PlasticityConfig` sets; `initialise(key)` gives fresh parameters."""
+  return dict(diagnostics=config.diagnostics_settings(), injection_step=config.injection_step,
+              reset=config.shrink_perturb(initialise), reset_period=config.shrink_perturb_period)
+
+
 class SGDLearner(LearnerBase):
   """Samples `sgd_steps_per_call` batches, takes that many SGD steps of `loss`, writes priorities back."""
 
@@ -98,10 +105,16 @@ class SGDLearner(LearnerBase):
                net_state: Any, settings: LearnerSettings, iterator: Iterator[ReplayBatch],
                update_priorities: Optional[Callable[[np.ndarray, np.ndarray], None]], key: jax.Array,
                variables_with_state: bool = False, data_parallel: Optional[DataParallel] = None,
-               diagnostics: DiagnosticsSettings = DiagnosticsSettings(), injection_step: int = 0):
+               diagnostics: DiagnosticsSettings = DiagnosticsSettings(), injection_step: int = 0,
+               reset: Optional[Callable[[Any, jax.Array], Any]] = None, reset_period: int = 0):
     devices = self._use_devices(data_parallel)
+    self._reset_period = reset_period if reset is not None else 0
+    if self._reset_period:
+      self._reset = jax.jit(lambda state: state._replace(params=reset(state.params, jax.random.fold_in(state.key, state.steps))),
+                            in_shardings=devices.replicated, out_shardings=devices.replicated)
     self._injection_step = injection_step
     self._is_injected: Optional[bool] = None
+    self._last_reset: Optional[int] = 0
     if injection_step:
       optimizer = optax.chain(optimizer, injection.freeze_by_injection())
     self._settings = settings
@@ -159,6 +172,9 @@ class SGDLearner(LearnerBase):
       self._state = self.data_parallel.replicate(jax.tree.map(_first_copy, self._state._replace(
           params=injection.inject(self._state.params), target_params=injection.inject(self._state.target_params))))
       self._is_injected = True
+    if self._reset_period and self._steps // self._reset_period > self._resets_done():
+      self._state = self._reset(self._state)
+      self._last_reset = self._steps
     batches = [next(self._iterator) for _ in range(self._settings.sgd_steps_per_call)]
     exponent = self.importance_exponent()
     weights = self.data_parallel.shard(np.stack([importance_weights(b, exponent, normalise=False) for b in batches]),
@@ -173,6 +189,12 @@ class SGDLearner(LearnerBase):
       self._update_priorities(keys, self.data_parallel.local(priorities, axis=1).reshape(-1))
     return metrics
 
+  def _resets_done(self) -> int:
+    """Periods already reset in: the one of the last reset (after a restore, the one the steps are in)."""
+    if self._last_reset is None:
+      self._last_reset = self._steps
+    return self._last_reset // self._reset_period
+
   def _injected(self) -> bool:
     """Read from the parameters once (after a restore, again), then kept on the host."""
     if self._is_injected is None:
@@ -182,6 +204,7 @@ class SGDLearner(LearnerBase):
   def restore(self, state: Any) -> None:
     super().restore(state)
     self._is_injected = None
+    self._last_reset = None
 
   def get_variables(self) -> Any:
     """What actors act with: the online parameters (with the Haiku state when the networks have one)."""

@@ -12,6 +12,7 @@ BENCHMARKS = {
     "control": "repertory.benchmarks.control",
     "device": "repertory.benchmarks.device",
     "memory": "repertory.benchmarks.memory",
+    "plasticity": "repertory.benchmarks.plasticity",
     "throughput": "repertory.benchmarks.throughput",
 }
 

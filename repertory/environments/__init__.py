@@ -10,6 +10,9 @@ Names are `prefix:rest`, optionally with query options `prefix:rest?key=value&ke
   dmc:<domain>-<task>      dm_control suite states, or pixels with `?pixels=84`
   memory_maze:<size>       Memory Maze 9x9 / 11x11 / 13x13 / 15x15 (needs EGL or OSMesa)
 
+Any vector task takes `?permute_every=N` (and `&permute_seed=S`, default 0): its observation entries
+permuted anew every N steps, a non-stationary sequence of tasks (`repertory.environments.nonstationary`).
+
 Each prefix's package is imported only when that prefix is used, so importing this module is
 cheap. `available(prefix)` lists the valid names of a prefix.
 """
@@ -99,7 +102,14 @@ def make(name: str, seed: int = 0, **options) -> dm_env.Environment:
   """
   prefix, rest, query_options = parse_name(name)
   merged = {**query_options, **options}
-  return _function(prefix, 0)(rest, seed=seed, **merged)
+  permute_every, permute_seed = merged.pop("permute_every", None), merged.pop("permute_seed", 0)
+  environment = _function(prefix, 0)(rest, seed=seed, **merged)
+  if permute_every is not None:
+    from repertory.environments.nonstationary import PermutedObservations
+    if not isinstance(permute_every, int):
+      raise ConfigError(f"environment name '{name}': permute_every={permute_every!r} must be a whole number of steps")
+    environment = PermutedObservations(environment, permute_every, permute_seed)
+  return environment
 
 
 def available(prefix: str) -> list[str]:

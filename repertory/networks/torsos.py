@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from repertory.networks.conv import LAYERS, ConvReLUStack
+from repertory.networks.mlp import make_mlp
 
 
 def _scale_image(images: jax.Array) -> jax.Array:
@@ -17,15 +18,16 @@ def _scale_image(images: jax.Array) -> jax.Array:
 
 
 class MLPTorso(hk.Module):
-  """A ReLU MLP over flattened observations."""
+  """A ReLU MLP over flattened observations (with `layer_norm`, LayerNorm before each ReLU)."""
 
-  def __init__(self, hidden_sizes: Sequence[int] = (256, 256), name: str = "mlp_torso"):
+  def __init__(self, hidden_sizes: Sequence[int] = (256, 256), name: str = "mlp_torso", layer_norm: bool = False):
     super().__init__(name=name)
     self._hidden_sizes = tuple(hidden_sizes)
+    self._layer_norm = layer_norm
 
   def __call__(self, observations: jax.Array) -> jax.Array:
     x = hk.Flatten()(observations.astype(jnp.float32))
-    return hk.nets.MLP(self._hidden_sizes, activate_final=True)(x)
+    return make_mlp(self._hidden_sizes, self._layer_norm, activate_final=True, name="mlp")(x)
 
 
 class NatureCNN(ConvReLUStack):

@@ -2,7 +2,8 @@
 
 `record_layer_inputs(apply)` runs `apply` under a Haiku method interceptor and returns, beside its
 outputs, the input of every parameterised leaf layer (`hk.Linear`, convolutions, noisy, spectrally
-normalised, sparse layers: any module whose parameters are all its own), in call order. A layer's input
+normalised, sparse layers: any module whose parameters are all its own, except normalisation layers), in
+call order. A layer's input
 is the previous layer's activation (after its non-linearity), which is where dormant units
 (Sokar et al. 2023, arXiv 2302.12902, §3) and effective rank (Kumar et al. 2021, arXiv 2010.14498, §3)
 are measured, for whatever activation the network uses.
@@ -31,9 +32,13 @@ def short_name(module_name: str) -> str:
   return module_name.replace("/~/", "/")
 
 
+NORMALISATION_PARAMETERS = {"scale", "offset"}  # hk.LayerNorm's: its input is a pre-activation, not recorded
+
+
 def _is_leaf_layer(module: hk.Module) -> bool:
-  names = list(module.params_dict())
-  return bool(names) and all(n.rsplit("/", 1)[0] == module.module_name for n in names)
+  names = [n.rsplit("/", 1) for n in module.params_dict()]
+  return (bool(names) and all(owner == module.module_name for owner, _ in names)
+          and not {name for _, name in names} <= NORMALISATION_PARAMETERS)
 
 
 def record_layer_inputs(apply: Callable[..., Any], reads_inputs: Callable[[str], bool] = lambda layer: False

@@ -5,22 +5,35 @@ import dataclasses
 from typing import ClassVar
 
 from repertory.errors import ConfigError
-from repertory.plasticity import measures, probes
+from repertory.plasticity import measures, probes, resets
 from repertory.plasticity.diagnostics import DiagnosticsSettings
 
 
 @dataclasses.dataclass(frozen=True)
 class PlasticityConfig:
-  SUPPORTS_INJECTION: ClassVar[bool] = False  # set by the agents whose networks build an `InjectableHead`
+  # Injection and scheduled resets: the agents on the shared SGD learner, whose networks build an `InjectableHead`.
+  SUPPORTS_INTERVENTIONS: ClassVar[bool] = False
   diagnostics_period: int = 0  # learner updates between plasticity diagnostics on a fixed probe batch; 0: off
   dormant_threshold: float = measures.DORMANT_THRESHOLD  # τ (Sokar et al. 2023, §4)
   probe_steps: int = probes.PROBE_STEPS  # K Adam steps of the plasticity probe
   # Plasticity injection (Nikishin et al. 2023, arXiv 2305.15555) after this many learner updates; 0: never.
   # Injected once, part-way through training, as in the paper; the step is the caller's choice (no paper default).
   injection_step: int = 0
+  # LayerNorm before each hidden non-linearity of the MLP torsos and heads (Lyle et al. 2023, arXiv 2303.01486).
+  layer_norm: bool = False
+  # Shrink-and-perturb θ ← λθ + σ·θ_fresh every this many learner updates (Ash & Adams 2020, arXiv 1910.08475); 0: never.
+  shrink_perturb_period: int = 0
+  shrink_factor: float = resets.SHRINK  # λ
+  perturb_scale: float = resets.PERTURB  # σ
 
   def __post_init__(self):
     check_plasticity(self)
+
+  def shrink_perturb(self, initialise):
+    """(params, key) → reset params for the learner, or None when shrink-and-perturb is off."""
+    if not self.shrink_perturb_period:
+      return None
+    return resets.make_shrink_perturb(initialise, self.shrink_factor, self.perturb_scale)
 
   def diagnostics_settings(self) -> DiagnosticsSettings:
     return DiagnosticsSettings(period=self.diagnostics_period, dormant_threshold=self.dormant_threshold,
@@ -36,7 +49,11 @@ def check_plasticity(config: PlasticityConfig) -> None:
     raise ConfigError(f"probe_steps={config.probe_steps} must be >= 1")
   if config.injection_step < 0:
     raise ConfigError(f"injection_step={config.injection_step} must be >= 0 (learner updates; 0: no injection)")
-  if config.injection_step and not config.SUPPORTS_INJECTION:
+  resets.check_shrink_perturb(config.shrink_perturb_period, config.shrink_factor, config.perturb_scale)
+  if config.shrink_perturb_period and not config.SUPPORTS_INTERVENTIONS:
+    raise ConfigError(f"shrink_perturb_period is not available for {type(config).__name__} yet (dqn and der have it); "
+                      "use shrink_perturb_period=0")
+  if config.injection_step and not config.SUPPORTS_INTERVENTIONS:
     raise ConfigError(f"injection_step is not available for {type(config).__name__} yet (dqn and der have it); "
                       "use injection_step=0")
 

@@ -111,8 +111,9 @@ def _mean_ci(values: np.ndarray, reps: int, rng: np.random.RandomState, confiden
 
 
 def plot_curves_with_ci(curves: pd.DataFrame, out_png: PathLike, title: Optional[str] = None, value: str = "return",
-                        reps: int = 1000, seed: int = 0, confidence: float = 0.95, xlabel: str = "step") -> str:
-  """Mean over seeds with a shaded 95% bootstrap CI (over seeds) per variant.
+                        reps: int = 1000, seed: int = 0, confidence: float = 0.95, xlabel: str = "step",
+                        marks: Sequence[float] = ()) -> str:
+  """Mean over seeds with a shaded 95% bootstrap CI (over seeds) per variant; dashed vertical lines at `marks`.
 
   `curves` has columns variant, seed, step and `value`. Seeds logged at different steps are aligned by
   linear interpolation onto the union of steps, within each seed's own range (no extrapolation).
@@ -143,6 +144,8 @@ def plot_curves_with_ci(curves: pd.DataFrame, out_png: PathLike, title: Optional
     n = len(rows)
     (line,) = ax.plot(steps, mean, lw=1.8, label=f"{variant} (n={n})")
     ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.2, lw=0)
+  for mark in marks:
+    ax.axvline(mark, color="0.5", ls="--", lw=0.8)
   ax.set_xlabel(xlabel)
   ax.set_ylabel(value)
   if title:

@@ -74,3 +74,26 @@ def test_injection_settings_that_cannot_work_are_one_line_errors():
   with pytest.raises(ConfigError, match="past this run's budget") as error:
     experiment.validate()
   assert "\n" not in str(error.value)
+
+
+def test_shrink_and_perturb_resets_every_period_to_lambda_theta_plus_sigma_fresh():
+  # A learning rate of 1e-30 moves no weight (below float32 resolution; biases by ~1e-30): the parameters
+  # change only by the reset. dqn takes 2 updates per learner step.
+  frozen = {"learning_rate": "1e-30", "shrink_perturb_period": "4", "shrink_factor": "0.5"}
+  _, initial, *_ = run_updates("dqn", steps=2, extra_overrides={**frozen, "perturb_scale": "0"})  # 4 updates
+  _, shrunk, *_ = run_updates("dqn", steps=3, extra_overrides={**frozen, "perturb_scale": "0"})  # reset at 4
+  _, perturbed, *_ = run_updates("dqn", steps=3, extra_overrides={**frozen, "perturb_scale": "0.1"})
+  _, untouched, *_ = run_updates("dqn", steps=3, extra_overrides={"learning_rate": "1e-30"})
+  close = lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-12)  # noqa: E731
+  jax.tree.map(close, untouched.params, initial.params)  # no reset, no change
+  jax.tree.map(lambda s, p: close(s, 0.5 * p), shrunk.params, initial.params)
+  fresh = jax.tree.map(lambda a, p: (a - 0.5 * p) / 0.1, perturbed.params, initial.params)
+  for module, leaves in fresh.items():
+    np.testing.assert_allclose(leaves["b"], 0.0, atol=1e-9)  # a fresh initialisation has zero biases
+    w, w0 = np.asarray(leaves["w"]), np.asarray(initial.params[module]["w"])
+    assert not np.allclose(w, w0)  # drawn anew, not the first initialisation
+    assert 0.5 < np.std(w) / np.std(w0) < 2.0  # from the same initialiser
+  with pytest.raises(ConfigError, match="shrink_factor"):
+    make_config("dqn", {"shrink_perturb_period": "10", "shrink_factor": "1.5"})
+  with pytest.raises(ConfigError, match="not available"):
+    make_config("impala", {"shrink_perturb_period": "10"})

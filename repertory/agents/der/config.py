@@ -18,7 +18,7 @@ from repertory.plasticity.config import PlasticityConfig
 class DERConfig(PlasticityConfig):
   """DER defaults for Atari 100k (100k agent steps)."""
 
-  SUPPORTS_INJECTION: ClassVar[bool] = True
+  SUPPORTS_INTERVENTIONS: ClassVar[bool] = True
 
   encoder: str = "der"  # any of `networks.encoders`: der = DataEfficientCNN [paper]; alix: A-LIX (arXiv 2207.00986); hyperbolic: S-RYM (arXiv 2210.01542).
   augmentation_pad: int = 4  # random-shift pad for encoders with an augmentation (drq): ±4 px, DrQ (Kostrikov et al. 2020, arXiv 2004.13649).

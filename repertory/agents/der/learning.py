@@ -23,7 +23,7 @@ import optax
 
 from repertory.agents.der import networks as der_networks
 from repertory.agents.der.config import DERConfig
-from repertory.agents.sgd_learner import LearnerSettings, LossExtras, LossInputs, SGDLearner
+from repertory.agents.sgd_learner import LearnerSettings, LossExtras, LossInputs, SGDLearner, plasticity_arguments
 from repertory.losses.dqn import categorical_double_q_nstep
 from repertory.networks.encoders import Encoder
 from repertory.replay.types import ReplayBatch
@@ -76,4 +76,5 @@ def make_learner(networks: der_networks.DERNetworks, config: DERConfig, iterator
   loss = loss or CategoricalDoubleQLoss(config.augmentation_pad)
   return SGDLearner(networks, loss, make_optimizer(config, networks.encoder), params, net_state, settings, iterator, update_priorities,
                     key, variables_with_state=True, data_parallel=data_parallel,
-                    diagnostics=config.diagnostics_settings(), injection_step=config.injection_step)
+                    **plasticity_arguments(config, lambda key: networks.network.init(
+                        key, example_observation[None], True, networks.has_noise)[0]))

@@ -43,14 +43,18 @@ class DuelingCategoricalHead(hk.Module):
   """Dueling C51 logits: value [B, 1, N] + advantage [B, A, N] − mean_a advantage, noisy layers throughout."""
 
   def __init__(self, num_actions: int, num_atoms: int, hidden_size: int, sigma_zero: float,
-               name: str = "dueling_categorical_head"):
+               name: str = "dueling_categorical_head", layer_norm: bool = False):
     super().__init__(name=name)
+    self._layer_norm = layer_norm
     self._num_actions, self._num_atoms = num_actions, num_atoms
     self._hidden, self._sigma = hidden_size, sigma_zero
 
   def __call__(self, features: jax.Array, noisy: bool) -> jax.Array:
     def stream(outputs: int, name: str) -> jax.Array:
-      h = jax.nn.relu(NoisyLinear(self._hidden, self._sigma, name=f"{name}_hidden")(features, noisy))
+      h = NoisyLinear(self._hidden, self._sigma, name=f"{name}_hidden")(features, noisy)
+      if self._layer_norm:  # before the non-linearity (Lyle et al. 2023, arXiv 2303.01486)
+        h = hk.LayerNorm(-1, create_scale=True, create_offset=True, name=f"{name}_layer_norm")(h)
+      h = jax.nn.relu(h)
       return NoisyLinear(outputs, self._sigma, name=f"{name}_output")(h, noisy)
 
     value = stream(self._num_atoms, "value").reshape(-1, 1, self._num_atoms)
@@ -76,7 +80,8 @@ def make_networks(spec: EnvironmentSpec, config: DERConfig) -> DERNetworks:
       logits = SRYMHead(num_actions * config.num_atoms)(features, is_training)
       return logits.reshape(-1, num_actions, config.num_atoms)
     def make_head(name: str = "dueling_categorical_head") -> DuelingCategoricalHead:
-      return DuelingCategoricalHead(num_actions, config.num_atoms, config.hidden_size, config.noisy_sigma_zero, name)
+      return DuelingCategoricalHead(num_actions, config.num_atoms, config.hidden_size, config.noisy_sigma_zero, name,
+                                    config.layer_norm)
 
     head = InjectableHead(make_head) if config.injection_step else make_head()
     return head(features, noisy)

@@ -10,7 +10,7 @@ from repertory.plasticity.config import PlasticityConfig
 class DQNConfig(PlasticityConfig):
   """Defaults learn CartPole in a few minutes on a CPU; Atari values are noted where they differ."""
 
-  SUPPORTS_INJECTION: ClassVar[bool] = True
+  SUPPORTS_INTERVENTIONS: ClassVar[bool] = True
 
   discount: float = 0.99
   n_step: int = 3  # Rainbow (Hessel et al. 2018, Table 1) uses 3.

@@ -13,7 +13,7 @@ import optax
 
 from repertory.agents.dqn.config import DQNConfig
 from repertory.agents.dqn.networks import DQNNetworks
-from repertory.agents.sgd_learner import LearnerSettings, LossExtras, LossInputs, SGDLearner
+from repertory.agents.sgd_learner import LearnerSettings, LossExtras, LossInputs, SGDLearner, plasticity_arguments
 from repertory.losses.dqn import double_q_nstep_loss
 from repertory.replay.types import ReplayBatch
 
@@ -58,4 +58,4 @@ def make_learner(networks: DQNNetworks, config: DQNConfig, iterator: Iterator[Re
                              config.importance_sampling_anneal_steps, config.sgd_steps_per_call)
   return SGDLearner(networks, loss or DoubleQLoss(config.huber_delta), optimizer, params, {}, settings, iterator,
                     update_priorities, jax.random.fold_in(key, 1), data_parallel=data_parallel,
-                    diagnostics=config.diagnostics_settings(), injection_step=config.injection_step)
+                    **plasticity_arguments(config, lambda key: networks.q_network.init(key, example_observation[None])))

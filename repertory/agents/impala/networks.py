@@ -26,6 +26,7 @@ from repertory.agents.impala.config import IMPALAConfig, parse_slice
 from repertory.environments.specs import EnvironmentSpec
 from repertory.errors import ConfigError
 from repertory.networks import torsos
+from repertory.networks.mlp import make_mlp
 
 
 class UnrollOutput(NamedTuple):
@@ -57,7 +58,7 @@ def make_torso(observation_shape, config: IMPALAConfig, name: str) -> hk.Module:
     if min(observation_shape[:2]) < 32:
       return SmallImageTorso(config.core_size, name=f"{name}_small_image")
     return torsos.NatureCNN(name=f"{name}_nature_cnn")
-  return torsos.MLPTorso(config.hidden_sizes, name=f"{name}_mlp")
+  return torsos.MLPTorso(config.hidden_sizes, name=f"{name}_mlp", layer_norm=config.layer_norm)
 
 
 def make_core(config: IMPALAConfig) -> Any:
@@ -94,7 +95,7 @@ class DefaultPolicy(hk.Module):
       features = make_torso(self._shape, self._config, "default")(observations)
     else:
       flat = observations.reshape(n, -1).astype(jnp.float32)[:, parse_slice(self._view)]
-      features = hk.nets.MLP(self._config.hidden_sizes, activate_final=True)(flat)
+      features = make_mlp(self._config.hidden_sizes, self._config.layer_norm, activate_final=True)(flat)
     return hk.Linear(self._num_actions, name="logits")(features)
 
 

@@ -25,6 +25,7 @@ from repertory.agents.sac.config import SACConfig
 from repertory.environments.specs import EnvironmentSpec
 from repertory.networks import torsos
 from repertory.networks.encoders import Encoder, get_encoder
+from repertory.networks.mlp import make_mlp
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,7 +93,7 @@ def make_networks(spec: EnvironmentSpec, config: SACConfig) -> SACNetworks:
 
   def actor(features: jax.Array):
     x = DrQTrunk(config.feature_dim, name="actor_trunk")(features) if image else features
-    x = hk.nets.MLP(hidden, activate_final=True, name="actor_mlp")(x)
+    x = make_mlp(hidden, config.layer_norm, activate_final=True, name="actor_mlp")(x)
     mean = hk.Linear(action_dim, name="mean")(x)
     log_std = hk.Linear(action_dim, name="log_std")(x)
     return mean, jnp.clip(log_std, config.log_std_min, config.log_std_max)
@@ -100,7 +101,7 @@ def make_networks(spec: EnvironmentSpec, config: SACConfig) -> SACNetworks:
   def critic(features: jax.Array, actions: jax.Array) -> jax.Array:
     x = DrQTrunk(config.feature_dim, name="critic_trunk")(features) if image else features
     x = jnp.concatenate([x, actions.astype(jnp.float32)], axis=-1)
-    qs = [hk.nets.MLP(hidden + (1,), name=f"q_{i}")(x)[..., 0] for i in range(config.num_critics)]
+    qs = [make_mlp(hidden + (1,), config.layer_norm, name=f"q_{i}")(x)[..., 0] for i in range(config.num_critics)]
     return jnp.stack(qs)  # [N, B]
 
   return SACNetworks(encoder=hk.transform(encode), actor=hk.transform(actor), critic=hk.transform(critic),

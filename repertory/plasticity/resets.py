@@ -1,0 +1,40 @@
+"""Resets on a schedule: shrink-and-perturb (Ash & Adams 2020, "On Warm-Starting Neural Network Training",
+arXiv 1910.08475, §4).
+
+Every `period` learner updates each parameter is shrunk towards zero and perturbed by a fresh
+initialisation of the same network:
+
+    θ ← λ·θ + σ·θ_fresh,     θ_fresh ~ the network's initialiser, drawn anew at every reset.
+
+Ash & Adams sweep λ and σ rather than fix one pair; λ = 0.8, σ = 0.01 here are this platform's choice (most
+of each weight kept, a small fresh component), not a paper's default: sweep them for a new task.
+"""
+
+from typing import Any, Callable
+
+import jax
+
+from repertory.errors import ConfigError
+
+SHRINK = 0.8
+PERTURB = 0.01
+
+
+def check_shrink_perturb(period: int, shrink: float, perturb: float) -> None:
+  if period < 0:
+    raise ConfigError(f"shrink_perturb_period={period} must be >= 0 (learner updates between resets; 0: never)")
+  if not 0.0 < shrink <= 1.0:
+    raise ConfigError(f"shrink_factor={shrink} must be in (0, 1] (the fraction of each weight kept; default {SHRINK})")
+  if not perturb >= 0.0:
+    raise ConfigError(f"perturb_scale={perturb} must be >= 0 (the fresh initialisation's weight; default {PERTURB})")
+
+
+def shrink_and_perturb(params: Any, fresh: Any, shrink: float = SHRINK, perturb: float = PERTURB) -> Any:
+  """λ·θ + σ·θ_fresh, leaf by leaf (`fresh` shaped like `params`)."""
+  return jax.tree.map(lambda p, f: shrink * p + perturb * f, params, fresh)
+
+
+def make_shrink_perturb(initialise: Callable[[jax.Array], Any], shrink: float = SHRINK,
+                        perturb: float = PERTURB) -> Callable[[Any, jax.Array], Any]:
+  """(params, key) → shrunk and perturbed params, with `initialise(key)` the network's fresh parameters."""
+  return lambda params, key: shrink_and_perturb(params, initialise(key), shrink, perturb)

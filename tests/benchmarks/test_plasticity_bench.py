@@ -1,0 +1,56 @@
+"""`repertory bench plasticity`: real DQN runs on permuted CartPole with interventions, its reports, bad input."""
+
+import json
+import os
+
+import pandas as pd
+import pytest
+
+from repertory import cli
+from repertory.benchmarks.plasticity import BENCHMARK
+from repertory.errors import ConfigError
+
+
+def _args(*argv):
+  return cli.make_parser().parse_args(["bench", "plasticity", *argv])
+
+
+QUICK = ["--quick", "--steps", "900", "--permute-every", "450", "--seeds", "1", "--eval-every", "900",
+         "--eval-episodes", "1", "--no-progress"]
+
+
+def test_a_quick_bench_trains_each_intervention_and_reports_returns_and_diagnostics(tmp_path):
+  out = str(tmp_path / "bench")
+  assert cli.main(["bench", "plasticity", *QUICK, "--interventions", "none,injection,shrink_perturb",
+                   "--out", out]) == 0
+  curves = pd.read_csv(os.path.join(out, "curves.csv"))
+  assert set(curves["variant"]) == {"none", "injection", "shrink_perturb"}
+  diagnostics = pd.read_csv(os.path.join(out, "diagnostics.csv"))
+  assert set(diagnostics["variant"]) == {"none", "injection", "shrink_perturb"}
+  assert (diagnostics["srank"] >= 1).all() and diagnostics["dormant"].between(0, 1).all()
+  for name in ("curves.png", "srank.png", "probe_loss.png", "dormant.png", "final_scores.md", "provenance.json"):
+    assert os.path.getsize(os.path.join(out, name)) > 0, name
+  record = json.load(open(os.path.join(out, "bench.json")))["configuration"]
+  # Injection at the first task change: (450 − 200 warm-up transitions) × 0.5 updates per step.
+  assert record["injection_step"] == 125
+  config = json.load(open(os.path.join(out, "runs", "injection", "seed_0", "config.json")))
+  assert ["injection_step", "125"] in config["agent_overrides"]
+  assert "permute_every=450&permute_seed=0" in config["env"]
+  none_config = json.load(open(os.path.join(out, "runs", "none", "seed_0", "config.json")))
+  assert not any(k in ("injection_step", "shrink_perturb_period") for k, _ in none_config["agent_overrides"])
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--interventions", "none,redo_typo"], "--interventions"),
+    (["--interventions", "none,none"], "--interventions"),
+    (["--permute-every", "900"], "never changes"),
+    (["--injection-step", "100000"], "--injection-step"),
+    (["--config", "layer_norm=true"], "layer_norm"),
+    (["--agent", "impala"], "impala"),
+    (["--env", "atari:Pong"], "vector"),
+])
+def test_bad_settings_are_one_line_errors(tmp_path, argv, message):
+  args = _args(*QUICK, *argv, "--out", str(tmp_path / "bench"))
+  with pytest.raises(ConfigError, match=message) as error:
+    BENCHMARK.plan(args)
+  assert "\n" not in str(error.value)
