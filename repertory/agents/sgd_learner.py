@@ -13,7 +13,7 @@ data parallelism over `data_parallel`'s devices (each batch split along its batc
 diagnostics (`repertory.plasticity.diagnostics`) when `diagnostics.period` > 0, for which the loss object
 also offers `forward(networks, params, net_state, transitions, key)`: the network's outputs at s_t, and the
 plasticity injection (`repertory.plasticity.injection`) before the first call at or past `injection_step`,
-and `reset` (shrink-and-perturb, `repertory.plasticity.resets`) before the first call of every `reset_period`.
+and `reset` (shrink-and-perturb or ReDo, `repertory.plasticity.resets`) on the first call of every `reset_period`.
 """
 
 import dataclasses
@@ -27,7 +27,7 @@ import optax
 from repertory.agents.data_parallel import DataParallel
 from repertory.agents.learner_base import LearnerBase
 from repertory.errors import ConfigError
-from repertory.plasticity import injection
+from repertory.plasticity import injection, resets
 from repertory.plasticity.diagnostics import Diagnostics, DiagnosticsSettings, make_diagnose
 from repertory.replay.types import ReplayBatch, importance_weights
 
@@ -94,8 +94,9 @@ def _diagnosed(networks: Any, loss: Loss):
 
 def plasticity_arguments(config: Any, initialise: Callable[[jax.Array], Any]) -> Dict[str, Any]:
   """The SGDLearner keywords a `PlasticityConfig` sets; `initialise(key)` gives fresh parameters."""
+  reset, reset_period = config.reset(initialise)
   return dict(diagnostics=config.diagnostics_settings(), injection_step=config.injection_step,
-              reset=config.shrink_perturb(initialise), reset_period=config.shrink_perturb_period)
+              reset=reset, reset_period=reset_period)
 
 
 class SGDLearner(LearnerBase):
@@ -106,12 +107,21 @@ class SGDLearner(LearnerBase):
                update_priorities: Optional[Callable[[np.ndarray, np.ndarray], None]], key: jax.Array,
                variables_with_state: bool = False, data_parallel: Optional[DataParallel] = None,
                diagnostics: DiagnosticsSettings = DiagnosticsSettings(), injection_step: int = 0,
-               reset: Optional[Callable[[Any, jax.Array], Any]] = None, reset_period: int = 0):
+               reset: Optional[resets.Reset] = None, reset_period: int = 0):
     devices = self._use_devices(data_parallel)
     self._reset_period = reset_period if reset is not None else 0
     if self._reset_period:
-      self._reset = jax.jit(lambda state: state._replace(params=reset(state.params, jax.random.fold_in(state.key, state.steps))),
-                            in_shardings=devices.replicated, out_shardings=devices.replicated)
+      if devices.num_processes > 1:
+        raise ConfigError("scheduled resets (shrink_perturb_period, redo_period) run in one learner process; "
+                          "use one process or set them to 0")
+
+      def reset_state(state: TrainingState, transitions):
+        key = jax.random.fold_in(state.key, state.steps)
+        forward = lambda params, transitions: loss.forward(networks, params, state.net_state, transitions, key)  # noqa: E731
+        return state._replace(params=reset(state.params, key, forward, (transitions,)))
+
+      self._reset = jax.jit(reset_state, in_shardings=(devices.replicated, devices.replicated),
+                            out_shardings=devices.replicated)
     self._injection_step = injection_step
     self._is_injected: Optional[bool] = None
     self._last_reset: Optional[int] = 0
@@ -172,10 +182,10 @@ class SGDLearner(LearnerBase):
       self._state = self.data_parallel.replicate(jax.tree.map(_first_copy, self._state._replace(
           params=injection.inject(self._state.params), target_params=injection.inject(self._state.target_params))))
       self._is_injected = True
-    if self._reset_period and self._steps // self._reset_period > self._resets_done():
-      self._state = self._reset(self._state)
-      self._last_reset = self._steps
     batches = [next(self._iterator) for _ in range(self._settings.sgd_steps_per_call)]
+    if self._reset_period and self._steps // self._reset_period > self._resets_done():
+      self._state = self._reset(self._state, batches[0].data)
+      self._last_reset = self._steps
     exponent = self.importance_exponent()
     weights = self.data_parallel.shard(np.stack([importance_weights(b, exponent, normalise=False) for b in batches]),
                                        axis=1)

@@ -16,7 +16,8 @@ one intervention, logging the plasticity diagnostics as it goes. Every (interven
 
 Interventions (--interventions, comma-separated): none; injection (plasticity injection at
 --injection-step updates, Nikishin et al. 2023, arXiv 2305.15555); layer_norm (Lyle et al. 2023,
-arXiv 2303.01486); shrink_perturb (every --reset-period updates, Ash & Adams 2020, arXiv 1910.08475).
+arXiv 2303.01486); shrink_perturb (every --reset-period updates, Ash & Adams 2020, arXiv 1910.08475);
+redo (recycling τ-dormant units every --redo-period updates, Sokar et al. 2023, arXiv 2302.12902).
 The same command runs on a GPU host; `--env` takes any vector task (gym, popgym).
 """
 
@@ -29,7 +30,7 @@ from typing import Dict, List, Tuple
 from repertory.benchmarks.base import Benchmark, Plan, Run
 from repertory.errors import ConfigError
 
-INTERVENTIONS = ("none", "injection", "layer_norm", "shrink_perturb")
+INTERVENTIONS = ("none", "injection", "layer_norm", "shrink_perturb", "redo")
 DEFAULT_ENV = "gym:CartPole-v1"
 QUICK_OVERRIDES: Tuple[Tuple[str, str], ...] = (("hidden_sizes", "32,32"), ("batch_size", "32"),
                                                 ("min_replay_size", "200"), ("probe_steps", "4"))
@@ -45,6 +46,7 @@ class PlasticitySettings:
   permute_every: int
   injection_step: int
   reset_period: int
+  redo_period: int
   diagnostics_period: int
   eval_every: int
   eval_episodes: int
@@ -58,7 +60,8 @@ class PlasticitySettings:
   def intervention_overrides(self, intervention: str) -> Tuple[Tuple[str, str], ...]:
     return {"none": (), "injection": (("injection_step", str(self.injection_step)),),
             "layer_norm": (("layer_norm", "true"),),
-            "shrink_perturb": (("shrink_perturb_period", str(self.reset_period)),)}[intervention]
+            "shrink_perturb": (("shrink_perturb_period", str(self.reset_period)),),
+            "redo": (("redo_period", str(self.redo_period)),)}[intervention]
 
   def experiment(self, intervention: str, seed: int, run_dir: str):
     from repertory.launch.experiment import ExperimentConfig
@@ -80,7 +83,7 @@ def _interventions(text: str) -> List[str]:
 
 class PlasticityBenchmark(Benchmark):
   name = "plasticity"
-  help = "plasticity loss on a permuted task sequence, with injection, layer norm and shrink-and-perturb"
+  help = "plasticity loss on a permuted task sequence, with injection, layer norm, shrink-and-perturb and ReDo"
   description = __doc__
   resume_interrupted = True
 
@@ -97,6 +100,8 @@ class PlasticityBenchmark(Benchmark):
                    help="learner update of the injection (default: the first task change's)")
     p.add_argument("--reset-period", type=int, default=None,
                    help="learner updates between shrink-and-perturb resets (default: one per task)")
+    p.add_argument("--redo-period", type=int, default=None,
+                   help="learner updates between ReDo resets (default: four per task)")
     p.add_argument("--diagnostics-period", type=int, default=None, help="learner updates between diagnostics "
                    "(default: about 30 over the run)")
     p.add_argument("--eval-every", type=int, default=None, help="actor steps between evaluations (default: steps/10)")
@@ -121,7 +126,7 @@ class PlasticityBenchmark(Benchmark):
                         "use more steps or shorter tasks")
     interventions = _interventions(args.interventions)
     reserved = {k: f"set it with the benchmark's flags, not --config {k}=..." for k in
-                ("injection_step", "layer_norm", "shrink_perturb_period", "diagnostics_period")}
+                ("injection_step", "layer_norm", "shrink_perturb_period", "redo_period", "diagnostics_period")}
     overrides = agents.parse_overrides(args.config, reserved)
     if args.quick:
       given = {k for k, _ in overrides}
@@ -134,12 +139,13 @@ class PlasticityBenchmark(Benchmark):
     injection_step = args.injection_step or max(1, int((args.permute_every - config.min_replay_size)
                                                        * config.updates_per_actor_step))
     for flag, value in (("--injection-step", injection_step), ("--reset-period", args.reset_period),
-                        ("--diagnostics-period", args.diagnostics_period)):
+                        ("--redo-period", args.redo_period), ("--diagnostics-period", args.diagnostics_period)):
       if value is not None and not 0 < value < max(budget, 2):
         raise ConfigError(f"{flag} {value} must be between 1 and this run's {budget} learner updates")
     settings = PlasticitySettings(
         agent=args.agent, env=args.env, steps=args.steps, permute_every=args.permute_every,
         injection_step=injection_step, reset_period=args.reset_period or updates_per_task,
+        redo_period=args.redo_period or max(1, updates_per_task // 4),
         diagnostics_period=args.diagnostics_period or max(1, budget // 30),
         eval_every=args.eval_every or max(1, args.steps // 10),
         eval_episodes=min(args.eval_episodes, 2) if args.quick else args.eval_episodes, agent_overrides=overrides)

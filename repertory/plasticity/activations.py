@@ -41,14 +41,19 @@ def _is_leaf_layer(module: hk.Module) -> bool:
           and not {name for _, name in names} <= NORMALISATION_PARAMETERS)
 
 
-def record_layer_inputs(apply: Callable[..., Any], reads_inputs: Callable[[str], bool] = lambda layer: False
-                        ) -> Callable[..., Tuple[Any, List[LayerInput]]]:
-  """`apply(*args)` → (its outputs, the `LayerInput`s of its hidden activations, in call order)."""
+class LayerCall(NamedTuple):
+  layer: str  # the Haiku module name of the leaf layer (its parameters' key)
+  inputs: jax.Array  # what it read
+  reads_observations: bool  # the input is no hidden activation (the first rule above, or `reads_inputs`)
+
+
+def record_layer_calls(apply: Callable[..., Any], reads_inputs: Callable[[str], bool] = lambda layer: False
+                       ) -> Callable[..., Tuple[Any, List[LayerCall]]]:
+  """`apply(*args)` → (its outputs, every leaf-layer call as a `LayerCall`, in call order)."""
 
   def recorded(*args, **kwargs):
     argument_ids = {id(x) for x in jax.tree.leaves((args, kwargs))}
-    records: List[LayerInput] = []
-    seen = set()
+    calls: List[LayerCall] = []
     first_layer_sees_observations = [False]
     depth = [0]
     querying = [False]  # `_is_leaf_layer` calls `params_dict`, itself an intercepted method
@@ -66,14 +71,11 @@ def record_layer_inputs(apply: Callable[..., Any], reads_inputs: Callable[[str],
       if depth[0] == 0:  # an outermost module call (any method) starts
         leaves = jax.tree.leaves((method_args, method_kwargs))
         first_layer_sees_observations[0] = any(id(x) in argument_ids for x in leaves)
-      if context.method_name == "__call__":
-        if method_args and is_leaf_layer(context.module):
-          x, layer = method_args[0], short_name(context.module.module_name)
-          if first_layer_sees_observations[0]:
-            first_layer_sees_observations[0] = False
-          elif id(x) not in seen and not reads_inputs(layer):
-            seen.add(id(x))
-            records.append(LayerInput(layer, x))
+      if context.method_name == "__call__" and method_args and is_leaf_layer(context.module):
+        layer = context.module.module_name
+        observed = first_layer_sees_observations[0] or reads_inputs(short_name(layer))
+        first_layer_sees_observations[0] = False
+        calls.append(LayerCall(layer, method_args[0], observed))
       depth[0] += 1
       try:
         return method(*method_args, **method_kwargs)
@@ -82,6 +84,23 @@ def record_layer_inputs(apply: Callable[..., Any], reads_inputs: Callable[[str],
 
     with hk.experimental.intercept_methods(interceptor):
       outputs = apply(*args, **kwargs)
+    return outputs, calls
+
+  return recorded
+
+
+def record_layer_inputs(apply: Callable[..., Any], reads_inputs: Callable[[str], bool] = lambda layer: False
+                        ) -> Callable[..., Tuple[Any, List[LayerInput]]]:
+  """`apply(*args)` → (its outputs, the `LayerInput`s of its hidden activations, in call order)."""
+
+  def recorded(*args, **kwargs):
+    outputs, calls = record_layer_calls(apply, reads_inputs)(*args, **kwargs)
+    records: List[LayerInput] = []
+    seen = set()
+    for call in calls:
+      if not call.reads_observations and id(call.inputs) not in seen:
+        seen.add(id(call.inputs))
+        records.append(LayerInput(short_name(call.layer), call.inputs))
     return outputs, records
 
   return recorded

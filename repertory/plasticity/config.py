@@ -2,7 +2,7 @@
 `--config diagnostics_period=N` and the interventions are set the same way for DQN, DER, IMPALA and SAC."""
 
 import dataclasses
-from typing import ClassVar
+from typing import ClassVar, Optional, Tuple
 
 from repertory.errors import ConfigError
 from repertory.plasticity import measures, probes, resets
@@ -25,15 +25,20 @@ class PlasticityConfig:
   shrink_perturb_period: int = 0
   shrink_factor: float = resets.SHRINK  # λ
   perturb_scale: float = resets.PERTURB  # σ
+  # ReDo (Sokar et al. 2023, arXiv 2302.12902, Alg. 1) every this many learner updates, at dormant_threshold τ;
+  # 0: never. The paper's reset period is a tuned hyperparameter; no default is taken from it.
+  redo_period: int = 0
 
   def __post_init__(self):
     check_plasticity(self)
 
-  def shrink_perturb(self, initialise):
-    """(params, key) → reset params for the learner, or None when shrink-and-perturb is off."""
-    if not self.shrink_perturb_period:
-      return None
-    return resets.make_shrink_perturb(initialise, self.shrink_factor, self.perturb_scale)
+  def reset(self, initialise) -> Tuple[Optional[resets.Reset], int]:
+    """The scheduled reset the learner runs and its period in updates: (None, 0) when none is set."""
+    if self.shrink_perturb_period:
+      return resets.make_shrink_perturb(initialise, self.shrink_factor, self.perturb_scale), self.shrink_perturb_period
+    if self.redo_period:
+      return resets.make_redo(initialise, self.dormant_threshold), self.redo_period
+    return None, 0
 
   def diagnostics_settings(self) -> DiagnosticsSettings:
     return DiagnosticsSettings(period=self.diagnostics_period, dormant_threshold=self.dormant_threshold,
@@ -50,9 +55,14 @@ def check_plasticity(config: PlasticityConfig) -> None:
   if config.injection_step < 0:
     raise ConfigError(f"injection_step={config.injection_step} must be >= 0 (learner updates; 0: no injection)")
   resets.check_shrink_perturb(config.shrink_perturb_period, config.shrink_factor, config.perturb_scale)
-  if config.shrink_perturb_period and not config.SUPPORTS_INTERVENTIONS:
-    raise ConfigError(f"shrink_perturb_period is not available for {type(config).__name__} yet (dqn and der have it); "
-                      "use shrink_perturb_period=0")
+  if config.redo_period < 0:
+    raise ConfigError(f"redo_period={config.redo_period} must be >= 0 (learner updates between ReDo resets; 0: never)")
+  if config.redo_period and config.shrink_perturb_period:
+    raise ConfigError("redo_period and shrink_perturb_period are both set; choose one scheduled reset")
+  for field in ("shrink_perturb_period", "redo_period"):
+    if getattr(config, field) and not config.SUPPORTS_INTERVENTIONS:
+      raise ConfigError(f"{field} is not available for {type(config).__name__} yet (dqn and der have it); "
+                        f"use {field}=0")
   if config.injection_step and not config.SUPPORTS_INTERVENTIONS:
     raise ConfigError(f"injection_step is not available for {type(config).__name__} yet (dqn and der have it); "
                       "use injection_step=0")

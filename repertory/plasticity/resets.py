@@ -10,7 +10,7 @@ Ash & Adams sweep λ and σ rather than fix one pair; λ = 0.8, σ = 0.01 here a
 of each weight kept, a small fresh component), not a paper's default: sweep them for a new task.
 """
 
-from typing import Any, Callable
+from typing import Any, Callable, Tuple
 
 import jax
 
@@ -34,7 +34,18 @@ def shrink_and_perturb(params: Any, fresh: Any, shrink: float = SHRINK, perturb:
   return jax.tree.map(lambda p, f: shrink * p + perturb * f, params, fresh)
 
 
+# A scheduled reset: (params, key, forward, inputs) → params, with forward(params, *inputs) the network's outputs
+# on a batch of replay (what ReDo scores units on; shrink-and-perturb does not look).
+Reset = Callable[[Any, jax.Array, Callable[..., Any], Tuple[Any, ...]], Any]
+
+
 def make_shrink_perturb(initialise: Callable[[jax.Array], Any], shrink: float = SHRINK,
-                        perturb: float = PERTURB) -> Callable[[Any, jax.Array], Any]:
-  """(params, key) → shrunk and perturbed params, with `initialise(key)` the network's fresh parameters."""
-  return lambda params, key: shrink_and_perturb(params, initialise(key), shrink, perturb)
+                        perturb: float = PERTURB) -> Reset:
+  """The shrink-and-perturb `Reset`, with `initialise(key)` the network's fresh parameters."""
+  return lambda params, key, forward, inputs: shrink_and_perturb(params, initialise(key), shrink, perturb)
+
+
+def make_redo(initialise: Callable[[jax.Array], Any], threshold: float) -> Reset:
+  """The ReDo `Reset` (`repertory.plasticity.redo`): τ-dormant units recycled from a fresh initialisation."""
+  from repertory.plasticity.redo import redo_reset
+  return lambda params, key, forward, inputs: redo_reset(forward, params, initialise(key), inputs, threshold)[0]

@@ -21,12 +21,12 @@ QUICK = ["--quick", "--steps", "900", "--permute-every", "450", "--seeds", "1", 
 
 def test_a_quick_bench_trains_each_intervention_and_reports_returns_and_diagnostics(tmp_path):
   out = str(tmp_path / "bench")
-  assert cli.main(["bench", "plasticity", *QUICK, "--interventions", "none,injection,shrink_perturb",
+  assert cli.main(["bench", "plasticity", *QUICK, "--interventions", "none,injection,redo",
                    "--out", out]) == 0
   curves = pd.read_csv(os.path.join(out, "curves.csv"))
-  assert set(curves["variant"]) == {"none", "injection", "shrink_perturb"}
+  assert set(curves["variant"]) == {"none", "injection", "redo"}
   diagnostics = pd.read_csv(os.path.join(out, "diagnostics.csv"))
-  assert set(diagnostics["variant"]) == {"none", "injection", "shrink_perturb"}
+  assert set(diagnostics["variant"]) == {"none", "injection", "redo"}
   assert (diagnostics["srank"] >= 1).all() and diagnostics["dormant"].between(0, 1).all()
   for name in ("curves.png", "srank.png", "probe_loss.png", "dormant.png", "final_scores.md", "provenance.json"):
     assert os.path.getsize(os.path.join(out, name)) > 0, name
@@ -37,7 +37,9 @@ def test_a_quick_bench_trains_each_intervention_and_reports_returns_and_diagnost
   assert ["injection_step", "125"] in config["agent_overrides"]
   assert "permute_every=450&permute_seed=0" in config["env"]
   none_config = json.load(open(os.path.join(out, "runs", "none", "seed_0", "config.json")))
-  assert not any(k in ("injection_step", "shrink_perturb_period") for k, _ in none_config["agent_overrides"])
+  assert not any(k in ("injection_step", "redo_period") for k, _ in none_config["agent_overrides"])
+  redo_config = json.load(open(os.path.join(out, "runs", "redo", "seed_0", "config.json")))
+  assert ["redo_period", str(record["redo_period"])] in redo_config["agent_overrides"]
 
 
 @pytest.mark.parametrize("argv, message", [

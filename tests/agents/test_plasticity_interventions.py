@@ -97,3 +97,21 @@ def test_shrink_and_perturb_resets_every_period_to_lambda_theta_plus_sigma_fresh
     make_config("dqn", {"shrink_perturb_period": "10", "shrink_factor": "1.5"})
   with pytest.raises(ConfigError, match="not available"):
     make_config("impala", {"shrink_perturb_period": "10"})
+
+
+def test_redo_in_the_learner_recycles_units_below_the_threshold_on_a_replay_batch():
+  # τ = 0.9 marks every below-average unit; a learning rate of 1e-30 leaves only the reset to change weights.
+  overrides = {"learning_rate": "1e-30", "redo_period": "4", "dormant_threshold": "0.9"}
+  _, initial, *_ = run_updates("dqn", steps=2, extra_overrides=overrides)
+  _, recycled, *_ = run_updates("dqn", steps=3, extra_overrides=overrides)
+  first = "mlp_torso/mlp/~/linear_0"  # the torso's layer; both dueling streams read its activation
+  changed_columns = np.any(np.asarray(recycled.params[first]["w"]) != np.asarray(initial.params[first]["w"]), axis=0)
+  assert changed_columns.any() and not changed_columns.all()
+  for stream in ("value", "advantage"):
+    # zero up to the ~1e-30 steps the two updates after the reset take
+    zero_rows = np.all(np.abs(np.asarray(recycled.params[f"dueling_q_head/{stream}/~/linear_0"]["w"])) < 1e-20, axis=1)
+    np.testing.assert_array_equal(zero_rows, changed_columns)  # incoming re-drawn exactly when outgoing is 0
+  with pytest.raises(ConfigError, match="choose one"):
+    make_config("dqn", {"redo_period": "10", "shrink_perturb_period": "10"})
+  with pytest.raises(ConfigError, match="redo_period"):
+    make_config("sac", {"redo_period": "10"})

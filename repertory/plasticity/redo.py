@@ -1,0 +1,82 @@
+"""ReDo: recycling dormant units (Sokar et al. 2023, "The Dormant Neuron Phenomenon in Deep Reinforcement
+Learning", arXiv 2302.12902, §4, Algorithm 1).
+
+Every F updates, on a batch of data, each hidden unit i with score s_i = E|h_i| / mean_j E|h_j| ≤ τ gets its
+incoming weights (and bias) re-drawn from the network's initialiser and its outgoing weights set to zero, so
+the network's outputs are unchanged at the reset while the unit can learn again.
+
+The layer graph is read from the forward pass (`activations.record_layer_calls`): an activation's consumers
+are the leaf layers that read it, its producer the leaf layer called just before the first of them (the
+layer whose output it is, after the non-linearity, for the sequential torsos and heads of this platform).
+A unit's incoming parameters are the producer's parameters along their last (output) axis; its outgoing
+ones are each consumer's weights along their input axis (the second to last), where a flattened
+convolution output gives the consumer `positions × channels` rows, row r belonging to channel r mod C.
+Optimiser moments are kept (Algorithm 1 resets weights only).
+"""
+
+from typing import Any, Callable, Dict, List, Mapping, Tuple
+
+import jax
+import jax.numpy as jnp
+
+from repertory.plasticity import measures
+from repertory.plasticity.activations import LayerCall, record_layer_calls
+
+Forward = Callable[..., Any]  # (params, *inputs) → outputs on the batch (any pytree)
+
+
+def _units(params: Mapping[str, Any], producer: str) -> int:
+  weights = [x for x in params[producer].values() if x.ndim >= 2]
+  return int(weights[0].shape[-1]) if weights else 0
+
+
+def _groups(calls: List[LayerCall]) -> List[Tuple[str, jax.Array, List[str]]]:
+  """(producer, activation, consumers) for every activation a leaf layer made and other leaf layers read."""
+  groups: Dict[int, Tuple[str, jax.Array, List[str]]] = {}
+  for i, call in enumerate(calls):
+    if call.reads_observations:
+      continue
+    key = id(call.inputs)
+    if key not in groups:
+      if i == 0:
+        continue
+      groups[key] = (calls[i - 1].layer, call.inputs, [])
+    groups[key][2].append(call.layer)
+  return list(groups.values())
+
+
+def _incoming(leaf: jax.Array, dormant: jax.Array, fresh: jax.Array) -> jax.Array:
+  return jnp.where(dormant, fresh, leaf) if leaf.shape[-1:] == dormant.shape else leaf
+
+
+def _outgoing(leaf: jax.Array, dormant: jax.Array) -> jax.Array:
+  if leaf.ndim < 2 or leaf.shape[-2] % dormant.shape[0]:
+    return leaf
+  rows = jnp.tile(dormant, leaf.shape[-2] // dormant.shape[0])  # flattened [positions, channels]
+  keep = jnp.logical_not(rows).reshape((1,) * (leaf.ndim - 2) + (-1, 1))
+  return leaf * keep.astype(leaf.dtype)
+
+
+def redo_reset(forward: Forward, params: Mapping[str, Any], fresh: Mapping[str, Any], inputs: Tuple[Any, ...],
+               threshold: float = measures.DORMANT_THRESHOLD,
+               reads_inputs: Callable[[str], bool] = lambda layer: False) -> Tuple[Any, Dict[str, jax.Array]]:
+  """(params with the τ-dormant units of every hidden activation recycled, {"redo/<producer>": units reset}),
+  scored on `forward(params, *inputs)`; `fresh` are freshly initialised parameters of the same network."""
+  _, calls = record_layer_calls(forward, reads_inputs)(params, *inputs)
+  new = {m: dict(leaves) for m, leaves in params.items()}
+  counts, recycled = {}, []
+  for producer, activation, consumers in _groups(calls):
+    units = _units(params, producer)
+    if not units or activation.shape[-1] % units:
+      continue
+    dormant = measures.unit_scores(activation.reshape(activation.shape[:-1] + (-1, units))) <= threshold
+    recycled.append((dormant, consumers))
+    for name, leaf in params[producer].items():
+      new[producer][name] = _incoming(leaf, dormant, fresh[producer][name])
+    counts[f"redo/{producer.replace('/~/', '/')}"] = jnp.sum(dormant)
+  for dormant, consumers in recycled:  # after every incoming reset, so a weight both in and out ends at zero
+    for consumer in consumers:
+      for name, leaf in new[consumer].items():
+        if leaf.ndim >= 2:
+          new[consumer][name] = _outgoing(leaf, dormant)
+  return new, counts
