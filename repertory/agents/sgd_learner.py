@@ -96,7 +96,7 @@ def plasticity_arguments(config: Any, initialise: Callable[[jax.Array], Any]) ->
   """The SGDLearner keywords a `PlasticityConfig` sets; `initialise(key)` gives fresh parameters."""
   reset, reset_period = config.reset(initialise)
   return dict(diagnostics=config.diagnostics_settings(), injection_step=config.injection_step,
-              reset=reset, reset_period=reset_period)
+              reset=reset, reset_period=reset_period, penalty=config.weight_penalty())
 
 
 class SGDLearner(LearnerBase):
@@ -107,7 +107,8 @@ class SGDLearner(LearnerBase):
                update_priorities: Optional[Callable[[np.ndarray, np.ndarray], None]], key: jax.Array,
                variables_with_state: bool = False, data_parallel: Optional[DataParallel] = None,
                diagnostics: DiagnosticsSettings = DiagnosticsSettings(), injection_step: int = 0,
-               reset: Optional[resets.Reset] = None, reset_period: int = 0):
+               reset: Optional[resets.Reset] = None, reset_period: int = 0,
+               penalty: Optional[Callable[[Any], jax.Array]] = None):
     devices = self._use_devices(data_parallel)
     self._reset_period = reset_period if reset is not None else 0
     if self._reset_period:
@@ -135,10 +136,14 @@ class SGDLearner(LearnerBase):
         TrainingState(params, params, net_state, optimizer.init(params), key, jnp.zeros((), jnp.int32)))
     self._steps = 0  # a host copy of state.steps, so reading it never waits for the device
 
+    def penalised_loss(networks, params, target_params, inputs, key):
+      value, extras = loss(networks, params, target_params, inputs, key)
+      return (value if penalty is None else value + penalty(params)), extras
+
     def sgd_step(state: TrainingState, transitions, weights):
       weights = weights / jnp.max(weights)  # over the global batch, wherever its rows are (Schaul et al. §3.4)
       key, loss_key = jax.random.split(state.key)
-      grad_fn = jax.value_and_grad(loss, argnums=1, has_aux=True)
+      grad_fn = jax.value_and_grad(penalised_loss, argnums=1, has_aux=True)
       (value, extras), grads = grad_fn(networks, state.params, state.target_params,
                                        LossInputs(transitions, weights, state.net_state), loss_key)
       updates, opt_state = optimizer.update(grads, state.opt_state, state.params)

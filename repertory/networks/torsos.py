@@ -20,14 +20,15 @@ def _scale_image(images: jax.Array) -> jax.Array:
 class MLPTorso(hk.Module):
   """A ReLU MLP over flattened observations (with `layer_norm`, LayerNorm before each ReLU)."""
 
-  def __init__(self, hidden_sizes: Sequence[int] = (256, 256), name: str = "mlp_torso", layer_norm: bool = False):
+  def __init__(self, hidden_sizes: Sequence[int] = (256, 256), name: str = "mlp_torso", layer_norm: bool = False,
+               layer_kind: str = "dense"):
     super().__init__(name=name)
     self._hidden_sizes = tuple(hidden_sizes)
-    self._layer_norm = layer_norm
+    self._layer_norm, self._layer_kind = layer_norm, layer_kind
 
   def __call__(self, observations: jax.Array) -> jax.Array:
     x = hk.Flatten()(observations.astype(jnp.float32))
-    return make_mlp(self._hidden_sizes, self._layer_norm, activate_final=True, name="mlp")(x)
+    return make_mlp(self._hidden_sizes, self._layer_norm, activate_final=True, name="mlp", layer_kind=self._layer_kind)(x)
 
 
 class NatureCNN(ConvReLUStack):

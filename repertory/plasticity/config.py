@@ -5,6 +5,7 @@ import dataclasses
 from typing import ClassVar, Optional, Tuple
 
 from repertory.errors import ConfigError
+from repertory.networks import sparse
 from repertory.plasticity import measures, probes, resets
 from repertory.plasticity.diagnostics import DiagnosticsSettings
 
@@ -21,6 +22,9 @@ class PlasticityConfig:
   injection_step: int = 0
   # LayerNorm before each hidden non-linearity of the MLP torsos and heads (Lyle et al. 2023, arXiv 2303.01486).
   layer_norm: bool = False
+  # The linear layers of the MLP torsos and heads: dense, powerprop (Schwarz et al. 2021, arXiv 2110.00296) or
+  # topkast (Jayakumar et al. 2020, arXiv 2106.03517; its exploration penalty joins the loss on the SGD learner).
+  layer_kind: str = "dense"
   # Shrink-and-perturb θ ← λθ + σ·θ_fresh every this many learner updates (Ash & Adams 2020, arXiv 1910.08475); 0: never.
   shrink_perturb_period: int = 0
   shrink_factor: float = resets.SHRINK  # λ
@@ -40,6 +44,12 @@ class PlasticityConfig:
       return resets.make_redo(initialise, self.dormant_threshold), self.redo_period
     return None, 0
 
+  def weight_penalty(self):
+    """params → the Top-KAST exploration penalty of its Top-KAST layers (arXiv 2106.03517, §2.3), or None."""
+    if self.layer_kind != "topkast":
+      return None
+    return lambda params: sparse.topkast_penalty({m: v for m, v in params.items() if "topkast_linear_" in m})
+
   def diagnostics_settings(self) -> DiagnosticsSettings:
     return DiagnosticsSettings(period=self.diagnostics_period, dormant_threshold=self.dormant_threshold,
                                probe_steps=self.probe_steps)
@@ -54,6 +64,11 @@ def check_plasticity(config: PlasticityConfig) -> None:
     raise ConfigError(f"probe_steps={config.probe_steps} must be >= 1")
   if config.injection_step < 0:
     raise ConfigError(f"injection_step={config.injection_step} must be >= 0 (learner updates; 0: no injection)")
+  if config.layer_kind not in sparse.LAYER_KINDS:
+    raise ConfigError(f"unknown layer_kind '{config.layer_kind}'; choose one of {', '.join(sparse.LAYER_KINDS)}")
+  if config.layer_kind == "topkast" and not config.SUPPORTS_INTERVENTIONS:
+    raise ConfigError(f"layer_kind=topkast is not available for {type(config).__name__} yet (its penalty needs the "
+                      "SGD learner of dqn); use dense or powerprop")
   resets.check_shrink_perturb(config.shrink_perturb_period, config.shrink_factor, config.perturb_scale)
   if config.redo_period < 0:
     raise ConfigError(f"redo_period={config.redo_period} must be >= 0 (learner updates between ReDo resets; 0: never)")

@@ -17,7 +17,7 @@ PANELS: Tuple[Tuple[str, str, bool], ...] = (
     ("effective rank srank", "srank", False),
     ("dormant fraction", "dormant/", False),
     ("plasticity probe loss", "probe_loss", False),
-    ("linear probe R²", "linear_probe_r2/", False),
+    ("linear probe R² (below −1 drawn at −1)", "linear_probe_r2/", False),
     ("weight norm", "weight_norm/", True),
     ("gradient norm", "grad_norm/", True),
     ("update norm", "update_norm/", True),
@@ -50,12 +50,16 @@ def plot_diagnostics(metrics_csv: plotting.PathLike, out_png: plotting.PathLike,
   for ax, (name, names, log) in zip(axes.flat, panels):
     for column in names:
       values = pd.to_numeric(rows[column], errors="coerce")
+      if column.startswith("linear_probe_r2/"):  # held-out R² of an overfit probe can be far below 0
+        values = values.clip(lower=-1.0)
       label = column.split("/", 1)[1] if "/" in column else column
       ax.plot(steps, values, "o-", ms=3, lw=1.2, label=label)
     ax.set_title(name, fontsize="medium")
     ax.set_xlabel("learner updates")
     if log:
       ax.set_yscale("log")
+    if names[0].startswith("linear_probe_r2/"):
+      ax.set_ylim(-1.05, 1.05)
     ax.grid(alpha=0.3)
     if len(names) > 1:
       ax.legend(fontsize="x-small", loc="best")

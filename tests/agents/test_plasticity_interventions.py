@@ -115,3 +115,24 @@ def test_redo_in_the_learner_recycles_units_below_the_threshold_on_a_replay_batc
     make_config("dqn", {"redo_period": "10", "shrink_perturb_period": "10"})
   with pytest.raises(ConfigError, match="redo_period"):
     make_config("sac", {"redo_period": "10"})
+
+
+@pytest.mark.parametrize("agent, kind, message", [("dqn", "lottery", "unknown layer_kind"),
+                                                  ("impala", "topkast", "not available"),
+                                                  ("sac", "topkast", "not available")])
+def test_layer_kinds_that_do_not_exist_or_are_not_wired_are_one_line_errors(agent, kind, message):
+  with pytest.raises(ConfigError, match=message) as error:
+    make_config(agent, {"layer_kind": kind})
+  assert "\n" not in str(error.value)
+
+
+def test_powerprop_layers_build_for_the_mlp_agents_and_der_refuses_sparse_layers():
+  for agent, env in (("impala", "gym:CartPole-v1"), ("sac", "gym:Pendulum-v1")):
+    environment = environments.make(env, seed=0)
+    spec = make_environment_spec(environment)
+    builder = make_builder(agent, {"layer_kind": "powerprop"})
+    state = builder.make_learner(builder.make_networks(spec), spec, iter(()), None, seed=0).state()
+    assert any("powerprop_linear_" in jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(state)[0])
+  with pytest.raises(ConfigError, match="not available for der"):
+    make_builder("der", {"layer_kind": "powerprop"}).make_networks(
+        make_environment_spec(environments.make("atari:Pong", seed=0)))

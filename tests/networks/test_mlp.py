@@ -27,15 +27,15 @@ def test_with_layer_norm_each_hidden_pre_activation_is_normalised_then_rectified
   mlp = hk.without_apply_rng(hk.transform(lambda x: make_mlp((5, 3), layer_norm=True)(x)))
   params = mlp.init(jax.random.PRNGKey(0), x)
   params = dict(params)
-  params["layer_norm_mlp/layer_norm_0"] = {"scale": jnp.full((5,), 2.0), "offset": jnp.full((5,), 0.5)}
-  first, second = params["layer_norm_mlp/linear_0"], params["layer_norm_mlp/linear_1"]
+  params["mlp/layer_norm_0"] = {"scale": jnp.full((5,), 2.0), "offset": jnp.full((5,), 0.5)}
+  first, second = params["mlp/linear_0"], params["mlp/linear_1"]
   h = np.asarray(x @ first["w"] + first["b"])
   normalised = (h - h.mean(-1, keepdims=True)) / np.sqrt(h.var(-1, keepdims=True) + 1e-5)
   expected = np.maximum(2.0 * normalised + 0.5, 0.0) @ np.asarray(second["w"]) + np.asarray(second["b"])
   np.testing.assert_allclose(mlp.apply(params, x), expected, rtol=1e-4, atol=1e-5)
-  assert "layer_norm_mlp/layer_norm_1" not in params  # the output layer is not normalised
+  assert "mlp/layer_norm_1" not in params  # the output layer is not normalised
   _, records = record_layer_inputs(mlp.apply)(params, x)
-  assert [r.layer for r in records] == ["layer_norm_mlp/linear_1"]  # a norm's input is no activation
+  assert [r.layer for r in records] == ["mlp/linear_1"]  # a norm's input is no activation
 
 
 @pytest.mark.parametrize("agent, env", [("dqn", "gym:CartPole-v1"), ("der", "atari:Pong"),
@@ -54,3 +54,33 @@ def test_every_agent_builds_layer_norms_when_asked(agent, env):
 
   assert not norm_modules(False)
   assert norm_modules(True)
+
+
+def test_sparse_layer_kinds_compute_with_their_effective_weights():
+  from repertory.networks import sparse
+  x = jax.random.normal(jax.random.PRNGKey(1), (6, 4))
+  mlp = hk.without_apply_rng(hk.transform(lambda x: make_mlp((5, 3), layer_kind="powerprop")(x)))
+  params = mlp.init(jax.random.PRNGKey(0), x)
+  assert set(params) == {"mlp/powerprop_linear_0", "mlp/powerprop_linear_1"}
+  w = sparse.effective_weights(params)
+  first, second = w["mlp/powerprop_linear_0"], w["mlp/powerprop_linear_1"]
+  expected = np.maximum(x @ first["w"] + first["b"], 0) @ second["w"] + second["b"]
+  np.testing.assert_allclose(mlp.apply(params, x), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_topkast_dqn_learner_updates_only_the_backward_set_of_each_weight():
+  import os
+  import sys
+  sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "agents"))
+  from learner_helpers import run_updates
+  from repertory.networks import sparse
+  overrides = {"layer_kind": "topkast", "sgd_steps_per_call": "1"}
+  _, initial, *_ = run_updates("dqn", steps=0, extra_overrides=overrides)
+  _, updated, *_ = run_updates("dqn", steps=1, extra_overrides=overrides)  # one update: masks from the initial w
+  modules = [m for m in initial.params if "topkast_linear_" in m]
+  assert modules and all("topkast_linear_" in m for m in initial.params)  # torso and heads
+  for module in modules:
+    w0, w1 = np.asarray(initial.params[module]["w"]), np.asarray(updated.params[module]["w"])
+    backward = np.asarray(sparse.topkast_masks(w0)[1]) > 0
+    np.testing.assert_array_equal(w1[~backward], w0[~backward])  # no gradient, no penalty outside B
+    assert np.any(w1[backward] != w0[backward])

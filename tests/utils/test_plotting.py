@@ -189,11 +189,14 @@ def test_plot_diagnostics_draws_each_family_of_columns_against_learner_updates(t
   for steps, rank in ((100, 40.0), (200, 31.0)):
     writer.write("diagnostics", {"learner_steps": steps, "srank": rank, "probe_loss": rank / 100,
                                  "dormant/torso/conv_1": rank / 1000, "dormant/head/linear_0": 0.5,
-                                 "weight_norm/head": rank * 2})
+                                 "weight_norm/head": rank * 2, "linear_probe_r2/head": rank - 65})
   out = plot_diagnostics(writer.path, tmp_path / "diagnostics.png", title="run")
   assert out == os.fspath(tmp_path / "diagnostics.png")
   titles = {ax.get_title(): ax for ax in drawn[0].axes if ax.get_title()}
-  assert set(titles) == {"effective rank srank", "dormant fraction", "plasticity probe loss", "weight norm"}
+  assert set(titles) == {"effective rank srank", "dormant fraction", "plasticity probe loss", "weight norm",
+                         "linear probe R² (below −1 drawn at −1)"}
+  (r2,) = titles["linear probe R² (below −1 drawn at −1)"].get_lines()
+  np.testing.assert_allclose(r2.get_ydata(), [-1.0, -1.0])  # −25 and −34 clipped
   (rank_line,) = titles["effective rank srank"].get_lines()
   np.testing.assert_allclose(rank_line.get_xdata(), [100, 200])
   np.testing.assert_allclose(rank_line.get_ydata(), [40.0, 31.0])

@@ -69,6 +69,9 @@ def make_networks(spec: EnvironmentSpec, config: DERConfig) -> DERNetworks:
   atoms = jnp.linspace(-config.v_max, config.v_max, config.num_atoms)
 
   encoder = get_encoder(config.encoder)
+  if config.layer_kind != "dense":
+    raise ConfigError(f"layer_kind={config.layer_kind} is not available for der (its head is noisy layers); "
+                      "use layer_kind=dense")
   if config.injection_step and encoder.hyperbolic_head:
     raise ConfigError(f"injection_step is not available with the {config.encoder} encoder's hyperbolic head "
                       "(its spectral-norm state is not copied at injection); use injection_step=0 or another encoder")

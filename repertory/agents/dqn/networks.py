@@ -22,13 +22,15 @@ def make_networks(spec: EnvironmentSpec, config: DQNConfig) -> DQNNetworks:
   image = torsos.is_image(spec.observations.shape)
 
   def q_values(observations: jax.Array) -> jax.Array:
-    torso = torsos.NatureCNN() if image else torsos.MLPTorso(config.hidden_sizes[:-1] or config.hidden_sizes, layer_norm=config.layer_norm)
+    torso = torsos.NatureCNN() if image else torsos.MLPTorso(config.hidden_sizes[:-1] or config.hidden_sizes, layer_norm=config.layer_norm,
+                                                         layer_kind=config.layer_kind)
     head_hidden = config.hidden_sizes[-1:]
     head_class = heads.DuelingQHead if config.dueling else heads.QHead
+    layers = dict(layer_norm=config.layer_norm, layer_kind=config.layer_kind)
     if config.injection_step:
-      head = InjectableHead(lambda name: head_class(num_actions, head_hidden, name=name, layer_norm=config.layer_norm))
+      head = InjectableHead(lambda name: head_class(num_actions, head_hidden, name=name, **layers))
     else:
-      head = head_class(num_actions, head_hidden, layer_norm=config.layer_norm)
+      head = head_class(num_actions, head_hidden, **layers)
     return head(torso(observations))
 
   return DQNNetworks(q_network=hk.without_apply_rng(hk.transform(q_values)), num_actions=num_actions)

@@ -58,7 +58,8 @@ def make_torso(observation_shape, config: IMPALAConfig, name: str) -> hk.Module:
     if min(observation_shape[:2]) < 32:
       return SmallImageTorso(config.core_size, name=f"{name}_small_image")
     return torsos.NatureCNN(name=f"{name}_nature_cnn")
-  return torsos.MLPTorso(config.hidden_sizes, name=f"{name}_mlp", layer_norm=config.layer_norm)
+  return torsos.MLPTorso(config.hidden_sizes, name=f"{name}_mlp", layer_norm=config.layer_norm,
+                         layer_kind=config.layer_kind)
 
 
 def make_core(config: IMPALAConfig) -> Any:
@@ -95,7 +96,8 @@ class DefaultPolicy(hk.Module):
       features = make_torso(self._shape, self._config, "default")(observations)
     else:
       flat = observations.reshape(n, -1).astype(jnp.float32)[:, parse_slice(self._view)]
-      features = make_mlp(self._config.hidden_sizes, self._config.layer_norm, activate_final=True)(flat)
+      features = make_mlp(self._config.hidden_sizes, self._config.layer_norm, activate_final=True,
+                          layer_kind=self._config.layer_kind)(flat)
     return hk.Linear(self._num_actions, name="logits")(features)
 
 

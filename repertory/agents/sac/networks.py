@@ -93,7 +93,7 @@ def make_networks(spec: EnvironmentSpec, config: SACConfig) -> SACNetworks:
 
   def actor(features: jax.Array):
     x = DrQTrunk(config.feature_dim, name="actor_trunk")(features) if image else features
-    x = make_mlp(hidden, config.layer_norm, activate_final=True, name="actor_mlp")(x)
+    x = make_mlp(hidden, config.layer_norm, activate_final=True, name="actor_mlp", layer_kind=config.layer_kind)(x)
     mean = hk.Linear(action_dim, name="mean")(x)
     log_std = hk.Linear(action_dim, name="log_std")(x)
     return mean, jnp.clip(log_std, config.log_std_min, config.log_std_max)
@@ -101,7 +101,7 @@ def make_networks(spec: EnvironmentSpec, config: SACConfig) -> SACNetworks:
   def critic(features: jax.Array, actions: jax.Array) -> jax.Array:
     x = DrQTrunk(config.feature_dim, name="critic_trunk")(features) if image else features
     x = jnp.concatenate([x, actions.astype(jnp.float32)], axis=-1)
-    qs = [make_mlp(hidden + (1,), config.layer_norm, name=f"q_{i}")(x)[..., 0] for i in range(config.num_critics)]
+    qs = [make_mlp(hidden + (1,), config.layer_norm, name=f"q_{i}", layer_kind=config.layer_kind)(x)[..., 0] for i in range(config.num_critics)]
     return jnp.stack(qs)  # [N, B]
 
   return SACNetworks(encoder=hk.transform(encode), actor=hk.transform(actor), critic=hk.transform(critic),
