@@ -92,6 +92,20 @@ def _diagnosed(networks: Any, loss: Loss):
   return forward, loss_grads
 
 
+def _compiled_reset(reset: resets.Reset, networks: Any, loss: Loss, devices: DataParallel):
+  """(state, transitions) → state with `reset` applied to its parameters, jitted over `devices`."""
+  if devices.num_processes > 1:
+    raise ConfigError("scheduled resets (shrink_perturb_period, redo_period) run in one learner process; "
+                      "use one process or set them to 0")
+
+  def reset_state(state: TrainingState, transitions):
+    key = jax.random.fold_in(state.key, state.steps)
+    forward = lambda params, transitions: loss.forward(networks, params, state.net_state, transitions, key)  # noqa: E731
+    return state._replace(params=reset(state.params, key, forward, (transitions,)))
+
+  return jax.jit(reset_state, in_shardings=(devices.replicated, devices.replicated), out_shardings=devices.replicated)
+
+
 def plasticity_arguments(config: Any, initialise: Callable[[jax.Array], Any]) -> Dict[str, Any]:
   """The SGDLearner keywords a `PlasticityConfig` sets; `initialise(key)` gives fresh parameters."""
   reset, reset_period = config.reset(initialise)
@@ -112,17 +126,7 @@ class SGDLearner(LearnerBase):
     devices = self._use_devices(data_parallel)
     self._reset_period = reset_period if reset is not None else 0
     if self._reset_period:
-      if devices.num_processes > 1:
-        raise ConfigError("scheduled resets (shrink_perturb_period, redo_period) run in one learner process; "
-                          "use one process or set them to 0")
-
-      def reset_state(state: TrainingState, transitions):
-        key = jax.random.fold_in(state.key, state.steps)
-        forward = lambda params, transitions: loss.forward(networks, params, state.net_state, transitions, key)  # noqa: E731
-        return state._replace(params=reset(state.params, key, forward, (transitions,)))
-
-      self._reset = jax.jit(reset_state, in_shardings=(devices.replicated, devices.replicated),
-                            out_shardings=devices.replicated)
+      self._reset = _compiled_reset(reset, networks, loss, devices)
     self._injection_step = injection_step
     self._is_injected: Optional[bool] = None
     self._last_reset: Optional[int] = 0
