@@ -17,6 +17,8 @@ COMMANDS = {  # as each result's README / NOTES records it
     "memory_repeat_previous_easy": (["memory", "--cores", "lstm,none,lru,gtrxl,ppr", "--env", "popgym:RepeatPreviousEasy",
                                      "--seeds", "2", "--steps", "500000", "--eval-every", "50000", "--eval-episodes", "20"],
                                     "final_scores.csv", "variant"),
+    "plasticity_cartpole": (["plasticity", "--steps", "40000", "--permute-every", "10000", "--seeds", "2"],
+                            "final_scores.csv", "variant"),
     "sac_pendulum_gpl_vs_clipped": (["control", "--agent", "sac", "--penalty", "gpl,clipped", "--env", "gym:Pendulum-v1",
                                      "--seeds", "3", "--steps", "10000", "--eval-every", "1000", "--eval-episodes", "5",
                                      "--config", "hidden_sizes=64,64", "--config", "batch_size=128"],
