@@ -36,8 +36,9 @@ def random_batch(example, batch_size, num_actions, seed):
                      np.full(batch_size, batch_size), data)
 
 
-def run_updates(agent, data_parallel=None, steps=2, extra_overrides=None):
-  """`steps` learner steps of `agent` on random batches: (learner, state, last metrics, priorities written)."""
+def run_updates(agent, data_parallel=None, steps=2, extra_overrides=None, snapshots=None):
+  """`steps` learner steps of `agent` on random batches: (learner, state, last metrics, priorities written);
+  `snapshots`, a list, gets the state after every step."""
   env_name, overrides = AGENTS[agent]
   overrides = {**overrides, **(extra_overrides or {})}
   environment = environments.make(env_name, seed=0)
@@ -53,4 +54,6 @@ def run_updates(agent, data_parallel=None, steps=2, extra_overrides=None):
   metrics = {}
   for _ in range(steps):
     metrics = learner.step()
+    if snapshots is not None:
+      snapshots.append(jax.device_get(learner.state()))
   return learner, jax.device_get(learner.state()), jax.device_get(metrics), priorities

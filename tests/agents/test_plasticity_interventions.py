@@ -28,8 +28,9 @@ def _same(a, b):
 def test_injection_in_the_learner_keeps_outputs_and_trains_only_theta_prime(agent):
   steps_per_call = int(AGENTS[agent][1].get("sgd_steps_per_call", 1))
   overrides = {"injection_step": str(steps_per_call)}  # injected before the second learner step
-  _, before, *_ = run_updates(agent, steps=1, extra_overrides=overrides)
-  learner, after, *_ = run_updates(agent, steps=3, extra_overrides=overrides)
+  states = []
+  learner, after, *_ = run_updates(agent, steps=3, extra_overrides=overrides, snapshots=states)
+  before = states[0]
   params_before, params_after = before.params, after.params
   assert not injection.is_injected(params_before) and injection.is_injected(params_after)
   assert injection.trained_parameter_count(params_before) == injection.trained_parameter_count(params_after)
@@ -80,8 +81,9 @@ def test_shrink_and_perturb_resets_every_period_to_lambda_theta_plus_sigma_fresh
   # A learning rate of 1e-30 moves no weight (below float32 resolution; biases by ~1e-30): the parameters
   # change only by the reset. dqn takes 2 updates per learner step.
   frozen = {"learning_rate": "1e-30", "shrink_perturb_period": "4", "shrink_factor": "0.5"}
-  _, initial, *_ = run_updates("dqn", steps=2, extra_overrides={**frozen, "perturb_scale": "0"})  # 4 updates
-  _, shrunk, *_ = run_updates("dqn", steps=3, extra_overrides={**frozen, "perturb_scale": "0"})  # reset at 4
+  states = []
+  _, shrunk, *_ = run_updates("dqn", steps=3, extra_overrides={**frozen, "perturb_scale": "0"}, snapshots=states)
+  initial = states[1]  # after 4 updates; the reset comes before the third step
   _, perturbed, *_ = run_updates("dqn", steps=3, extra_overrides={**frozen, "perturb_scale": "0.1"})
   _, untouched, *_ = run_updates("dqn", steps=3, extra_overrides={"learning_rate": "1e-30"})
   close = lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-12)  # noqa: E731
@@ -102,8 +104,9 @@ def test_shrink_and_perturb_resets_every_period_to_lambda_theta_plus_sigma_fresh
 def test_redo_in_the_learner_recycles_units_below_the_threshold_on_a_replay_batch():
   # τ = 0.9 marks every below-average unit; a learning rate of 1e-30 leaves only the reset to change weights.
   overrides = {"learning_rate": "1e-30", "redo_period": "4", "dormant_threshold": "0.9"}
-  _, initial, *_ = run_updates("dqn", steps=2, extra_overrides=overrides)
-  _, recycled, *_ = run_updates("dqn", steps=3, extra_overrides=overrides)
+  states = []
+  _, recycled, *_ = run_updates("dqn", steps=3, extra_overrides=overrides, snapshots=states)
+  initial = states[1]
   first = "mlp_torso/mlp/~/linear_0"  # the torso's layer; both dueling streams read its activation
   changed_columns = np.any(np.asarray(recycled.params[first]["w"]) != np.asarray(initial.params[first]["w"]), axis=0)
   assert changed_columns.any() and not changed_columns.all()

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from repertory import cli
-from repertory.benchmarks.plasticity import BENCHMARK
+from repertory.benchmarks.plasticity import BENCHMARK, QUICK_OVERRIDES as BENCHMARK_QUICK
 from repertory.errors import ConfigError
 
 
@@ -15,31 +15,37 @@ def _args(*argv):
   return cli.make_parser().parse_args(["bench", "plasticity", *argv])
 
 
-QUICK = ["--quick", "--steps", "900", "--permute-every", "450", "--seeds", "1", "--eval-every", "900",
+QUICK = ["--quick", "--steps", "700", "--permute-every", "350", "--seeds", "1", "--eval-every", "700",
          "--eval-episodes", "1", "--no-progress"]
 
 
 def test_a_quick_bench_trains_each_intervention_and_reports_returns_and_diagnostics(tmp_path):
   out = str(tmp_path / "bench")
-  assert cli.main(["bench", "plasticity", *QUICK, "--interventions", "none,injection,redo",
+  assert cli.main(["bench", "plasticity", *QUICK, "--interventions", "injection,redo", "--workers", "2",
                    "--out", out]) == 0
   curves = pd.read_csv(os.path.join(out, "curves.csv"))
-  assert set(curves["variant"]) == {"none", "injection", "redo"}
+  assert set(curves["variant"]) == {"injection", "redo"}
   diagnostics = pd.read_csv(os.path.join(out, "diagnostics.csv"))
-  assert set(diagnostics["variant"]) == {"none", "injection", "redo"}
+  assert set(diagnostics["variant"]) == {"injection", "redo"}
   assert (diagnostics["srank"] >= 1).all() and diagnostics["dormant"].between(0, 1).all()
   for name in ("curves.png", "srank.png", "probe_loss.png", "dormant.png", "final_scores.md", "provenance.json"):
     assert os.path.getsize(os.path.join(out, name)) > 0, name
   record = json.load(open(os.path.join(out, "bench.json")))["configuration"]
-  # Injection at the first task change: (450 − 200 warm-up transitions) × 0.5 updates per step.
-  assert record["injection_step"] == 125
+  # Injection at the first task change: (350 − 200 warm-up transitions) × 0.5 updates per step.
+  assert record["injection_step"] == 75
   config = json.load(open(os.path.join(out, "runs", "injection", "seed_0", "config.json")))
-  assert ["injection_step", "125"] in config["agent_overrides"]
-  assert "permute_every=450&permute_seed=0" in config["env"]
-  none_config = json.load(open(os.path.join(out, "runs", "none", "seed_0", "config.json")))
-  assert not any(k in ("injection_step", "redo_period") for k, _ in none_config["agent_overrides"])
+  assert ["injection_step", "75"] in config["agent_overrides"]
+  assert "permute_every=350&permute_seed=0" in config["env"]
   redo_config = json.load(open(os.path.join(out, "runs", "redo", "seed_0", "config.json")))
   assert ["redo_period", str(record["redo_period"])] in redo_config["agent_overrides"]
+
+
+def test_each_intervention_sets_only_its_own_config_fields(tmp_path):
+  plan = BENCHMARK.plan(_args(*QUICK, "--out", str(tmp_path / "bench")))
+  fields = {run.labels["variant"]: {k for k, _ in run.experiment.agent_overrides} - {"diagnostics_period"}
+            - {k for k, _ in BENCHMARK_QUICK} for run in plan.runs}
+  assert fields == {"none": set(), "injection": {"injection_step"}, "layer_norm": {"layer_norm"},
+                    "shrink_perturb": {"shrink_perturb_period"}, "redo": {"redo_period"}}
 
 
 @pytest.mark.parametrize("argv, message", [
