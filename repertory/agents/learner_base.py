@@ -1,13 +1,30 @@
 """What every learner shares: a host-side step count, the devices it trains on, checkpointing of its
 training state, and the plasticity diagnostics row the training loop takes after each step."""
 
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from repertory.agents.data_parallel import DataParallel
+from repertory.errors import ConfigError
 from repertory.plasticity.diagnostics import Diagnostics
+from repertory.plasticity.injection import InjectionSchedule
+from repertory.plasticity.resets import ResetSchedule
+
+
+def first_copy(x: Any) -> Any:
+  """This process's copy of a replicated array, as numpy."""
+  return np.asarray(x.addressable_shards[0].data) if isinstance(x, jax.Array) else x
+
+
+def jit_reset(reset_state: Callable[[Any, Any], Any], devices: DataParallel) -> Callable[[Any, Any], Any]:
+  """(training state, a batch) → training state with the scheduled reset applied, jitted over `devices`."""
+  if devices.num_processes > 1:
+    raise ConfigError("scheduled resets (shrink_perturb_period, redo_period) run in one learner process; "
+                      "use one process or set them to 0")
+  return jax.jit(reset_state, in_shardings=(devices.replicated, devices.replicated), out_shardings=devices.replicated)
 
 
 class LearnerBase:
@@ -19,6 +36,8 @@ class LearnerBase:
   _steps: int = 0
   data_parallel: DataParallel
   _diagnostics: Optional[Diagnostics] = None  # set when the config's diagnostics_period > 0
+  _injection: Optional[InjectionSchedule] = None  # set when the config's injection_step > 0
+  _reset_schedule: Optional[ResetSchedule] = None  # set when a scheduled reset is configured
 
   def _use_devices(self, data_parallel: Optional[DataParallel]) -> DataParallel:
     self.data_parallel = data_parallel or DataParallel.create()
@@ -41,3 +60,16 @@ class LearnerBase:
   def restore(self, state: Any) -> None:
     self._state = self.data_parallel.replicate(jax.tree.map(jnp.asarray, state))
     self._steps = int(self._state.steps)
+    for schedule in (self._injection, self._reset_schedule):
+      if schedule is not None:
+        schedule.forget()
+
+  def _host_copy(self, tree: Any) -> Any:
+    return jax.tree.map(first_copy, tree)
+
+  def _inject_due(self) -> bool:
+    return self._injection is not None and self._injection.due(self._steps, lambda: self._host_copy(
+        self._state.params))
+
+  def _reset_due(self) -> bool:
+    return self._reset_schedule is not None and self._reset_schedule.due(self._steps)

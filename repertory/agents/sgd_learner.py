@@ -25,7 +25,7 @@ import numpy as np
 import optax
 
 from repertory.agents.data_parallel import DataParallel
-from repertory.agents.learner_base import LearnerBase
+from repertory.agents.learner_base import LearnerBase, jit_reset
 from repertory.errors import ConfigError
 from repertory.plasticity import injection, resets
 from repertory.plasticity.diagnostics import Diagnostics, DiagnosticsSettings, make_diagnose
@@ -71,11 +71,6 @@ def _stack(*xs):
   return np.stack(xs) if isinstance(xs[0], np.ndarray) else jnp.stack(xs)
 
 
-def _first_copy(x):
-  """This process's copy of a replicated array, as numpy."""
-  return np.asarray(x.addressable_shards[0].data) if isinstance(x, jax.Array) else x
-
-
 def _diagnosed(networks: Any, loss: Loss):
   """The (forward, loss gradient) pair the diagnostics need, on a probe batch of transitions."""
   if not hasattr(loss, "forward"):
@@ -94,16 +89,13 @@ def _diagnosed(networks: Any, loss: Loss):
 
 def _compiled_reset(reset: resets.Reset, networks: Any, loss: Loss, devices: DataParallel):
   """(state, transitions) → state with `reset` applied to its parameters, jitted over `devices`."""
-  if devices.num_processes > 1:
-    raise ConfigError("scheduled resets (shrink_perturb_period, redo_period) run in one learner process; "
-                      "use one process or set them to 0")
 
   def reset_state(state: TrainingState, transitions):
     key = jax.random.fold_in(state.key, state.steps)
     forward = lambda params, transitions: loss.forward(networks, params, state.net_state, transitions, key)  # noqa: E731
     return state._replace(params=reset(state.params, key, forward, (transitions,)))
 
-  return jax.jit(reset_state, in_shardings=(devices.replicated, devices.replicated), out_shardings=devices.replicated)
+  return jit_reset(reset_state, devices)
 
 
 def plasticity_arguments(config: Any, initialise: Callable[[jax.Array], Any]) -> Dict[str, Any]:
@@ -124,13 +116,11 @@ class SGDLearner(LearnerBase):
                reset: Optional[resets.Reset] = None, reset_period: int = 0,
                penalty: Optional[Callable[[Any], jax.Array]] = None):
     devices = self._use_devices(data_parallel)
-    self._reset_period = reset_period if reset is not None else 0
-    if self._reset_period:
+    if reset is not None and reset_period:
       self._reset = _compiled_reset(reset, networks, loss, devices)
-    self._injection_step = injection_step
-    self._is_injected: Optional[bool] = None
-    self._last_reset: Optional[int] = 0
+      self._reset_schedule = resets.ResetSchedule(reset_period)
     if injection_step:
+      self._injection = injection.InjectionSchedule(injection_step)
       optimizer = optax.chain(optimizer, injection.freeze_by_injection())
     self._settings = settings
     self._iterator = iterator
@@ -187,14 +177,12 @@ class SGDLearner(LearnerBase):
 
   def step(self) -> Dict[str, Any]:
     """`sgd_steps_per_call` updates; the metrics stay on the device (only priorities leave it)."""
-    if self._injection_step and self._steps >= self._injection_step and not self._injected():
-      self._state = self.data_parallel.replicate(jax.tree.map(_first_copy, self._state._replace(
+    if self._inject_due():
+      self._state = self.data_parallel.replicate(self._host_copy(self._state._replace(
           params=injection.inject(self._state.params), target_params=injection.inject(self._state.target_params))))
-      self._is_injected = True
     batches = [next(self._iterator) for _ in range(self._settings.sgd_steps_per_call)]
-    if self._reset_period and self._steps // self._reset_period > self._resets_done():
+    if self._reset_due():
       self._state = self._reset(self._state, batches[0].data)
-      self._last_reset = self._steps
     exponent = self.importance_exponent()
     weights = self.data_parallel.shard(np.stack([importance_weights(b, exponent, normalise=False) for b in batches]),
                                        axis=1)
@@ -207,23 +195,6 @@ class SGDLearner(LearnerBase):
       keys = np.concatenate([b.keys for b in batches])
       self._update_priorities(keys, self.data_parallel.local(priorities, axis=1).reshape(-1))
     return metrics
-
-  def _resets_done(self) -> int:
-    """Periods already reset in: the one of the last reset (after a restore, the one the steps are in)."""
-    if self._last_reset is None:
-      self._last_reset = self._steps
-    return self._last_reset // self._reset_period
-
-  def _injected(self) -> bool:
-    """Read from the parameters once (after a restore, again), then kept on the host."""
-    if self._is_injected is None:
-      self._is_injected = injection.is_injected(jax.tree.map(_first_copy, self._state.params))
-    return self._is_injected
-
-  def restore(self, state: Any) -> None:
-    super().restore(state)
-    self._is_injected = None
-    self._last_reset = None
 
   def get_variables(self) -> Any:
     """What actors act with: the online parameters (with the Haiku state when the networks have one)."""

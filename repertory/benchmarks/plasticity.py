@@ -132,8 +132,8 @@ class PlasticityBenchmark(Benchmark):
       given = {k for k, _ in overrides}
       overrides = tuple(p for p in QUICK_OVERRIDES if p[0] not in given) + overrides
     config = agents.make_config(args.agent, dict(overrides))
-    if not getattr(config, "SUPPORTS_INTERVENTIONS", False) or not hasattr(config, "updates_per_actor_step"):
-      raise ConfigError(f"agent '{args.agent}' has no injection or resets yet; use --agent dqn")
+    if "injection" not in config.INTERVENTIONS or not hasattr(config, "updates_per_actor_step"):
+      raise ConfigError(f"agent '{args.agent}' has no injection on a replay learner; use --agent dqn")
     updates_per_task = max(1, int(args.permute_every * config.updates_per_actor_step))
     budget = int(max(0, args.steps - config.min_replay_size) * config.updates_per_actor_step)
     injection_step = args.injection_step or max(1, int((args.permute_every - config.min_replay_size)

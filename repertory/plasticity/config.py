@@ -7,14 +7,15 @@ from typing import ClassVar, Optional, Tuple
 from repertory.errors import ConfigError
 from repertory.networks import sparse
 from repertory.plasticity import measures, probes, resets
-from repertory.plasticity.diagnostics import DiagnosticsSettings
+from repertory.plasticity.diagnostics import DIAGNOSTIC_NAMES, DiagnosticsSettings
 
 
 @dataclasses.dataclass(frozen=True)
 class PlasticityConfig:
-  # Injection and scheduled resets: the agents on the shared SGD learner, whose networks build an `InjectableHead`.
-  SUPPORTS_INTERVENTIONS: ClassVar[bool] = False
+  # The interventions (of `INTERVENTION_NAMES`) this agent's learner and networks carry out.
+  INTERVENTIONS: ClassVar[Tuple[str, ...]] = ()
   diagnostics_period: int = 0  # learner updates between plasticity diagnostics on a fixed probe batch; 0: off
+  diagnostics: str = "all"  # which diagnostics: "all" or a comma-separated list of `DIAGNOSTIC_NAMES`
   dormant_threshold: float = measures.DORMANT_THRESHOLD  # τ (Sokar et al. 2023, §4)
   probe_steps: int = probes.PROBE_STEPS  # K Adam steps of the plasticity probe
   # Plasticity injection (Nikishin et al. 2023, arXiv 2305.15555) after this many learner updates; 0: never.
@@ -36,12 +37,13 @@ class PlasticityConfig:
   def __post_init__(self):
     check_plasticity(self)
 
-  def reset(self, initialise) -> Tuple[Optional[resets.Reset], int]:
-    """The scheduled reset the learner runs and its period in updates: (None, 0) when none is set."""
+  def reset(self, initialise, reads_inputs=lambda layer: False) -> Tuple[Optional[resets.Reset], int]:
+    """The scheduled reset the learner runs and its period in updates: (None, 0) when none is set;
+    `initialise(key)` gives fresh parameters, `reads_inputs` as `redo.redo_reset`'s."""
     if self.shrink_perturb_period:
       return resets.make_shrink_perturb(initialise, self.shrink_factor, self.perturb_scale), self.shrink_perturb_period
     if self.redo_period:
-      return resets.make_redo(initialise, self.dormant_threshold), self.redo_period
+      return resets.make_redo(initialise, self.dormant_threshold, reads_inputs), self.redo_period
     return None, 0
 
   def weight_penalty(self):
@@ -52,7 +54,22 @@ class PlasticityConfig:
 
   def diagnostics_settings(self) -> DiagnosticsSettings:
     return DiagnosticsSettings(period=self.diagnostics_period, dormant_threshold=self.dormant_threshold,
-                               probe_steps=self.probe_steps)
+                               probe_steps=self.probe_steps, names=diagnostic_names(self.diagnostics))
+
+
+INTERVENTION_NAMES = ("injection", "shrink_perturb", "redo", "topkast")
+
+
+def diagnostic_names(selection: str) -> Tuple[str, ...]:
+  """"all" or "srank,dormant,..." → the diagnostics' names; ConfigError naming an unknown one."""
+  if selection.strip() == "all":
+    return DIAGNOSTIC_NAMES
+  names = tuple(name.strip() for name in selection.split(",") if name.strip())
+  unknown = [name for name in names if name not in DIAGNOSTIC_NAMES]
+  if unknown or not names:
+    raise ConfigError(f"unknown diagnostic '{unknown[0] if unknown else selection}'; set diagnostics=all or a "
+                      f"comma-separated list of {', '.join(DIAGNOSTIC_NAMES)}")
+  return names
 
 
 def check_plasticity(config: PlasticityConfig) -> None:
@@ -66,21 +83,20 @@ def check_plasticity(config: PlasticityConfig) -> None:
     raise ConfigError(f"injection_step={config.injection_step} must be >= 0 (learner updates; 0: no injection)")
   if config.layer_kind not in sparse.LAYER_KINDS:
     raise ConfigError(f"unknown layer_kind '{config.layer_kind}'; choose one of {', '.join(sparse.LAYER_KINDS)}")
-  if config.layer_kind == "topkast" and not config.SUPPORTS_INTERVENTIONS:
-    raise ConfigError(f"layer_kind=topkast is not available for {type(config).__name__} yet (its penalty needs the "
-                      "SGD learner of dqn); use dense or powerprop")
+  diagnostic_names(config.diagnostics)
   resets.check_shrink_perturb(config.shrink_perturb_period, config.shrink_factor, config.perturb_scale)
   if config.redo_period < 0:
     raise ConfigError(f"redo_period={config.redo_period} must be >= 0 (learner updates between ReDo resets; 0: never)")
   if config.redo_period and config.shrink_perturb_period:
     raise ConfigError("redo_period and shrink_perturb_period are both set; choose one scheduled reset")
-  for field in ("shrink_perturb_period", "redo_period"):
-    if getattr(config, field) and not config.SUPPORTS_INTERVENTIONS:
-      raise ConfigError(f"{field} is not available for {type(config).__name__} yet (dqn and der have it); "
-                        f"use {field}=0")
-  if config.injection_step and not config.SUPPORTS_INTERVENTIONS:
-    raise ConfigError(f"injection_step is not available for {type(config).__name__} yet (dqn and der have it); "
-                      "use injection_step=0")
+  requested = {"injection": ("injection_step", config.injection_step != 0, "injection_step=0"),
+               "shrink_perturb": ("shrink_perturb_period", config.shrink_perturb_period != 0, "shrink_perturb_period=0"),
+               "redo": ("redo_period", config.redo_period != 0, "redo_period=0"),
+               "topkast": ("layer_kind=topkast", config.layer_kind == "topkast", "layer_kind=dense or powerprop")}
+  for name, (setting, wanted, instead) in requested.items():
+    if wanted and name not in config.INTERVENTIONS:
+      has = ", ".join(config.INTERVENTIONS) or "none"
+      raise ConfigError(f"{setting} is not available for {type(config).__name__} (it has: {has}); use {instead}")
 
 
 def check_injection_budget(config: PlasticityConfig, learner_updates: int) -> None:

@@ -11,7 +11,8 @@ loss's gradient), with
   weight_norm/<module>, grad_norm/<module>,   the module's parameters, the loss gradient on the probe batch
   update_norm/<module>                        and the optimiser update it would make (optimiser state unchanged),
   probe_loss                                  the plasticity probe (`probes.plasticity_probe`).
-It never changes the training state, so a learner trains the same with diagnostics on and off.
+each group computed when its name is in `settings.names` (`DIAGNOSTIC_NAMES`: srank, dormant, linear_probe,
+norms, probe). It never changes the training state, so a learner trains the same with diagnostics on and off.
 
 `Diagnostics` is the host side: it keeps the first batch it is given as the probe batch (a fixed probe, as
 Kumar et al. 2021 and Sokar et al. 2023 measure), runs `diagnose` when a period is crossed and holds the
@@ -19,7 +20,7 @@ row until the training loop takes it (`LearnerBase.take_diagnostics`).
 """
 
 import dataclasses
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import chex
 import jax
@@ -30,6 +31,9 @@ from repertory.plasticity import measures, probes
 from repertory.plasticity.activations import record_layer_inputs
 
 
+DIAGNOSTIC_NAMES = ("srank", "dormant", "linear_probe", "norms", "probe")
+
+
 @dataclasses.dataclass(frozen=True)
 class DiagnosticsSettings:
   period: int = 0  # learner updates between diagnostics; 0: off
@@ -37,6 +41,7 @@ class DiagnosticsSettings:
   srank_delta: float = measures.SRANK_DELTA
   probe_steps: int = probes.PROBE_STEPS
   probe_learning_rate: float = probes.PROBE_LEARNING_RATE
+  names: Tuple[str, ...] = DIAGNOSTIC_NAMES  # the diagnostics computed
 
 
 Forward = Callable[[Any, Any, Any, jax.Array], Any]  # (params, state, probe, key) → outputs pytree [B, ...]
@@ -54,34 +59,48 @@ def _outputs_matrix(outputs: Any, batch: int) -> jax.Array:
   return jnp.concatenate([x.reshape(batch, -1) for x in jax.tree.leaves(outputs)], axis=1)
 
 
+def _activation_metrics(outputs: Any, inputs: list, settings: DiagnosticsSettings, wanted: set
+                        ) -> Dict[str, jax.Array]:
+  """srank and the spectrum of the penultimate activations, dormant fractions and linear probes per layer."""
+  metrics: Dict[str, jax.Array] = {}
+  if not inputs:
+    return metrics
+  batch = inputs[-1].activation.shape[0]
+  if "srank" in wanted:
+    penultimate = _flat(inputs[-1].activation)
+    metrics["srank"] = measures.srank(penultimate, settings.srank_delta)
+    metrics.update(measures.spectrum_summary(penultimate))
+  targets = jax.lax.stop_gradient(_outputs_matrix(outputs, batch))
+  for layer_input in inputs:
+    if "dormant" in wanted:
+      metrics[f"dormant/{layer_input.layer}"] = measures.dormant_fraction(layer_input.activation,
+                                                                          settings.dormant_threshold)
+    if "linear_probe" in wanted and layer_input.activation.shape[0] == batch and batch >= 4:
+      metrics[f"linear_probe_r2/{layer_input.layer}"] = probes.linear_probe_r2(_flat(layer_input.activation), targets)
+  return metrics
+
+
 def make_diagnose(forward: Forward, loss_grads: LossGrads, optimizer: optax.GradientTransformation,
                   settings: DiagnosticsSettings, reads_inputs: Callable[[str], bool] = lambda layer: False
                   ) -> Callable[..., Dict[str, jax.Array]]:
   """`reads_inputs(layer)`: the layers fed network inputs rather than activations (`activations`)."""
   recorded_forward = record_layer_inputs(forward, reads_inputs)
+  wanted = set(settings.names)
 
   def diagnose(params, state, opt_state, probe, key) -> Dict[str, jax.Array]:
     forward_key, probe_key, grad_key = jax.random.split(key, 3)
-    outputs, inputs = recorded_forward(params, state, probe, forward_key)
     metrics: Dict[str, jax.Array] = {}
-    if inputs:
-      batch = inputs[-1].activation.shape[0]
-      penultimate = _flat(inputs[-1].activation)
-      metrics["srank"] = measures.srank(penultimate, settings.srank_delta)
-      metrics.update(measures.spectrum_summary(penultimate))
-      targets = jax.lax.stop_gradient(_outputs_matrix(outputs, batch))
-      for layer_input in inputs:
-        metrics[f"dormant/{layer_input.layer}"] = measures.dormant_fraction(layer_input.activation,
-                                                                            settings.dormant_threshold)
-        if layer_input.activation.shape[0] == batch and batch >= 4:
-          metrics[f"linear_probe_r2/{layer_input.layer}"] = probes.linear_probe_r2(_flat(layer_input.activation),
-                                                                                   targets)
-    grads = loss_grads(params, state, probe, grad_key)
-    updates, _ = optimizer.update(grads, opt_state, params)
-    for kind, tree in (("weight_norm", params), ("grad_norm", grads), ("update_norm", updates)):
-      metrics.update({f"{kind}/{name}": norm for name, norm in measures.module_norms(tree).items()})
-    metrics["probe_loss"] = probes.plasticity_probe(lambda p: forward(p, state, probe, forward_key), params,
-                                                    probe_key, settings.probe_steps, settings.probe_learning_rate)
+    if wanted & {"srank", "dormant", "linear_probe"}:
+      outputs, inputs = recorded_forward(params, state, probe, forward_key)
+      metrics.update(_activation_metrics(outputs, inputs, settings, wanted))
+    if "norms" in wanted:
+      grads = loss_grads(params, state, probe, grad_key)
+      updates, _ = optimizer.update(grads, opt_state, params)
+      for kind, tree in (("weight_norm", params), ("grad_norm", grads), ("update_norm", updates)):
+        metrics.update({f"{kind}/{name}": norm for name, norm in measures.module_norms(tree).items()})
+    if "probe" in wanted:
+      metrics["probe_loss"] = probes.plasticity_probe(lambda p: forward(p, state, probe, forward_key), params,
+                                                      probe_key, settings.probe_steps, settings.probe_learning_rate)
     return metrics
 
   return diagnose

@@ -116,6 +116,29 @@ def trained_parameter_count(params: Mapping[str, Any]) -> int:
   return sum(int(x.size) for x, m in zip(jax.tree.leaves(params), jax.tree.leaves(mask)) if bool(m))
 
 
+class InjectionSchedule:
+  """The host side of an injection: due once, on the first learner call at or past update `step`. Whether it
+  has happened is read from the parameters once (again after a restore, `forget`), then kept on the host."""
+
+  def __init__(self, step: int):
+    self.step = step
+    self._done: Any = None
+
+  def due(self, steps: int, host_params: Callable[[], Mapping[str, Any]]) -> bool:
+    """Whether to inject now; `host_params()` reads the current parameters. A True answer counts as done."""
+    if not self.step or steps < self.step:
+      return False
+    if self._done is None:
+      self._done = is_injected(host_params())
+    if self._done:
+      return False
+    self._done = True
+    return True
+
+  def forget(self) -> None:
+    self._done = None
+
+
 def freeze_by_injection() -> optax.GradientTransformation:
   """Zeroes the updates of the parameters `trained_mask` says are frozen (put last in the optimiser chain)."""
 

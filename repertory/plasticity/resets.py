@@ -10,7 +10,7 @@ Ash & Adams sweep λ and σ rather than fix one pair; λ = 0.8, σ = 0.01 here a
 of each weight kept, a small fresh component), not a paper's default: sweep them for a new task.
 """
 
-from typing import Any, Callable, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 import jax
 
@@ -39,13 +39,39 @@ def shrink_and_perturb(params: Any, fresh: Any, shrink: float = SHRINK, perturb:
 Reset = Callable[[Any, jax.Array, Callable[..., Any], Tuple[Any, ...]], Any]
 
 
+class ResetSchedule:
+  """The host side of a scheduled reset: due on the first learner call of every `period` updates; after a
+  restore (`forget`), not again within the period the restored step count is in."""
+
+  def __init__(self, period: int):
+    self.period = period
+    self._last: Optional[int] = 0
+
+  def due(self, steps: int) -> bool:
+    """Whether to reset now, before the update at `steps`; a True answer counts as the reset done."""
+    if not self.period:
+      return False
+    if self._last is None:
+      self._last = steps
+    if steps // self.period > self._last // self.period:
+      self._last = steps
+      return True
+    return False
+
+  def forget(self) -> None:
+    self._last = None
+
+
 def make_shrink_perturb(initialise: Callable[[jax.Array], Any], shrink: float = SHRINK,
                         perturb: float = PERTURB) -> Reset:
   """The shrink-and-perturb `Reset`, with `initialise(key)` the network's fresh parameters."""
   return lambda params, key, forward, inputs: shrink_and_perturb(params, initialise(key), shrink, perturb)
 
 
-def make_redo(initialise: Callable[[jax.Array], Any], threshold: float) -> Reset:
-  """The ReDo `Reset` (`repertory.plasticity.redo`): τ-dormant units recycled from a fresh initialisation."""
+def make_redo(initialise: Callable[[jax.Array], Any], threshold: float,
+              reads_inputs: Callable[[str], bool] = lambda layer: False) -> Reset:
+  """The ReDo `Reset` (`repertory.plasticity.redo`): τ-dormant units recycled from a fresh initialisation;
+  `reads_inputs(layer)` names the layers fed network inputs rather than activations."""
   from repertory.plasticity.redo import redo_reset
-  return lambda params, key, forward, inputs: redo_reset(forward, params, initialise(key), inputs, threshold)[0]
+  return lambda params, key, forward, inputs: redo_reset(forward, params, initialise(key), inputs, threshold,
+                                                         reads_inputs)[0]

@@ -63,9 +63,8 @@ def test_injection_in_the_learner_keeps_outputs_and_trains_only_theta_prime(agen
 def test_injection_settings_that_cannot_work_are_one_line_errors():
   with pytest.raises(ConfigError, match="injection_step"):
     make_config("dqn", {"injection_step": "-1"})
-  for agent in ("impala", "sac"):  # not wired yet: refused, never silently ignored
-    with pytest.raises(ConfigError, match="not available"):
-      make_config(agent, {"injection_step": "10"})
+  with pytest.raises(ConfigError, match="not available"):  # not wired yet: refused, never silently ignored
+    make_config("sac", {"injection_step": "10"})
   with pytest.raises(ConfigError, match="hyperbolic"):
     builder = make_builder("der", {"injection_step": "10", "encoder": "hyperbolic"})
     environment = environments.make("atari:Pong", seed=0)
@@ -98,7 +97,7 @@ def test_shrink_and_perturb_resets_every_period_to_lambda_theta_plus_sigma_fresh
   with pytest.raises(ConfigError, match="shrink_factor"):
     make_config("dqn", {"shrink_perturb_period": "10", "shrink_factor": "1.5"})
   with pytest.raises(ConfigError, match="not available"):
-    make_config("impala", {"shrink_perturb_period": "10"})
+    make_config("sac", {"layer_kind": "topkast", "shrink_perturb_period": "10"})
 
 
 def test_redo_in_the_learner_recycles_units_below_the_threshold_on_a_replay_batch():
@@ -117,7 +116,7 @@ def test_redo_in_the_learner_recycles_units_below_the_threshold_on_a_replay_batc
   with pytest.raises(ConfigError, match="choose one"):
     make_config("dqn", {"redo_period": "10", "shrink_perturb_period": "10"})
   with pytest.raises(ConfigError, match="redo_period"):
-    make_config("sac", {"redo_period": "10"})
+    make_config("sac", {"redo_period": "-1"})
 
 
 @pytest.mark.parametrize("agent, kind, message", [("dqn", "lottery", "unknown layer_kind"),

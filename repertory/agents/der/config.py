@@ -8,17 +8,17 @@ Dopamine `dopamine/labs/atari_100k/configs/DER.gin` (google/dopamine) and its
 """
 
 import dataclasses
-from typing import ClassVar
+from typing import ClassVar, Tuple
 
 from repertory.errors import ConfigError
-from repertory.plasticity.config import PlasticityConfig
+from repertory.plasticity.config import INTERVENTION_NAMES, PlasticityConfig
 
 
 @dataclasses.dataclass(frozen=True)
 class DERConfig(PlasticityConfig):
   """DER defaults for Atari 100k (100k agent steps)."""
 
-  SUPPORTS_INTERVENTIONS: ClassVar[bool] = True
+  INTERVENTIONS: ClassVar[Tuple[str, ...]] = INTERVENTION_NAMES
 
   encoder: str = "der"  # any of `networks.encoders`: der = DataEfficientCNN [paper]; alix: A-LIX (arXiv 2207.00986); hyperbolic: S-RYM (arXiv 2210.01542).
   augmentation_pad: int = 4  # random-shift pad for encoders with an augmentation (drq): ±4 px, DrQ (Kostrikov et al. 2020, arXiv 2004.13649).

@@ -3,14 +3,14 @@
 import dataclasses
 from typing import ClassVar, Tuple
 
-from repertory.plasticity.config import PlasticityConfig
+from repertory.plasticity.config import INTERVENTION_NAMES, PlasticityConfig
 
 
 @dataclasses.dataclass(frozen=True)
 class DQNConfig(PlasticityConfig):
   """Defaults learn CartPole in a few minutes on a CPU; Atari values are noted where they differ."""
 
-  SUPPORTS_INTERVENTIONS: ClassVar[bool] = True
+  INTERVENTIONS: ClassVar[Tuple[str, ...]] = INTERVENTION_NAMES
 
   discount: float = 0.99
   n_step: int = 3  # Rainbow (Hessel et al. 2018, Table 1) uses 3.

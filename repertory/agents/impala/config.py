@@ -11,7 +11,7 @@ and learning rate 4.8e-4 for DMLab. `optimizer="adam"` is offered for small CPU 
 """
 
 import dataclasses
-from typing import Tuple
+from typing import ClassVar, Tuple
 
 from repertory.errors import ConfigError
 from repertory.plasticity.config import PlasticityConfig
@@ -24,6 +24,8 @@ DISTILLATION_KINDS = ("none", "teacher", "on_policy", "entropy_regularised", "n_
 
 @dataclasses.dataclass(frozen=True)
 class IMPALAConfig(PlasticityConfig):
+  INTERVENTIONS: ClassVar[Tuple[str, ...]] = ("injection", "shrink_perturb", "redo")
+
   # Learning (arXiv 1802.01561, Table G.1 [check]).
   unroll_length: int = 20  # T transitions per sequence (+1 bootstrap observation).
   batch_size: int = 32
@@ -89,6 +91,11 @@ class IMPALAConfig(PlasticityConfig):
       raise ConfigError("impala gradient_similarity weights the PPR aux loss; set ppr_aux_weight > 0 (and core=ppr)")
     if self.default_policy_kl_weight < 0:
       raise ConfigError(f"impala default_policy_kl_weight must be >= 0, got {self.default_policy_kl_weight}")
+    if self.redo_period and self.core != "none":
+      # ReDo reads the layer graph from the call order; a recurrent core's layers read [input, hidden state]
+      # concatenations, whose units are no single producer's.
+      raise ConfigError(f"redo_period needs a feed-forward impala (core=none), got core={self.core}; "
+                        "use shrink_perturb_period for recurrent cores")
     view = self.default_policy_view
     if view not in ("observation", "none") and not _is_slice(view):
       raise ConfigError(f"impala default_policy_view '{view}' is unknown; use observation, none or slice:START:STOP")

@@ -17,6 +17,7 @@ Per batch of sequences (see `repertory.replay.sequence_adder` for the item layou
        `repertory.losses.gradient_similarity`); the cosine is taken over all parameters (the value
        head, which the aux loss does not touch, adds only to ‖g_main‖).
   4. global-norm clipping, then RMSProp (or Adam).
+Plasticity (`repertory.plasticity`): injection into the heads at `injection_step`; scheduled resets per period.
 """
 
 import json
@@ -29,12 +30,14 @@ import numpy as np
 import optax
 
 from repertory.agents.data_parallel import DataParallel
-from repertory.agents.learner_base import LearnerBase
+from repertory.agents.learner_base import LearnerBase, jit_reset
 from repertory.agents.impala.config import IMPALAConfig
 from repertory.agents.impala.networks import IMPALANetworks, make_networks
 from repertory.errors import ConfigError
 from repertory.losses import distillation, gradient_similarity, kl_default_policy, ppr_aux, vtrace
+from repertory.plasticity import injection
 from repertory.plasticity.diagnostics import Diagnostics, make_diagnose
+from repertory.plasticity.resets import ResetSchedule
 from repertory.replay.types import ReplayBatch
 
 
@@ -54,7 +57,7 @@ def make_optimizer(config: IMPALAConfig) -> optax.GradientTransformation:
   return optax.chain(optax.clip_by_global_norm(config.max_gradient_norm), opt)
 
 
-def time_major(x: jax.Array) -> jax.Array:
+def time_major(x: jax.Array) -> jax.Array:  # [B, T, ...] → [T, B, ...]
   return jnp.swapaxes(x, 0, 1)
 
 
@@ -158,6 +161,9 @@ class IMPALALearner(LearnerBase):
     self._iterator = iterator
     self._networks = networks
     self._optimizer = make_optimizer(config)
+    if config.injection_step:
+      self._injection = injection.InjectionSchedule(config.injection_step)
+      self._optimizer = optax.chain(self._optimizer, injection.freeze_by_injection())
     params = networks.init(jax.random.PRNGKey(seed))
     self._state = devices.replicate(TrainingState(params, self._optimizer.init(params), jnp.zeros((), jnp.int32)))
     self._steps = 0
@@ -170,8 +176,7 @@ class IMPALALearner(LearnerBase):
         def total(p):
           main, aux, metrics = sequence_loss(networks, config, p, data, t)
           return main + aux, metrics
-        grads, metrics = jax.grad(total, has_aux=True)(params)
-        return grads, metrics
+        return jax.grad(total, has_aux=True)(params)
       def main_loss(p):
         main, _, metrics = sequence_loss(networks, config, p, data, t)
         return main, metrics
@@ -193,15 +198,29 @@ class IMPALALearner(LearnerBase):
       metrics["gradient_norm"] = optax.global_norm(grads)
       return TrainingState(params, opt_state, state.steps + 1), metrics
 
+    forward, loss_grads = _diagnosed(networks, config, teacher_networks)
     if config.diagnostics_period:
-      self._diagnostics = Diagnostics(make_diagnose(*_diagnosed(networks, config, teacher_networks), self._optimizer,
+      self._diagnostics = Diagnostics(make_diagnose(forward, loss_grads, self._optimizer,
                                                     config.diagnostics_settings()), config.diagnostics_period)
+    reset, period = config.reset(networks.init)
+    if reset is not None:  # ReDo scores units on one acting step from the batch's first observations
+      def reset_state(state: TrainingState, data):
+        key = jax.random.fold_in(jax.random.PRNGKey(seed + 1), state.steps)
+        return state._replace(params=reset(state.params, key, lambda p, d: forward(p, None, d, key), (data,)))
+
+      self._reset = jit_reset(reset_state, devices)
+      self._reset_schedule = ResetSchedule(period)
     self._teacher_params = devices.replicate(teacher_params)
     self._sgd_step = jax.jit(sgd_step, in_shardings=(devices.replicated, devices.batch(axis=0), devices.replicated),
                              out_shardings=devices.replicated)
 
   def step(self) -> Dict[str, Any]:
+    if self._inject_due():
+      self._state = self.data_parallel.replicate(self._host_copy(self._state._replace(
+          params=injection.inject(self._state.params))))
     batch = next(self._iterator)
+    if self._reset_due():
+      self._state = self._reset(self._state, batch.data)
     data = self.data_parallel.shard(batch.data)
     self._state, metrics = self._sgd_step(self._state, data, self._teacher_params)
     self._steps += 1

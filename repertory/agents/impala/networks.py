@@ -5,7 +5,8 @@
     lcswillems/rl-starter-files) and DQN's Nature CNN otherwise;
   * core: `repertory.networks.cores.make_core(config.core)` (lstm | gtrxl | ppr | lru | none);
     acting calls `core(x, state, reset)` one step at a time, learning `core.unroll(xs, state, resets)`;
-  * heads: linear policy logits and a linear value. A PPR core returns
+  * heads: linear policy logits and a linear value (with `injection_step`, both inside one
+    `plasticity.injection.InjectableHead`, Nikishin et al. 2023, arXiv 2305.15555, eq. 1). A PPR core returns
     `PPROutput(reaction, prediction, perception)`: one shared policy head gives each part's logits,
     the reaction part gives the behaviour policy and the value (Stooke et al., arXiv 2006.15223);
   * optional default policy π0 (Galashov et al., arXiv 1905.01240) on a restricted view of the
@@ -27,6 +28,7 @@ from repertory.environments.specs import EnvironmentSpec
 from repertory.errors import ConfigError
 from repertory.networks import torsos
 from repertory.networks.mlp import make_mlp
+from repertory.plasticity.injection import InjectableHead
 
 
 class UnrollOutput(NamedTuple):
@@ -101,14 +103,28 @@ class DefaultPolicy(hk.Module):
     return hk.Linear(self._num_actions, name="logits")(features)
 
 
+class PolicyValueHeads(hk.Module):
+  """x [..., D] → (policy logits [..., A], value [...]): the two linear heads as one module, to inject into."""
+
+  def __init__(self, num_actions: int, name: str = "policy_value_heads"):
+    super().__init__(name=name)
+    self._num_actions = num_actions
+
+  def __call__(self, x: jax.Array):
+    return hk.Linear(self._num_actions, name="policy_head")(x), hk.Linear(1, name="value_head")(x)[..., 0]
+
+
 class IMPALANetwork(hk.Module):
   def __init__(self, num_actions: int, observation_shape, config: IMPALAConfig, name: str = "impala_network"):
     super().__init__(name=name)
     self._num_actions = num_actions
     self._torso = make_torso(observation_shape, config, "torso")
     self._core = make_core(config)
-    self._policy_head = hk.Linear(num_actions, name="policy_head")
-    self._value_head = hk.Linear(1, name="value_head")
+    if config.injection_step:
+      self._injectable_heads = InjectableHead(lambda name: PolicyValueHeads(num_actions, name=name))
+    else:  # the heads' parameters named as before injection existed (older checkpoints, teachers)
+      policy_head, value_head = hk.Linear(num_actions, name="policy_head"), hk.Linear(1, name="value_head")
+      self._injectable_heads = lambda x: (policy_head(x), value_head(x)[..., 0])
     self._default = (DefaultPolicy(num_actions, observation_shape, config)
                      if config.default_policy_kl_weight > 0 else None)
 
@@ -116,11 +132,13 @@ class IMPALANetwork(hk.Module):
     return self._core.initial_state(batch_size)
 
   def _heads(self, output: Any):
-    if _is_ppr(output):
-      parts = {"reaction": output.reaction, "prediction": output.prediction, "perception": output.perception}
-      core_logits = {k: self._policy_head(v) for k, v in parts.items()}
-      return core_logits["reaction"], self._value_head(output.reaction)[..., 0], core_logits
-    return self._policy_head(output), self._value_head(output)[..., 0], None
+    if _is_ppr(output):  # the parts side by side through one call of the heads
+      parts = ("reaction", "prediction", "perception")
+      logits, values = self._injectable_heads(jnp.stack([getattr(output, k) for k in parts]))
+      core_logits = {k: logits[i] for i, k in enumerate(parts)}
+      return core_logits["reaction"], values[0], core_logits
+    logits, values = self._injectable_heads(output)
+    return logits, values, None
 
   def step(self, observations: jax.Array, state: Any, reset: jax.Array):
     """One acting step: observations [B, ...], reset [B] → (logits [B, A], value [B], new state)."""

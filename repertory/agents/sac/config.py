@@ -9,7 +9,7 @@ Cetin & Celiktutan, arXiv 2110.03375; `repertory.losses.gpl`). Pixel settings fo
 """
 
 import dataclasses
-from typing import Optional, Tuple
+from typing import ClassVar, Optional, Tuple
 
 from repertory.errors import ConfigError
 from repertory.plasticity.config import PlasticityConfig
@@ -19,6 +19,8 @@ PENALTIES = ("clipped", "gpl")
 
 @dataclasses.dataclass(frozen=True)
 class SACConfig(PlasticityConfig):
+  INTERVENTIONS: ClassVar[Tuple[str, ...]] = ("shrink_perturb", "redo")
+
   discount: float = 0.99  # γ, arXiv 1812.05905 Table 1.
   n_step: int = 1  # SAC uses 1-step targets; DrQ-v2 (arXiv 2107.09645, Table 1) uses 3 from pixels.
   learning_rate: float = 3e-4  # actor and critic Adam lr, arXiv 1812.05905 Table 1.

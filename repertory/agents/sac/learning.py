@@ -9,6 +9,8 @@ One update on a batch of n-step transitions (s, a, R, γ_n, s'), with α = exp(l
 * Actor (eq. 7, reparameterised): J_π = E[α log π(ã|s) − V_pen(s, ã)], ã ~ π(·|s), with
   V_pen = min_i Q_i (clipped) or mean_i Q_i − (SG(β) + s_t)·u (gpl; s_t the optional optimistic shift).
   The actor sees stop-gradient encoder features.
+* Plasticity resets (`repertory.plasticity.resets`) on the first update of every period: shrink-and-perturb of
+  the encoder, critics and actor; ReDo of the encoder and critics, scored on Q at a replay batch's (s, a).
 * Temperature (eq. 18): J(α) = E[−log α · SG(log π(ã|s) + H̄)], H̄ = −|A| (target entropy), as the
   authors' softlearning code (gradient on log α). Descent raises α while the entropy is below H̄.
 * GPL β (dual TD, arXiv 2110.03375): L(β) = β·SG(mean(Q − y)) with Adam(1e-4, b1 0.5) (`losses.gpl`).
@@ -26,12 +28,13 @@ import numpy as np
 import optax
 
 from repertory.agents.data_parallel import DataParallel
-from repertory.agents.learner_base import LearnerBase
+from repertory.agents.learner_base import LearnerBase, jit_reset
 from repertory.agents.sac import networks as sac_networks
 from repertory.agents.sac.config import SACConfig
 from repertory.losses import gpl
 from repertory.networks.encoders import Encoder
 from repertory.plasticity.diagnostics import Diagnostics, make_diagnose
+from repertory.plasticity.resets import ResetSchedule
 from repertory.replay.types import ReplayBatch
 
 
@@ -139,6 +142,31 @@ def _diagnosed(networks: sac_networks.SACNetworks, config: SACConfig):
   return forward, loss_grads, reads_inputs
 
 
+def _reset_state(config: SACConfig, initialise, forward):
+  """(state, transitions) → state after the configured reset: shrink-and-perturb of the encoder, critics and
+  actor, or ReDo of the encoder and critics (their modules as one dict; the critics' first layers read
+  [features, action] and are never producers' consumers)."""
+  merge = lambda encoder_params, critic_params: {**encoder_params, **critic_params}  # noqa: E731
+  fresh = (lambda key: merge(*initialise(key)[:2])) if config.redo_period else initialise
+  reset, _ = config.reset(fresh, reads_inputs=lambda layer: layer.startswith("q_") and layer.endswith("/linear_0"))
+
+  def reset_state(state: TrainingState, transitions):
+    key = jax.random.fold_in(state.key, state.steps)
+    if config.shrink_perturb_period:
+      encoder_params, critic_params, actor_params = reset(
+          (state.encoder_params, state.critic_params, state.actor_params), key, None, ())
+      return state._replace(encoder_params=encoder_params, critic_params=critic_params, actor_params=actor_params)
+    encoder_modules = set(state.encoder_params)
+    split = lambda merged: ({m: v for m, v in merged.items() if m in encoder_modules},  # noqa: E731
+                            {m: v for m, v in merged.items() if m not in encoder_modules})
+    merged = reset(merge(state.encoder_params, state.critic_params), key,
+                   lambda params, t: forward(split(params), state, t, key), (transitions,))
+    encoder_params, critic_params = split(merged)
+    return state._replace(encoder_params=encoder_params, critic_params=critic_params)
+
+  return reset_state
+
+
 class SACLearner(LearnerBase):
   """Samples a batch and takes one critic, actor, temperature (and β) update per `step()`."""
 
@@ -160,13 +188,18 @@ class SACLearner(LearnerBase):
     beta_optimizer = gpl.beta_optimizer(gpl_config)
     encoder, actor, critic = networks.encoder, networks.actor, networks.critic
 
-    key = jax.random.PRNGKey(seed)
-    key, k_enc, k_actor, k_critic = jax.random.split(key, 4)
     observations = jnp.asarray(example_observation)[None]
-    encoder_params = encoder.init(k_enc, observations, True)
-    features = encoder.apply(encoder_params, k_enc, observations, False)
-    actor_params = actor.init(k_actor, features)
-    critic_params = critic.init(k_critic, features, jnp.zeros((1, networks.action_dim), jnp.float32))
+
+    def initialise(key: jax.Array):
+      """Fresh (encoder, critic, actor) parameters."""
+      k_enc, k_actor, k_critic = jax.random.split(key, 3)
+      encoder_params = encoder.init(k_enc, observations, True)
+      features = encoder.apply(encoder_params, k_enc, observations, False)
+      return (encoder_params, critic.init(k_critic, features, jnp.zeros((1, networks.action_dim), jnp.float32)),
+              actor.init(k_actor, features))
+
+    key, init_key = jax.random.split(jax.random.PRNGKey(seed))
+    encoder_params, critic_params, actor_params = initialise(init_key)
     log_alpha = jnp.asarray(np.log(config.init_temperature), jnp.float32)
     beta = jnp.asarray(config.beta_init, jnp.float32)
     self._state = devices.replicate(TrainingState(
@@ -232,8 +265,11 @@ class SACLearner(LearnerBase):
 
     self._sgd_step = jax.jit(sgd_step, in_shardings=(devices.replicated, devices.batch(axis=0)),
                              out_shardings=devices.replicated)
+    forward, loss_grads, reads_inputs = _diagnosed(networks, config)
+    if config.shrink_perturb_period or config.redo_period:
+      self._reset = jit_reset(_reset_state(config, initialise, forward), devices)
+      self._reset_schedule = ResetSchedule(config.shrink_perturb_period or config.redo_period)
     if config.diagnostics_period:
-      forward, loss_grads, reads_inputs = _diagnosed(networks, config)
       self._diagnostics = Diagnostics(make_diagnose(forward, loss_grads, critic_optimizer,
                                                     config.diagnostics_settings(), reads_inputs),
                                       config.diagnostics_period)
@@ -241,6 +277,8 @@ class SACLearner(LearnerBase):
   def step(self) -> Dict[str, Any]:
     """One update; metrics stay on the device."""
     batch = next(self._iterator)
+    if self._reset_due():
+      self._state = self._reset(self._state, batch.data)
     self._state, metrics = self._sgd_step(self._state, self.data_parallel.shard(batch.data))
     self._steps += 1
     if self._diagnostics is not None:
