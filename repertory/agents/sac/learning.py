@@ -190,16 +190,18 @@ class SACLearner(LearnerBase):
 
     observations = jnp.asarray(example_observation)[None]
 
-    def initialise(key: jax.Array):
+    def initialise_from(k_enc: jax.Array, k_actor: jax.Array, k_critic: jax.Array):
       """Fresh (encoder, critic, actor) parameters."""
-      k_enc, k_actor, k_critic = jax.random.split(key, 3)
       encoder_params = encoder.init(k_enc, observations, True)
       features = encoder.apply(encoder_params, k_enc, observations, False)
       return (encoder_params, critic.init(k_critic, features, jnp.zeros((1, networks.action_dim), jnp.float32)),
               actor.init(k_actor, features))
 
-    key, init_key = jax.random.split(jax.random.PRNGKey(seed))
-    encoder_params, critic_params, actor_params = initialise(init_key)
+    def initialise(key: jax.Array):
+      return initialise_from(*jax.random.split(key, 3))
+
+    key, *init_keys = jax.random.split(jax.random.PRNGKey(seed), 4)  # the same keys as before resets existed
+    encoder_params, critic_params, actor_params = initialise_from(*init_keys)
     log_alpha = jnp.asarray(np.log(config.init_temperature), jnp.float32)
     beta = jnp.asarray(config.beta_init, jnp.float32)
     self._state = devices.replicate(TrainingState(
