@@ -49,11 +49,17 @@ train-312: $(STAMP312)
 # One leg after the other: run at the same time, the legs' Ray clusters collide (BUILD_NOTES.md, "make test").
 test: test-311 test-312
 
+# Within a leg: most files in TEST_WORKERS processes (pytest-xdist, a file to a process), then the `serial`
+# ones alone: those start a Ray cluster or time their runs (BUILD_NOTES.md, "make test").
+TEST_WORKERS ?= 2
+PYTEST_PARALLEL := -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not serial" tests
+PYTEST_SERIAL := -m pytest -m serial tests
+
 test-311: $(STAMP)
-	$(PY) -m pytest tests
+	$(PY) $(PYTEST_PARALLEL) && $(PY) $(PYTEST_SERIAL)
 
 test-312: $(STAMP312)
-	$(PY312) -m pytest tests
+	$(PY312) $(PYTEST_PARALLEL) && $(PY312) $(PYTEST_SERIAL)
 
 # The wheels benchmarks/device_check.sh installs on a GPU host without a package index (cp312, x86-64).
 device-wheels:

@@ -43,7 +43,7 @@ EXTRAS = {
     "atari": ["ale-py>=0.12"],
     "memory": ["minigrid", "popgym", "memory-maze", "dm_control==1.0.50", "mujoco==3.17.0"],
     "control": ["dm_control==1.0.50", "mujoco==3.17.0"],
-    "dev": ["pytest"],
+    "dev": ["pytest", "pytest-xdist"],
 }
 
 setup(

@@ -12,6 +12,8 @@ from repertory.benchmarks.base import Benchmark, Plan, Run
 from repertory.benchmarks.curves import evaluation_curves
 from repertory.launch.experiment import ExperimentConfig
 
+pytestmark = pytest.mark.serial  # its runs are timed (--run-timeout) and pinned to cores
+
 FAST = (("min_replay_size", "100"), ("batch_size", "16"), ("updates_per_actor_step", "0.25"))
 
 

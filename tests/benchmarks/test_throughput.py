@@ -9,6 +9,8 @@ import pytest
 from repertory import cli
 from repertory.replay.backends import reverb_installed
 
+pytestmark = pytest.mark.serial  # starts a Ray cluster
+
 
 def test_quick_throughput_benchmark_writes_csv_png_and_provenance(tmp_path):
   out = tmp_path / "tp"

@@ -13,7 +13,7 @@ import pytest
 
 from launch_helpers import FAST_DQN, REPO, one_leg
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 
 def _ray_processes():
