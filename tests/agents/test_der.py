@@ -18,6 +18,7 @@ from repertory.errors import ConfigError
 from repertory.networks.noisy import NoisyLinear, factorised_noisy_linear
 from repertory.replay.adders import Transition
 from repertory.replay.types import ReplayBatch
+from legs import one_leg
 
 
 # ---------------------------------------------------------------------------------------------
@@ -93,7 +94,7 @@ def test_c51_head_shapes_and_probabilities(spec):
   assert nets.atoms.shape == (51,) and float(nets.atoms[0]) == -10.0 and float(nets.atoms[-1]) == 10.0
 
 
-@pytest.mark.parametrize("encoder", ["der", "alix", "hyperbolic"])
+@pytest.mark.parametrize("encoder", [pytest.param("der", marks=one_leg(2)), pytest.param("alix", marks=one_leg(1)), "hyperbolic"])
 def test_one_learner_step_per_encoder(spec, encoder):
   """Every encoder plugs in; for der the loss also falls over a few updates on a fixed batch."""
   builder = agents.make_builder("der", {"encoder": encoder, "learning_rate": "5e-4"})
@@ -156,6 +157,7 @@ def test_actors_explore_with_noise_and_evaluate_with_epsilon(spec):
 
 
 @pytest.mark.slow
+@one_leg(1)
 def test_short_sync_run_on_pong(tmp_path):
   from repertory.launch.experiment import ExperimentConfig
   from repertory.launch.sync import run_sync

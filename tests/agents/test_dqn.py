@@ -12,6 +12,7 @@ import pytest
 from repertory.agents.dqn import acting
 from repertory.agents.dqn.learning import double_q_loss
 from repertory.replay.adders import Transition
+from legs import one_leg
 
 
 class TableQ:
@@ -64,6 +65,7 @@ def test_greedy_policy_picks_the_argmax_and_epsilon_one_is_uniform():
 
 
 @pytest.mark.slow
+@one_leg(2)
 def test_sync_dqn_learns_cartpole(tmp_path):
   """Learning test: with a fixed budget and seed, DQN reaches a mean evaluation return ≥ 195. Seed 0 on
   leg 1 and seed 1 on leg 2, to keep `make test` in its budget (both seeds pass on both legs: 2026-12-02)."""

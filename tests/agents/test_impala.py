@@ -17,6 +17,7 @@ from repertory.agents.impala import learning
 from repertory.environments.specs import spec_record
 from repertory.errors import ConfigError
 from repertory.replay.table import Table
+from legs import one_leg
 
 ENV = "popgym:RepeatPreviousEasy"  # 52-step episodes, 4 actions
 SMALL = {"batch_size": "2", "unroll_length": "6", "core_size": "16", "hidden_sizes": "16"}
@@ -244,6 +245,7 @@ def test_runs_with_launch_types(tmp_path, launcher):
 
 
 @pytest.mark.slow
+@one_leg(1)
 def test_a_recurrent_core_learns_a_memory_task_that_feed_forward_cannot(tmp_path):
   """RepeatPreviousEasy (output the card seen 4 steps ago): a memoryless policy scores ~ −0.5 in
   expectation; trained as `repertory bench memory` trains (sync, 16 environments stepped together), the LRU

@@ -8,11 +8,12 @@ from learner_helpers import AGENTS, run_updates
 
 from repertory.agents import make_config
 from repertory.errors import ConfigError
+from legs import one_leg
 
 PERIOD = {"diagnostics_period": "2", "probe_steps": "2"}
 
 
-@pytest.mark.parametrize("agent", sorted(AGENTS))
+@pytest.mark.parametrize("agent", [pytest.param(a, marks=one_leg(1)) if a == "der" else a for a in sorted(AGENTS)])
 def test_a_learner_with_diagnostics_on_trains_exactly_as_with_them_off(agent):
   _, plain, plain_metrics, plain_priorities = run_updates(agent, steps=3)
   learner, diagnosed, metrics, priorities = run_updates(agent, steps=3, extra_overrides=PERIOD)

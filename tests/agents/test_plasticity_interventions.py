@@ -14,6 +14,7 @@ from repertory.environments.specs import make_environment_spec
 from repertory.errors import ConfigError
 from repertory.launch.experiment import ExperimentConfig
 from repertory.plasticity import injection
+from legs import one_leg
 
 
 def _modules(params, part):
@@ -24,7 +25,7 @@ def _same(a, b):
   return all(np.array_equal(a[m][n], b[m][n]) for m in a for n in a[m])
 
 
-@pytest.mark.parametrize("agent", ["dqn", "der"])
+@pytest.mark.parametrize("agent", ["dqn", pytest.param("der", marks=one_leg(2))])
 def test_injection_in_the_learner_keeps_outputs_and_trains_only_theta_prime(agent):
   steps_per_call = int(AGENTS[agent][1].get("sgd_steps_per_call", 1))
   overrides = {"injection_step": str(steps_per_call)}  # injected before the second learner step

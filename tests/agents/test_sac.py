@@ -18,6 +18,7 @@ from repertory.environments.specs import EnvironmentSpec, make_environment_spec
 from repertory.errors import ConfigError
 from repertory.replay.adders import Transition
 from repertory.replay.types import ReplayBatch
+from legs import one_leg
 
 SMALL = dict(hidden_sizes=(32, 32), batch_size=16, min_replay_size=16)
 
@@ -225,6 +226,7 @@ def test_pixel_learner_trains_encoder_and_alix_shift(encoder):
 
 
 @pytest.mark.slow
+@one_leg(1)
 def test_sac_sync_learns_pendulum(tmp_path):
   """SAC (small nets) with the `sync` launcher swings Pendulum up: final eval return > −400 at 10k steps."""
   from repertory.launch.experiment import ExperimentConfig

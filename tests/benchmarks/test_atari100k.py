@@ -11,6 +11,7 @@ import pytest
 from launch_helpers import stop_bench_while_it_runs
 from repertory import cli
 from repertory.benchmarks import atari100k_report
+from legs import one_leg
 
 
 REDUCED = ["--games", "Pong", "--seeds", "1", "--steps", "250", "--eval-episodes", "2", "--max-episode-steps", "50",
@@ -27,6 +28,7 @@ def _rows(path):
 
 
 @pytest.mark.slow
+@one_leg(2)
 def test_reduced_benchmark_writes_reports_skips_finished_runs_and_refuses_other_configs(tmp_path, capsys):
   out = tmp_path / "bench"
   assert _bench(out) == 0
@@ -101,7 +103,7 @@ def test_partial_aggregates_use_as_many_seeds_for_every_game():
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
+@pytest.mark.parametrize("stop", [pytest.param(signal.SIGTERM, marks=one_leg(1)), pytest.param(signal.SIGKILL, marks=one_leg(2))])
 def test_stopping_the_bench_process_stops_its_runs(tmp_path, stop):
   out = tmp_path / "bench"
   status_path = out / "runs" / "Pong_seed0" / "status.json"

@@ -15,6 +15,7 @@ from repertory.benchmarks.control import BENCHMARK
 from repertory.benchmarks.control_references import references_for
 from repertory.benchmarks.runner import run_benchmark
 from repertory.errors import ConfigError
+from legs import one_leg
 
 
 def _args(*argv):
@@ -114,6 +115,7 @@ def test_published_references_are_only_confirmed_ones():
 
 
 @pytest.mark.slow
+@one_leg(1)
 def test_reduced_bench_runs_end_to_end(tmp_path):
   """One real quick sync run per penalty (subprocesses), then a rerun that skips them."""
   out = str(tmp_path / "bench")
@@ -129,6 +131,7 @@ def test_reduced_bench_runs_end_to_end(tmp_path):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@one_leg(2)
 def test_a_stopped_bench_resumes_its_interrupted_run(tmp_path):
   out = tmp_path / "bench"
   run_dir = out / "runs" / "sac-gpl" / "seed_0"

@@ -10,6 +10,7 @@ import pytest
 from repertory import cli
 from repertory.benchmarks.runner import run_benchmark
 from repertory.errors import ConfigError
+from legs import one_leg
 
 
 def parse(*argv):
@@ -30,6 +31,7 @@ def test_every_flag_has_help(capsys):
     assert flag in text, flag
 
 
+@one_leg(2)
 def test_tiny_bench_writes_results_and_skips_finished_runs(tmp_path, capsys):
   out = str(tmp_path / "bench")
   assert run_benchmark(parse("--cores", "none", "--out", out, *TINY)) == 0

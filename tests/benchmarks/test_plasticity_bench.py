@@ -9,6 +9,7 @@ import pytest
 from repertory import cli
 from repertory.benchmarks.plasticity import BENCHMARK, QUICK_OVERRIDES as BENCHMARK_QUICK
 from repertory.errors import ConfigError
+from legs import one_leg
 
 
 def _args(*argv):
@@ -19,6 +20,7 @@ QUICK = ["--quick", "--steps", "700", "--permute-every", "350", "--seeds", "1", 
          "--eval-episodes", "1", "--no-progress"]
 
 
+@one_leg(2)
 def test_a_quick_bench_trains_each_intervention_and_reports_returns_and_diagnostics(tmp_path):
   out = str(tmp_path / "bench")
   assert cli.main(["bench", "plasticity", *QUICK, "--interventions", "injection,redo", "--workers", "2",

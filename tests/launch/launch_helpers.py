@@ -5,21 +5,10 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # A small, fast DQN: learning starts after 200 transitions.
 FAST_DQN = ["--config", "min_replay_size=200", "--config", "batch_size=32", "--config", "updates_per_actor_step=0.25"]
-
-
-LEG = 1 if sys.version_info < (3, 12) else 2
-
-
-def one_leg(leg: int):
-  """For a slow Ray test whose code path is the same on both legs (the same Ray 2.60, the same replay
-  backend where it names one): it runs on `leg` only, to keep `make test` within its budget."""
-  return pytest.mark.skipif(LEG != leg, reason=f"the same Ray and code path on both legs; runs on leg {leg} only")
 
 
 def run_cli(*args, timeout=300, env=None):

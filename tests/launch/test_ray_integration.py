@@ -11,7 +11,8 @@ import time
 import psutil
 import pytest
 
-from launch_helpers import FAST_DQN, REPO, one_leg
+from launch_helpers import FAST_DQN, REPO
+from legs import one_leg
 
 pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
