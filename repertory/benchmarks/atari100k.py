@@ -27,6 +27,8 @@ EVAL_EPISODES = 100  # Dopamine DER.gin MaxEpisodeEvalRunner.num_eval_episodes =
 MAX_EPISODE_STEPS = 27_000  # Dopamine DER.gin Runner.max_steps_per_episode (108k frames).
 # The default three-game subset; Freeway, not Breakout, whose evaluation games can run to the 27k-step cap.
 DEFAULT_GAMES = ("Pong", "Boxing", "Freeway")
+# --games names for the standard 26-game list (Kaiser et al. 2020, arXiv 1903.00374), in the reference table.
+SUITE_NAMES = ("atari100k", "all")
 
 
 def environment_name(game: str, max_episode_steps: int = MAX_EPISODE_STEPS) -> str:
@@ -47,9 +49,10 @@ def experiment_config(agent: str, game: str, seed: int, run_dir: str, overrides:
 def _games(text: str) -> List[str]:
   from repertory.environments.atari import rom_id
   from repertory.utils import scores
-  names = scores.atari_games() if text.strip().lower() == "all" else [g.strip() for g in text.split(",") if g.strip()]
+  whole_suite = text.strip().lower() in SUITE_NAMES
+  names = scores.atari_games() if whole_suite else [g.strip() for g in text.split(",") if g.strip()]
   if not names:
-    raise ConfigError("--games is empty; pass e.g. --games Pong,Boxing or --games all")
+    raise ConfigError("--games is empty; pass e.g. --games Pong,Boxing or --games atari100k (all 26)")
   games = []
   for name in names:
     game = scores.canonical_game(name)  # unknown to the Atari 100k reference table → ConfigError
@@ -72,7 +75,8 @@ class Atari100k(Benchmark):
                    help="DER encoder, any of repertory.networks.encoders: der (DER CNN), alix (A-LIX, arXiv 2207.00986), "
                         "hyperbolic (S-RYM, arXiv 2210.01542), drq, nature, impala-resnet")
     p.add_argument("--games", default=",".join(DEFAULT_GAMES),
-                   help="comma-separated Atari 100k games (names of the reference table, e.g. MsPacman), or 'all' for the 26")
+                   help="comma-separated Atari 100k games (names of the reference table, e.g. MsPacman), or 'atari100k' "
+                        "(also 'all') for the standard 26")
     p.add_argument("--seeds", type=int, default=3, help="seeds per game (seeds 0 .. N-1)")
     p.add_argument("--steps", type=int, default=STEPS, help="agent steps per run (Atari 100k: 100000 = 400k frames)")
     p.add_argument("--eval-episodes", type=int, default=EVAL_EPISODES,

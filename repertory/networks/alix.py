@@ -52,7 +52,7 @@ INITIAL_SHIFT = 0.5  # ALIX.yaml parameter_init: 0.5.
 SHIFT_MODULE_NAME = "alix_shift"
 SHIFT_PARAM_NAME = "shift"
 
-_ARCHITECTURES = ("der", "drqv2")  # stacks of `conv.LAYERS`
+_ARCHITECTURES = ("der", "nature", "drqv2")  # stacks of `conv.LAYERS`
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,7 +61,9 @@ class ALIXConfig:
 
   Attributes:
     architecture: "der" = data-efficient Rainbow CNN (van Hasselt et al. 2019, arXiv 1906.05243,
-      Appendix F: Conv 32 5x5/5, Conv 64 5x5/5, flatten; input /255), or "drqv2" = DrQ-v2 encoder
+      Appendix F: Conv 32 5x5/5, Conv 64 5x5/5, flatten; input /255), "nature" = DQN's convolutions
+      (Mnih et al. 2015, Nature, Methods: 32 8x8/4, 64 4x4/2, 64 3x3/1, flatten; input /255, no Linear 512),
+      or "drqv2" = DrQ-v2 encoder
       (Yarats et al. 2021, arXiv 2107.09645: 4 convs 32 ch 3x3, first stride 2; input /255 − 0.5;
       orthogonal init with ReLU gain as in the authors' `utils.weight_init`). Both use VALID padding.
     max_shift: S_max in pixels (ALIX.yaml `pad: 2`). S is clipped to [0, max_shift].
@@ -170,15 +172,15 @@ learn_shift.defvjp(_learn_shift_fwd, _learn_shift_bwd)
 # ---------------------------------------------------------------------------------------------------
 
 
-def _bilinear_shift_1d(x: jax.Array, delta: jax.Array, axis: int) -> jax.Array:
-  """Samples x at (index + delta) along `axis` with linear interpolation and replicate padding."""
-  size = x.shape[axis]
+def _interpolation_matrix(size: int, delta: jax.Array, dtype) -> jax.Array:
+  """[..., size, size] linear-interpolation weights: row i samples position i + delta, with replicate padding
+  (indices clamped to [0, size − 1]). `delta` is a scalar or [B]."""
   base = jnp.floor(delta)
-  frac = (delta - base).astype(x.dtype)
-  idx = jnp.arange(size) + base.astype(jnp.int32)
-  lo = jnp.take(x, jnp.clip(idx, 0, size - 1), axis=axis)
-  hi = jnp.take(x, jnp.clip(idx + 1, 0, size - 1), axis=axis)
-  return (1.0 - frac) * lo + frac * hi
+  frac = (delta - base).astype(dtype)[..., None, None]
+  index = jnp.arange(size) + base.astype(jnp.int32)[..., None]
+  low = jax.nn.one_hot(jnp.clip(index, 0, size - 1), size, dtype=dtype)
+  high = jax.nn.one_hot(jnp.clip(index + 1, 0, size - 1), size, dtype=dtype)
+  return (1.0 - frac) * low + frac * high
 
 
 def bilinear_shift(features: jax.Array, delta: jax.Array) -> jax.Array:
@@ -189,16 +191,19 @@ def bilinear_shift(features: jax.Array, delta: jax.Array) -> jax.Array:
     delta: [2] (one (δ_y, δ_x) for the whole batch) or [B, 2] (one per example), in pixels.
 
   Because the offset is the same for all positions, the 2-D bilinear sample is the product of two
-  1-D linear interpolations; clamping indices to [0, size − 1] is replicate padding of any width.
-  Every output is a convex combination of inputs, so Σ ∂L/∂input = Σ ∂L/∂output.
+  1-D linear interpolations, each a small matrix product (rows: [H, H], columns: [W, W]); clamping
+  indices to [0, size − 1] is replicate padding of any width. As products, forward and backward are
+  dense matmuls instead of gathers and scatter-adds, which cost A-LIX most of its update time
+  (BUILD_NOTES.md, "A-LIX cost"). Every output is a convex combination of inputs, so
+  Σ ∂L/∂input = Σ ∂L/∂output. HIGHEST precision keeps the weights exact on accelerators (no TF32).
   """
-  def one(x, d):  # x [..., H, W, C] with H at axis -3.
-    x = _bilinear_shift_1d(x, d[0], axis=x.ndim - 3)
-    return _bilinear_shift_1d(x, d[1], axis=x.ndim - 2)
-
-  if delta.ndim == 1:
-    return one(features, delta)
-  return jax.vmap(one)(features, delta)
+  height, width = features.shape[1:3]
+  rows = _interpolation_matrix(height, delta[..., 0], features.dtype)
+  cols = _interpolation_matrix(width, delta[..., 1], features.dtype)
+  batch = "" if delta.ndim == 1 else "b"
+  precision = jax.lax.Precision.HIGHEST
+  x = jnp.einsum(f"{batch}ih,bhwc->biwc", rows, features, precision=precision)
+  return jnp.einsum(f"{batch}jw,biwc->bijc", cols, x, precision=precision)
 
 
 class LocalSignalMixing(hk.Module):

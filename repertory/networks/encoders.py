@@ -18,7 +18,7 @@ the encoder's own; the others have one architecture and ignore it. Adding an enc
 """
 
 import dataclasses
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from repertory.errors import ConfigError
 
@@ -43,6 +43,7 @@ class Encoder:
   wrap_optimizer: Callable[[Any], Any] = _identity
   metrics: Callable[[Any], Dict[str, Any]] = _no_metrics
   hyperbolic_head: bool = False
+  layer_stacks: Tuple[str, ...] = ()  # the `conv.LAYERS` stacks it can be built on; () = one architecture
 
 
 _ENCODERS: Dict[str, Encoder] = {}
@@ -60,6 +61,23 @@ def check_encoder(name: str) -> None:
   """ConfigError unless `name` is a registered encoder; imports nothing heavy."""
   if name not in _ENCODERS:
     raise ConfigError(f"unknown encoder '{name}'; choose one of {', '.join(encoder_names())}")
+
+
+# The names of `conv.LAYERS` (kept here so that checking a config imports no Haiku; a test compares them).
+LAYER_STACKS = ("der", "nature", "drqv2")
+
+
+def check_encoder_layers(name: str, layers: str, default: str) -> None:
+  """ConfigError unless encoder `name` can be built on the `conv.LAYERS` stack `layers`; an encoder of one
+  architecture takes only the agent's `default` (which it ignores)."""
+  check_encoder(name)
+  stacks = _ENCODERS[name].layer_stacks
+  if not stacks and layers != default:
+    several = ", ".join(n for n, e in _ENCODERS.items() if e.layer_stacks)
+    raise ConfigError(f"encoder_layers='{layers}' is not available for the {name} encoder (it has one architecture; "
+                      f"encoder_layers applies to {several}); use encoder_layers={default}")
+  if stacks and layers not in stacks:
+    raise ConfigError(f"encoder_layers='{layers}' is unknown; use one of {', '.join(stacks)}")
 
 
 def get_encoder(name: str) -> Encoder:
@@ -123,6 +141,6 @@ register(Encoder("impala-resnet", _impala_resnet, "IMPALA deep ResNet, Espeholt 
 register(Encoder("drq", _drq, "DrQ-v2 CNN with random-shift augmentation, Yarats et al. 2021, arXiv 2107.09645",
                  augment=_random_shift))
 register(Encoder("alix", _alix, "A-LIX adaptive local signal mixing, Cetin et al. 2022, arXiv 2207.00986",
-                 random_in_training=True, wrap_optimizer=_alix_optimizer, metrics=_alix_metrics))
+                 random_in_training=True, wrap_optimizer=_alix_optimizer, metrics=_alix_metrics, layer_stacks=LAYER_STACKS))
 register(Encoder("hyperbolic", _hyperbolic, "S-RYM spectrally-normalised CNN + hyperbolic head, Cetin et al. 2023, "
-                 "arXiv 2210.01542", has_state=True, hyperbolic_head=True))
+                 "arXiv 2210.01542", has_state=True, hyperbolic_head=True, layer_stacks=LAYER_STACKS))

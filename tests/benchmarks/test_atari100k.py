@@ -1,8 +1,10 @@
 """`repertory bench atari100k` in reduced mode: well-formed reports, finished runs skipped, other configs refused."""
 
+import argparse
 import csv
 import json
 import math
+import os
 import signal
 import sys
 
@@ -115,3 +117,51 @@ def test_stopping_the_bench_process_stops_its_runs(tmp_path, stop):
     assert returncode == 130 and err.strip().splitlines()[-1] == "repertory: interrupted"
   # SIGTERM reaches the run from the pool, or from Linux when the pool died: it checkpoints and says so
   assert json.loads(status_path.read_text())["status"] == "interrupted"
+
+
+# The standard 26 games of Atari 100k (Kaiser et al. 2020, arXiv 1903.00374, Table 1), written out by hand.
+SUITE = ("Alien Amidar Assault Asterix BankHeist BattleZone Boxing Breakout ChopperCommand CrazyClimber DemonAttack "
+         "Freeway Frostbite Gopher Hero Jamesbond Kangaroo Krull KungFuMaster MsPacman Pong PrivateEye Qbert RoadRunner "
+         "Seaquest UpNDown").split()
+
+
+def test_the_whole_suite_is_planned_and_reported_at_26_games(tmp_path):
+  """`--games atari100k` plans the 26 games, each with its ROM; reports over 26 runs that scored the published
+  DER scores give DER's human-normalised mean, one row and one bar per game."""
+  import pandas as pd
+  from repertory.benchmarks import atari100k
+  from repertory.benchmarks.base import Run
+  parser = argparse.ArgumentParser()
+  atari100k.BENCHMARK.add_arguments(parser)
+  args = parser.parse_args(["--games", "atari100k", "--seeds", "2"])
+  args.out = str(tmp_path / "suite")
+  plan = atari100k.BENCHMARK.plan(args)
+  assert sorted({r.labels["game"] for r in plan.runs}) == sorted(SUITE) and len(plan.runs) == 52
+  assert atari100k._games("all") == atari100k._games("atari100k")
+
+  reference = pd.read_csv(os.path.join(os.path.dirname(atari100k.__file__), "..", "data", "atari100k_reference.csv"))
+  reference = reference.set_index("game").loc[list(SUITE)]
+  finished = []
+  for game, row in reference.iterrows():
+    run_dir = tmp_path / "suite" / "runs" / f"{game}_seed0"
+    run_dir.mkdir(parents=True)
+    (run_dir / "status.json").write_text(json.dumps({
+        "score": row["der"], "eval_episodes": 100, "eval_return_std": 0.0, "actor_steps": 100_000,
+        "learner_steps": 100_000, "wall_clock_s": 1.0, "learner_updates_per_s": 1.0, "training_steps_per_s": 1.0}))
+    finished.append(Run(f"{game} seed 0", str(run_dir), None, {"game": game, "seed": 0}))
+  record = {"agent": "der", "encoder": "der", "steps": atari100k.STEPS, "eval_episodes": atari100k.EVAL_EPISODES,
+            "max_episode_steps": atari100k.MAX_EPISODE_STEPS, "overrides": {}}
+  atari100k_report.write_reports(str(tmp_path / "suite"), record, finished)
+
+  out = tmp_path / "suite"
+  assert len(pd.read_csv(out / "per_game.csv")) == 26
+  aggregate = pd.read_csv(out / "aggregate.csv").set_index("metric")
+  normalised = (reference["der"] - reference["random"]) / (reference["human"] - reference["random"])
+  assert aggregate.loc["mean", "value"] == pytest.approx(normalised.mean(), rel=1e-6)
+  assert aggregate.loc["median", "value"] == pytest.approx(normalised.median(), rel=1e-6)
+  assert aggregate.loc["mean", "value"] == pytest.approx(0.285, abs=5e-4)  # DER's published mean HNS
+  # one run per game: the stratified bootstrap resamples runs within games, so the interval is the point
+  assert aggregate.loc["mean", "ci_low"] == pytest.approx(aggregate.loc["mean", "value"]) == aggregate.loc["mean", "ci_high"]
+  results = (out / "RESULTS.md").read_text()
+  assert all(f"| {game} " in results for game in SUITE) and "Reduced mode" not in results
+  assert (out / "per_game_vs_published.png").stat().st_size > 10_000

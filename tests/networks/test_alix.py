@@ -51,6 +51,25 @@ def test_half_pixel_shift_averages_neighbours_and_per_example_deltas():
   np.testing.assert_allclose(out[1, :, 1:], 0.75 * x[1, :, 1:] + 0.25 * x[1, :, :3], atol=1e-6)
 
 
+def test_bilinear_shift_matches_scipy_map_coordinates_on_every_map_size_of_the_torsos():
+  """Against jax.scipy.ndimage.map_coordinates (order 1 = bilinear, mode "nearest" = replicate padding), on
+  the DER (16×16, 3×3), Nature (20×20, 9×9, 7×7) and DrQ-v2 (41×41) maps, shifts past the border included."""
+  from jax.scipy.ndimage import map_coordinates
+  key = jax.random.PRNGKey(3)
+  for size in (3, 7, 9, 16, 20, 41):
+    k1, k2, key = jax.random.split(key, 3)
+    x = jax.random.normal(k1, (3, size, size, 2))
+    deltas = jax.random.uniform(k2, (3, 2), minval=-4.0, maxval=4.0)
+    out = alix.bilinear_shift(x, deltas)
+    rows, cols = jnp.meshgrid(jnp.arange(size, dtype=jnp.float32), jnp.arange(size, dtype=jnp.float32), indexing="ij")
+    for b in range(3):
+      for c in range(2):
+        expected = map_coordinates(x[b, :, :, c], [rows + deltas[b, 0], cols + deltas[b, 1]], order=1, mode="nearest")
+        np.testing.assert_allclose(out[b, :, :, c], expected, atol=1e-5, err_msg=f"{size}x{size}")
+    np.testing.assert_allclose(alix.bilinear_shift(x, deltas[0]), alix.bilinear_shift(x, jnp.tile(deltas[:1], (3, 1))),
+                               atol=1e-6)  # one δ for the batch = the same δ for every example
+
+
 def test_shift_is_uniform_in_minus_s_to_s_and_clipped_at_s_max():
   # Channel 0 is the row index, channel 1 the column index: in the interior, output − input = (δ_y, δ_x).
   h = 12
@@ -117,10 +136,11 @@ def _encoder(architecture="der"):
   return hk.transform(lambda x, t: alix.ALIXEncoder(alix.ALIXConfig(architecture))(x, t))
 
 
-@pytest.mark.parametrize("architecture,feature_shape", [("der", (3, 3, 64)), ("drqv2", (6, 6, 32))])
+@pytest.mark.parametrize("architecture,feature_shape", [("der", (3, 3, 64)), ("nature", (3, 3, 64)),
+                                                      ("drqv2", (6, 6, 32))])
 def test_one_step_moves_s_towards_target(architecture, feature_shape):
   f = _encoder(architecture)
-  size = 75 if architecture == "der" else 25
+  size = {"der": 75, "nature": 52, "drqv2": 25}[architecture]
   images = jax.random.randint(jax.random.PRNGKey(0), (4, size, size, 3), 0, 256).astype(jnp.uint8)
   params = f.init(jax.random.PRNGKey(1), images, True)
   assert float(alix_optimizer.alix_shift(params)) == pytest.approx(alix.INITIAL_SHIFT)

@@ -59,6 +59,23 @@ def test_an_unknown_encoder_is_one_line():
     agents.make_config("sac", {"encoder": "hyperbolic"})
 
 
+def test_encoder_layers_choose_the_stack_of_the_encoders_that_take_several():
+  from repertory.networks.conv import LAYERS
+  assert encoders.LAYER_STACKS == tuple(LAYERS)
+  assert agents.make_config("der", {"encoder": "alix", "encoder_layers": "nature"}).encoder_layers == "nature"
+  with pytest.raises(ConfigError, match=r"not available for the der encoder \(it has one architecture; encoder_layers "
+                                        r"applies to alix, hyperbolic\); use encoder_layers=der"):
+    agents.make_config("der", {"encoder_layers": "nature"})
+  with pytest.raises(ConfigError, match="encoder_layers='resnet' is unknown; use one of der, nature, drqv2"):
+    agents.make_config("der", {"encoder": "hyperbolic", "encoder_layers": "resnet"})
+  # on the nature stack, A-LIX's features are DQN's 7×7×64 map of an 84×84 frame (no Linear 512)
+  f = hk.transform(lambda x: encoders.get_encoder("alix").build("nature")(x, False))
+  frames = jnp.zeros((1, 84, 84, 4), jnp.uint8)
+  params = f.init(jax.random.PRNGKey(0), frames)
+  assert f.apply(params, None, frames).shape == (1, 7 * 7 * 64)
+  assert [p["w"].shape for n, p in sorted(params.items()) if "conv" in n] == [(8, 8, 4, 32), (4, 4, 32, 64), (3, 3, 64, 64)]
+
+
 def test_a_registered_encoder_is_usable_by_an_agent_without_touching_it():
   class TinyEncoder(hk.Module):
     def __call__(self, images, is_training):

@@ -21,6 +21,7 @@ class DERConfig(PlasticityConfig):
   INTERVENTIONS: ClassVar[Tuple[str, ...]] = INTERVENTION_NAMES
 
   encoder: str = "der"  # any of `networks.encoders`: der = DataEfficientCNN [paper]; alix: A-LIX (arXiv 2207.00986); hyperbolic: S-RYM (arXiv 2210.01542).
+  encoder_layers: str = "der"  # the conv stack of encoders that take several (alix, hyperbolic): der [paper], nature (DQN's, Mnih et al. 2015), drqv2.
   augmentation_pad: int = 4  # random-shift pad for encoders with an augmentation (drq): ±4 px, DrQ (Kostrikov et al. 2020, arXiv 2004.13649).
   discount: float = 0.99  # [gin] JaxDQNAgent.gamma = 0.99; [paper] 0.99.
   n_step: int = 10  # [gin] update_horizon = 10 ("Use 10 instead of 20 as done by SPR paper"); [paper] uses 20.
@@ -52,8 +53,8 @@ class DERConfig(PlasticityConfig):
 
   def __post_init__(self):
     super().__post_init__()
-    from repertory.networks.encoders import check_encoder
-    check_encoder(self.encoder)
+    from repertory.networks.encoders import check_encoder_layers
+    check_encoder_layers(self.encoder, self.encoder_layers, default="der")
     if self.n_step < 1 or self.batch_size < 1 or self.num_atoms < 2 or self.target_update_period < 1:
       raise ConfigError("DER needs n_step >= 1, batch_size >= 1, num_atoms >= 2 and target_update_period >= 1")
     if self.v_max <= 0:

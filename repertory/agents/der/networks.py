@@ -77,7 +77,7 @@ def make_networks(spec: EnvironmentSpec, config: DERConfig) -> DERNetworks:
                       "(its spectral-norm state is not copied at injection); use injection_step=0 or another encoder")
 
   def forward(observations: jax.Array, is_training: bool, noisy: bool) -> jax.Array:
-    features = encoder.build("der")(observations, is_training)
+    features = encoder.build(config.encoder_layers)(observations, is_training)
     if encoder.hyperbolic_head:
       from repertory.networks.hyperbolic import SRYMHead
       logits = SRYMHead(num_actions * config.num_atoms)(features, is_training)
