@@ -52,14 +52,17 @@ test: test-311 test-312
 # Within a leg: most files in TEST_WORKERS processes (pytest-xdist, a file to a process), then the `serial`
 # ones alone: those start a Ray cluster or time their runs (BUILD_NOTES.md, "make test").
 TEST_WORKERS ?= 2
+# XLA executables cached on disk per leg, so a function compiled by one test process is loaded by the next
+# (the same learner update is compiled in many tests and their subprocesses; BUILD_NOTES.md, "make test").
+TEST_ENV = JAX_COMPILATION_CACHE_DIR=$(abspath $(1))/jax-cache JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0.2
 PYTEST_PARALLEL := -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not serial" tests
 PYTEST_SERIAL := -m pytest -m serial tests
 
 test-311: $(STAMP)
-	$(PY) $(PYTEST_PARALLEL) && $(PY) $(PYTEST_SERIAL)
+	export $(call TEST_ENV,$(VENV)) && $(PY) $(PYTEST_PARALLEL) && $(PY) $(PYTEST_SERIAL)
 
 test-312: $(STAMP312)
-	$(PY312) $(PYTEST_PARALLEL) && $(PY312) $(PYTEST_SERIAL)
+	export $(call TEST_ENV,$(VENV312)) && $(PY312) $(PYTEST_PARALLEL) && $(PY312) $(PYTEST_SERIAL)
 
 # The wheels benchmarks/device_check.sh installs on a GPU host without a package index (cp312, x86-64).
 device-wheels:

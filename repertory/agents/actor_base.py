@@ -7,18 +7,31 @@ import numpy as np
 
 
 class VariableClient:
-  """Keeps a copy of the learner's parameters, refreshed every `period` calls to `maybe_update`."""
+  """Keeps a copy of the learner's parameters, refreshed every `period` calls to `maybe_update`.
 
-  def __init__(self, source: Any, period: int):
+  With `sparsity` > 0 the copy has that fraction of every weight tensor `w` zeroed by magnitude
+  (`networks.sparse.prune_by_magnitude`): evaluation at a target sparsity, as Powerpropagation prunes a
+  trained network (Schwarz et al. 2021, arXiv 2110.00296, §4). For a Powerprop layer the stored v ranks as
+  its weight w = v|v|^(α−1) does, so pruning v keeps the same entries as pruning w.
+  """
+
+  def __init__(self, source: Any, period: int, sparsity: float = 0.0):
     self._source = source
     self._period = max(1, period)
+    self._sparsity = sparsity
     self._calls = 0
-    self.params = source.get_variables()
+    self.params = self._fetch()
+
+  def _fetch(self) -> Any:
+    if not self._sparsity:
+      return self._source.get_variables()
+    from repertory.networks.sparse import prune_by_magnitude
+    return prune_by_magnitude(self._source.get_variables(), self._sparsity)
 
   def maybe_update(self) -> None:
     self._calls += 1
     if self._calls % self._period == 0:
-      self.params = self._source.get_variables()
+      self.params = self._fetch()
 
 
 class FeedForwardActor:

@@ -33,6 +33,9 @@ class PlasticityConfig:
   # ReDo (Sokar et al. 2023, arXiv 2302.12902, Alg. 1) every this many learner updates, at dormant_threshold τ;
   # 0: never. The paper's reset period is a tuned hyperparameter; no default is taken from it.
   redo_period: int = 0
+  # Evaluate with this fraction of every weight tensor zeroed by magnitude (Powerprop prunes after training,
+  # Schwarz et al. 2021, arXiv 2110.00296, §4; the paper sweeps the sparsity, so no default is taken); 0: dense.
+  eval_sparsity: float = 0.0
 
   def __post_init__(self):
     check_plasticity(self)
@@ -84,6 +87,9 @@ def check_plasticity(config: PlasticityConfig) -> None:
   if config.layer_kind not in sparse.LAYER_KINDS:
     raise ConfigError(f"unknown layer_kind '{config.layer_kind}'; choose one of {', '.join(sparse.LAYER_KINDS)}")
   diagnostic_names(config.diagnostics)
+  if not 0.0 <= config.eval_sparsity < 1.0:
+    raise ConfigError(f"eval_sparsity={config.eval_sparsity} is outside [0, 1); use the fraction of each weight "
+                      "tensor to zero for evaluation, e.g. 0.9 (0: dense)")
   resets.check_shrink_perturb(config.shrink_perturb_period, config.shrink_factor, config.perturb_scale)
   if config.redo_period < 0:
     raise ConfigError(f"redo_period={config.redo_period} must be >= 0 (learner updates between ReDo resets; 0: never)")

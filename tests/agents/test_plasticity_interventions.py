@@ -139,3 +139,37 @@ def test_powerprop_layers_build_for_the_mlp_agents_and_der_refuses_sparse_layers
   with pytest.raises(ConfigError, match="not available for der"):
     make_builder("der", {"layer_kind": "powerprop"}).make_networks(
         make_environment_spec(environments.make("atari:Pong", seed=0)))
+
+
+@pytest.mark.parametrize("agent, kind", [("dqn", "powerprop"), ("impala", "dense"), ("sac", "powerprop")])
+def test_evaluation_at_a_target_sparsity_prunes_every_weight_tensor_by_magnitude(agent, kind):
+  from repertory.networks.sparse import kept_count
+  learner, _, _, _ = run_updates(agent, steps=1, extra_overrides={"layer_kind": kind, "eval_sparsity": "0.75"})
+  environment = environments.make(AGENTS[agent][0], seed=0)
+  spec = make_environment_spec(environment)
+  environment.close()
+  builder = make_builder(agent, {**AGENTS[agent][1], "layer_kind": kind, "eval_sparsity": "0.75"})
+  policy = builder.make_policy(builder.make_networks(spec))
+  dense = jax.tree_util.tree_flatten_with_path(jax.device_get(learner.get_variables()))[0]
+  evaluated = jax.tree_util.tree_leaves(jax.device_get(builder.make_actor(policy, learner, 0, evaluation=True)._client.params))
+  trained = jax.tree_util.tree_leaves(jax.device_get(builder.make_actor(policy, learner, 0)._client.params))
+  weights = 0
+  for (path, full), pruned, acting in zip(dense, evaluated, trained):
+    np.testing.assert_array_equal(acting, full)  # training actors act with the dense parameters
+    if getattr(path[-1], "key", None) != "w":
+      np.testing.assert_array_equal(pruned, full)  # biases (and other leaves) are kept
+      continue
+    weights += 1
+    kept = np.abs(full) >= np.sort(np.abs(full), axis=None)[-kept_count(0.25, full.size)]
+    assert np.count_nonzero(pruned) == kept_count(0.25, full.size)  # exactly 25% of the entries left
+    np.testing.assert_array_equal(pruned, np.where(kept, full, 0))  # and they are the largest in magnitude
+  assert weights >= 2
+
+
+def test_an_evaluation_sparsity_outside_the_unit_interval_or_for_der_is_one_line():
+  for value in ("1.0", "-0.1", "1.5"):
+    with pytest.raises(ConfigError, match=r"eval_sparsity=.* is outside \[0, 1\)") as error:
+      make_config("dqn", {"eval_sparsity": value})
+    assert "\n" not in str(error.value)
+  with pytest.raises(ConfigError, match="eval_sparsity is not available for DERConfig"):
+    make_config("der", {"eval_sparsity": "0.5"})

@@ -55,5 +55,6 @@ class DQNBuilder:
       epsilon = lambda step: c.evaluation_epsilon
     else:
       epsilon = acting.linear_epsilon(c.epsilon_start, c.epsilon_end, c.epsilon_decay_steps)
-    client = VariableClient(variable_source, 1 if evaluation else c.variable_update_period)
+    client = VariableClient(variable_source, 1 if evaluation else c.variable_update_period,
+                            sparsity=c.eval_sparsity if evaluation else 0.0)
     return acting.DQNActor(policy, client, epsilon, seed, adder)

@@ -72,5 +72,6 @@ class IMPALABuilder:
   def make_actor(self, policy, variable_source: Any, seed: int, adder: Optional[Any] = None,
                  evaluation: bool = False):
     c = self.config
-    client = VariableClient(variable_source, 1 if evaluation else (c.variable_update_period or c.unroll_length))
+    client = VariableClient(variable_source, 1 if evaluation else (c.variable_update_period or c.unroll_length),
+                            sparsity=c.eval_sparsity if evaluation else 0.0)
     return acting.IMPALAActor(policy, client, seed, adder, greedy=evaluation and c.evaluation_greedy)

@@ -64,5 +64,6 @@ class SACBuilder:
   def make_actor(self, policy, variable_source: Any, seed: int, adder: Optional[Any] = None,
                  evaluation: bool = False):
     c = self.config
-    client = VariableClient(variable_source, 1 if evaluation else c.variable_update_period)
+    client = VariableClient(variable_source, 1 if evaluation else c.variable_update_period,
+                            sparsity=c.eval_sparsity if evaluation else 0.0)
     return acting.SACActor(policy, client, seed, adder, evaluation=evaluation, random_steps=c.min_replay_size)
