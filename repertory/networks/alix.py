@@ -65,7 +65,7 @@ class ALIXConfig:
       (Mnih et al. 2015, Nature, Methods: 32 8x8/4, 64 4x4/2, 64 3x3/1, flatten; input /255, no Linear 512),
       or "drqv2" = DrQ-v2 encoder
       (Yarats et al. 2021, arXiv 2107.09645: 4 convs 32 ch 3x3, first stride 2; input /255 − 0.5;
-      orthogonal init with ReLU gain as in the authors' `utils.weight_init`). Both use VALID padding.
+      orthogonal init with ReLU gain as in the authors' `utils.weight_init`). All use VALID padding.
     max_shift: S_max in pixels (ALIX.yaml `pad: 2`). S is clipped to [0, max_shift].
     initial_shift: S at initialisation in pixels (ALIX.yaml `parameter_init: 0.5`).
     nd_target: ND_target (ALIX.yaml: 0.535).
@@ -193,7 +193,7 @@ def bilinear_shift(features: jax.Array, delta: jax.Array) -> jax.Array:
   Because the offset is the same for all positions, the 2-D bilinear sample is the product of two
   1-D linear interpolations, each a small matrix product (rows: [H, H], columns: [W, W]); clamping
   indices to [0, size − 1] is replicate padding of any width. As products, forward and backward are
-  dense matmuls instead of gathers and scatter-adds, which cost A-LIX most of its update time
+  dense matmuls instead of gathers and scatter-adds, which measured slower on the DER torso
   (BUILD_NOTES.md, "A-LIX cost"). Every output is a convex combination of inputs, so
   Σ ∂L/∂input = Σ ∂L/∂output. HIGHEST precision keeps the weights exact on accelerators (no TF32).
   """
