@@ -20,13 +20,20 @@ class VariableClient:
     self._period = max(1, period)
     self._sparsity = sparsity
     self._calls = 0
+    self._fetched = None  # the leaves of the source's variables that `params` was pruned from
     self.params = self._fetch()
 
   def _fetch(self) -> Any:
+    variables = self._source.get_variables()
     if not self._sparsity:
-      return self._source.get_variables()
-    from repertory.networks.sparse import prune_by_magnitude
-    return prune_by_magnitude(self._source.get_variables(), self._sparsity)
+      return variables
+    import jax
+    leaves = jax.tree_util.tree_leaves(variables)
+    fetched = self._fetched
+    if fetched is None or len(leaves) != len(fetched) or any(a is not b for a, b in zip(leaves, fetched)):
+      from repertory.networks.sparse import prune_by_magnitude  # an evaluator fetches every step: prune what is new
+      self._fetched, self._pruned = leaves, prune_by_magnitude(variables, self._sparsity)
+    return self._pruned
 
   def maybe_update(self) -> None:
     self._calls += 1

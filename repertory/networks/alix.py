@@ -52,7 +52,7 @@ INITIAL_SHIFT = 0.5  # ALIX.yaml parameter_init: 0.5.
 SHIFT_MODULE_NAME = "alix_shift"
 SHIFT_PARAM_NAME = "shift"
 
-_ARCHITECTURES = ("der", "nature", "drqv2")  # stacks of `conv.LAYERS`
+_ARCHITECTURES = tuple(LAYERS)  # every stack of `conv.LAYERS`
 
 
 @dataclasses.dataclass(frozen=True)

@@ -151,7 +151,11 @@ def test_evaluation_at_a_target_sparsity_prunes_every_weight_tensor_by_magnitude
   builder = make_builder(agent, {**AGENTS[agent][1], "layer_kind": kind, "eval_sparsity": "0.75"})
   policy = builder.make_policy(builder.make_networks(spec))
   dense = jax.tree_util.tree_flatten_with_path(jax.device_get(learner.get_variables()))[0]
-  evaluated = jax.tree_util.tree_leaves(jax.device_get(builder.make_actor(policy, learner, 0, evaluation=True)._client.params))
+  evaluator = builder.make_actor(policy, learner, 0, evaluation=True)
+  first = evaluator._client.params
+  evaluator._client.maybe_update()
+  assert evaluator._client.params is first  # unchanged learner parameters are not pruned again
+  evaluated = jax.tree_util.tree_leaves(jax.device_get(first))
   trained = jax.tree_util.tree_leaves(jax.device_get(builder.make_actor(policy, learner, 0)._client.params))
   weights = 0
   for (path, full), pruned, acting in zip(dense, evaluated, trained):
