@@ -31,21 +31,32 @@ class EnvironmentLoop:
     """Takes exactly `num_steps` environment steps; returns the episodes that ended meanwhile."""
     finished = []
     for _ in range(num_steps):
-      if self._timestep is None or self._timestep.last():
-        self._timestep = self._env.reset()
-        self._actor.observe_first(self._timestep)
-        self._return, self._length = 0.0, 0
-      action = self._actor.select_action(self._timestep.observation)
-      self._timestep = self._env.step(action)
-      self._actor.observe(action, self._timestep)
-      if self._update_actor:
-        self._actor.update()
-      self._return += float(self._timestep.reward or 0.0)
-      self._length += 1
-      self.total_steps += 1
-      if self._timestep.last():
-        finished.append(EpisodeStats(self._return, self._length, getattr(self._env, "last_game_over", True)))
+      action = self._actor.select_action(self.begin_step())
+      episode = self.end_step(action)
+      if episode is not None:
+        finished.append(episode)
     return finished
+
+  def begin_step(self) -> Any:
+    """The observation the next action is chosen for (resetting the environment after an episode's end)."""
+    if self._timestep is None or self._timestep.last():
+      self._timestep = self._env.reset()
+      self._actor.observe_first(self._timestep)
+      self._return, self._length = 0.0, 0
+    return self._timestep.observation
+
+  def end_step(self, action: Any) -> Optional[EpisodeStats]:
+    """Takes `action` in the environment; the episode's statistics when it ended with this step."""
+    self._timestep = self._env.step(action)
+    self._actor.observe(action, self._timestep)
+    if self._update_actor:
+      self._actor.update()
+    self._return += float(self._timestep.reward or 0.0)
+    self._length += 1
+    self.total_steps += 1
+    if self._timestep.last():
+      return EpisodeStats(self._return, self._length, getattr(self._env, "last_game_over", True))
+    return None
 
   def run_episodes(self, num_episodes: int, max_seconds: Optional[float] = None) -> List[EpisodeStats]:
     """Runs whole episodes from a fresh reset (evaluation)."""

@@ -161,6 +161,7 @@ class SGDLearner(LearnerBase):
         priorities.append(step_priorities)
       return state, jax.tree.map(lambda *xs: jnp.mean(jnp.stack(xs)), *metrics), jnp.stack(priorities)
 
+    self.sgd_steps_fn = sgd_steps  # pure: what `StackedLearner` vmaps over K runs
     if diagnostics.period:
       self._diagnostics = Diagnostics(make_diagnose(*_diagnosed(networks, loss), optimizer, diagnostics),
                                       diagnostics.period)
@@ -180,21 +181,31 @@ class SGDLearner(LearnerBase):
     if self._inject_due():
       self._state = self.data_parallel.replicate(self._host_copy(self._state._replace(
           params=injection.inject(self._state.params), target_params=injection.inject(self._state.target_params))))
-    batches = [next(self._iterator) for _ in range(self._settings.sgd_steps_per_call)]
+    batches, data, weights = self.next_batches()
     if self._reset_due():
       self._state = self._reset(self._state, batches[0].data)
-    exponent = self.importance_exponent()
-    weights = self.data_parallel.shard(np.stack([importance_weights(b, exponent, normalise=False) for b in batches]),
-                                       axis=1)
-    data = self.data_parallel.shard(jax.tree.map(_stack, *[b.data for b in batches]), axis=1)
+    data = self.data_parallel.shard(data, axis=1)
+    weights = self.data_parallel.shard(weights, axis=1)
     self._state, metrics, priorities = self._sgd_steps(self._state, data, weights)
     self._steps += len(batches)
     if self._diagnostics is not None:
       self._diagnostics.observe(self._steps, batches[0].data, self._state.params, self._state, self._state.opt_state)
+    self.write_priorities(batches, self.data_parallel.local(priorities, axis=1))
+    return metrics
+
+  def next_batches(self) -> Tuple[list, Any, np.ndarray]:
+    """(the next `sgd_steps_per_call` batches, their data stacked [K, B, ...], importance weights [K, B]) at
+    this learner's β."""
+    batches = [next(self._iterator) for _ in range(self._settings.sgd_steps_per_call)]
+    exponent = self.importance_exponent()
+    weights = np.stack([importance_weights(b, exponent, normalise=False) for b in batches])
+    return batches, jax.tree.map(_stack, *[b.data for b in batches]), weights
+
+  def write_priorities(self, batches: list, priorities: Any) -> None:
+    """New priorities [K, B] of `batches` back to the table."""
     if self._update_priorities is not None:
       keys = np.concatenate([b.keys for b in batches])
-      self._update_priorities(keys, self.data_parallel.local(priorities, axis=1).reshape(-1))
-    return metrics
+      self._update_priorities(keys, np.asarray(priorities).reshape(-1))
 
   def get_variables(self) -> Any:
     """What actors act with: the online parameters (with the Haiku state when the networks have one)."""

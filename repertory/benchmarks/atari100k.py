@@ -10,6 +10,9 @@ life) over --eval-episodes games, true game scores. Reports in <out>:
   stratified-bootstrap CIs, rliable), comparison.md (ours vs published DER, DrQ(ε), SPR, A-LIX),
   per_game_vs_published.png, aggregate_intervals.png, RESULTS.md (machine, commit, date, wall-clock
   and learner updates/s per run).
+With --runs-per-process K, up to K runs of games with the same action set train in one process (one vmapped
+learner update over their K parameter sets, one policy call for their K environments per step; each run keeps
+its own replay, files and results, the same as when it runs alone: tests/launch/test_sync_group.py).
 A finished run with the same configuration is skipped on a re-run and an unfinished one starts again
 (a resumed run would not reproduce the uninterrupted one); an --out holding results of a different
 configuration is refused.
@@ -17,7 +20,8 @@ configuration is refused.
 
 import argparse
 import dataclasses
-from typing import Any, Dict, List
+import functools
+from typing import Any, Dict, List, Sequence, Tuple
 
 from repertory.benchmarks.base import Benchmark, Plan, Run
 from repertory.errors import ConfigError
@@ -62,6 +66,17 @@ def _games(text: str) -> List[str]:
   return games
 
 
+@functools.lru_cache(maxsize=None)
+def _spec_key(env: str) -> Any:
+  """What runs sharing a vmapped network must agree on: observation shape and number of actions."""
+  from repertory import environments
+  environment = environments.make(env, seed=0)
+  try:
+    return environment.observation_spec().shape, environment.action_spec().num_values
+  finally:
+    environment.close()
+
+
 class Atari100k(Benchmark):
   name = "atari100k"
   help = "Atari 100k benchmark (DER with a chosen encoder)"
@@ -83,6 +98,9 @@ class Atari100k(Benchmark):
                    help="evaluation games per run at the end of training (ε = 0.001; protocol: 100)")
     p.add_argument("--max-episode-steps", type=int, default=MAX_EPISODE_STEPS,
                    help="agent steps after which an episode is cut (protocol: 27000 = 108k frames; lower only for smoke tests)")
+    p.add_argument("--runs-per-process", type=int, default=1, metavar="K",
+                   help="train up to K runs in one process with one vmapped learner update and one policy call per step "
+                        "(runs of games with the same action set; each run's results as when it runs alone)")
     p.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
                    help="override a DER config field, e.g. --config n_step=20 (repeatable); importance_sampling_anneal_steps "
                         "defaults to steps - min_replay_size. Each 100k run's replay needs up to ~6 GB of memory")
@@ -91,7 +109,7 @@ class Atari100k(Benchmark):
     import os
     from repertory import agents
     from repertory.networks.encoders import check_encoder
-    for flag in ("seeds", "steps", "eval_episodes", "max_episode_steps"):
+    for flag in ("seeds", "steps", "eval_episodes", "max_episode_steps", "runs_per_process"):
       if getattr(args, flag) < 1:
         raise ConfigError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
     if args.agent not in agents.agent_names():
@@ -109,6 +127,12 @@ class Atari100k(Benchmark):
       overrides["importance_sampling_anneal_steps"] = str(max(1, args.steps - config.min_replay_size))
       config = agents.make_config(args.agent, overrides)  # β reaches 1 at the end of the run
     games = _games(args.games)
+    if args.runs_per_process > len(games) * args.seeds:
+      raise ConfigError(f"--runs-per-process {args.runs_per_process} is more than the {len(games) * args.seeds} run(s) "
+                        f"asked for ({len(games)} game(s) x {args.seeds} seed(s)); use at most that")
+    if args.runs_per_process > 1:
+      from repertory.agents.stacked_learner import check_stackable
+      check_stackable(config)
     record = {"benchmark": "atari100k", "agent": args.agent, "encoder": args.encoder, "steps": args.steps,
               "eval_episodes": args.eval_episodes, "max_episode_steps": args.max_episode_steps,
               "overrides": dict(sorted(overrides.items())), "agent_config": dataclasses.asdict(config)}
@@ -121,6 +145,16 @@ class Atari100k(Benchmark):
         runs.append(Run(f"{game} seed {seed}", run_dir, experiment, {"game": game, "seed": seed},
                         title=f"{args.agent} + {args.encoder} encoder on {game}, seed {seed}"))
     return Plan(record, tuple(runs))
+
+  def groups(self, args, runs: Sequence[Run]) -> List[Tuple[Run, ...]]:
+    """Up to --runs-per-process runs per process, each group of games with the same observation and action specs
+    (one vmapped network), in the order planned."""
+    by_spec: Dict[Any, List[Run]] = {}
+    for run in runs:
+      by_spec.setdefault(_spec_key(run.experiment.env), []).append(run)
+    k = args.runs_per_process
+    groups = [tuple(same[i:i + k]) for same in by_spec.values() for i in range(0, len(same), k)]
+    return sorted(groups, key=lambda group: runs.index(group[0]))
 
   def report(self, args, plan: Plan, finished, missing, wall_clock_s: float) -> List[str]:
     import os

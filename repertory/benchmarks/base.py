@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 @dataclasses.dataclass(frozen=True)
 class Run:
-  """One training run of a benchmark: trained by `launch.training.train_run` in its own process."""
+  """One training run of a benchmark: trained by `launch.training.train_runs` in its own process (or in a group's)."""
   name: str  # for progress bars and messages, e.g. "Pong seed 0"
   run_dir: str
   experiment: Any  # an ExperimentConfig whose run_dir is `run_dir`
@@ -53,6 +53,10 @@ class Benchmark:
   def saved_run_config(self, saved: Dict[str, Any]) -> Dict[str, Any]:
     """A run's stored config.json as this code would write it (for runs written by older versions)."""
     return saved
+
+  def groups(self, args: argparse.Namespace, runs: Sequence[Run]) -> List[Tuple[Run, ...]]:
+    """The runs to train together in one process (`launch.sync.run_sync_group`); each alone by default."""
+    return [(run,) for run in runs]
 
   def measure(self, args: argparse.Namespace, plan: Plan) -> None:
     """Measurements made in the runner's process before the runs start (none by default)."""

@@ -13,7 +13,7 @@ import dataclasses
 import os
 import sys
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from repertory.launch.lifetime import die_with_parent, interrupt_on_sigterm, parent_died
 
@@ -24,9 +24,14 @@ GRACE_S = 30.0
 
 @dataclasses.dataclass(frozen=True)
 class Job:
-  run: Any  # base.Run
-  resume: bool
+  """Runs trained together in one process: one run, or several sharing a vmapped update (--runs-per-process)."""
+  runs: Tuple[Any, ...]  # base.Run
+  resumes: Tuple[bool, ...]
   log_path: str
+
+  @property
+  def name(self) -> str:
+    return self.runs[0].name if len(self.runs) == 1 else f"{self.runs[0].name} and {len(self.runs) - 1} more"
 
 
 def last_actor_steps(run_dir: str) -> int:
@@ -42,22 +47,24 @@ def last_actor_steps(run_dir: str) -> int:
     return 0
 
 
-def _exit_when_orphaned(run_dir: str, grace_s: float = GRACE_S) -> None:
+def _exit_when_orphaned(run_dirs: Sequence[str], grace_s: float = GRACE_S) -> None:
   """A thread of the worker: `grace_s` after the pool died, ends the worker even if it is still saving,
-  leaving its status "interrupted" rather than "running"."""
+  leaving its runs' status "interrupted" rather than "running"."""
   from repertory.launch.training import mark_stopped_if_running
   while not parent_died():
     time.sleep(1.0)
   time.sleep(grace_s)
-  mark_stopped_if_running(run_dir, f"the bench process died and the run did not stop within {grace_s:g} s")
+  for run_dir in run_dirs:
+    mark_stopped_if_running(run_dir, f"the bench process died and the run did not stop within {grace_s:g} s")
   os._exit(137)
 
 
 def _train(job: Job, core: Optional[int]) -> None:
-  """A worker process: pinned (given a core), its output in the run's log, the run trained as `train` does."""
+  """A worker process: pinned (given a core), its output in the job's log, its runs trained as `train` does."""
   import threading
   die_with_parent()
-  threading.Thread(target=_exit_when_orphaned, args=(job.run.run_dir,), name="orphan-watch", daemon=True).start()
+  run_dirs = [run.run_dir for run in job.runs]
+  threading.Thread(target=_exit_when_orphaned, args=(run_dirs,), name="orphan-watch", daemon=True).start()
   if core is not None:
     os.sched_setaffinity(0, {core})
     os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {SINGLE_THREADED_XLA}".strip()
@@ -65,24 +72,26 @@ def _train(job: Job, core: Optional[int]) -> None:
   os.dup2(log, 1)
   os.dup2(log, 2)
   import traceback
-  from repertory.launch.training import read_status, train_run, write_status
+  from repertory.launch.training import read_status, train_runs, write_status
   from repertory.utils.provenance import commit
   extra = {"commit": commit(), "cpus": sorted(os.sched_getaffinity(0)), "xla_flags": os.environ.get("XLA_FLAGS", "")}
   try:
-    experiment = job.run.experiment.validate().with_resolved_replay()
-    train_run(experiment, experiment.environment_spec(), resume=job.resume, title=job.run.title, **extra)
-  except KeyboardInterrupt:  # SIGTERM / SIGINT: train_run checkpointed the run and marked it interrupted
+    experiments = [run.experiment.validate().with_resolved_replay() for run in job.runs]
+    train_runs(experiments, [e.environment_spec() for e in experiments], job.resumes, [run.title for run in job.runs],
+               **extra)
+  except KeyboardInterrupt:  # SIGTERM / SIGINT: train_runs checkpointed the runs and marked them interrupted
     sys.exit(130)
-  except BaseException as e:  # noqa: BLE001 — recorded in the run's status and log, reported by the pool
+  except BaseException as e:  # noqa: BLE001 — recorded in the runs' status and log, reported by the pool
     traceback.print_exc()
-    if (read_status(job.run.run_dir) or {}).get("status") != "failed":
-      write_status(job.run.run_dir, "failed", error=f"{type(e).__name__}: {e}", **extra)
+    for run_dir in run_dirs:
+      if (read_status(run_dir) or {}).get("status") != "failed":
+        write_status(run_dir, "failed", error=f"{type(e).__name__}: {e}", **extra)
     sys.exit(1)
 
 
 def execute(jobs: Sequence[Job], workers: int, total_steps: int, progress: bool,
             timeout_s: Optional[float] = None) -> Dict[str, int]:
-  """Trains every job; returns run_dir → exit code of its process (0: finished)."""
+  """Trains every job; returns run_dir → exit code of its job's process (0: finished)."""
   import signal
   if not jobs:
     return {}
@@ -99,11 +108,12 @@ def _execute(jobs, workers, total_steps, progress, timeout_s) -> Dict[str, int]:
   context = multiprocessing.get_context("spawn")
   cores = sorted(os.sched_getaffinity(0))
   pin = workers > 1
-  bars = {job.run.run_dir: tqdm(total=total_steps, desc=job.run.name, position=i, unit="step", leave=True,
-                                disable=not progress, file=sys.stderr, dynamic_ncols=True)
-          for i, job in enumerate(jobs)}
+  runs = [run for job in jobs for run in job.runs]
+  bars = {run.run_dir: tqdm(total=total_steps, desc=run.name, position=i, unit="step", leave=True,
+                            disable=not progress, file=sys.stderr, dynamic_ncols=True)
+          for i, run in enumerate(runs)}
   waiting: List[Job] = list(jobs)
-  running: Dict[str, Any] = {}  # run_dir → (job, process, core, started)
+  running: Dict[int, Any] = {}  # id(job) → (job, process, core, started)
   codes: Dict[str, int] = {}
   try:
     while waiting or running:
@@ -111,28 +121,29 @@ def _execute(jobs, workers, total_steps, progress, timeout_s) -> Dict[str, int]:
         job = waiting.pop(0)
         busy = {core for _, _, core, _ in running.values()}
         core = next((c for c in cores if c not in busy), cores[0]) if pin else None
-        process = context.Process(target=_train, args=(job, core), name=f"run {job.run.name}")
+        process = context.Process(target=_train, args=(job, core), name=f"run {job.name}")
         process.start()
-        running[job.run.run_dir] = (job, process, core, time.monotonic())
+        running[id(job)] = (job, process, core, time.monotonic())
       time.sleep(POLL_S)
-      for run_dir, (job, process, _, started) in list(running.items()):
-        bar = bars[run_dir]
+      for key, (job, process, _, started) in list(running.items()):
         timed_out = process.exitcode is None and timeout_s is not None and time.monotonic() - started > timeout_s
         if timed_out:
-          _stop({run_dir: process})
+          _stop([(job, process)])
           with open(job.log_path, "a") as log:
             log.write(f"\nbench: run stopped after --run-timeout {timeout_s:g} s\n")
-        if process.exitcode is None:
-          bar.n = min(total_steps, last_actor_steps(run_dir))
+        for run in job.runs:
+          bar = bars[run.run_dir]
+          if process.exitcode is None:
+            bar.n = min(total_steps, last_actor_steps(run.run_dir))
+          else:
+            codes[run.run_dir] = code = 124 if timed_out else process.exitcode
+            bar.n = total_steps if code == 0 else bar.n
+            bar.set_postfix_str("finished" if code == 0 else f"FAILED (exit {code})")
           bar.refresh()
-          continue
-        codes[run_dir] = 124 if timed_out else process.exitcode
-        del running[run_dir]
-        bar.n = total_steps if codes[run_dir] == 0 else bar.n
-        bar.set_postfix_str("finished" if codes[run_dir] == 0 else f"FAILED (exit {codes[run_dir]})")
-        bar.refresh()
+        if process.exitcode is not None:
+          del running[key]
   except BaseException:  # Ctrl-C or SIGTERM: stop the runs now instead of waiting for them to finish
-    _stop({run_dir: process for run_dir, (_, process, _, _) in running.items()})
+    _stop([(job, process) for job, process, _, _ in running.values()])
     raise
   finally:
     for bar in bars.values():
@@ -140,17 +151,18 @@ def _execute(jobs, workers, total_steps, progress, timeout_s) -> Dict[str, int]:
   return codes
 
 
-def _stop(processes: Dict[str, Any], grace_s: float = GRACE_S) -> None:
-  """SIGTERM to each run's process (it checkpoints and marks itself interrupted), SIGKILL after `grace_s`
-  (its status is then marked interrupted here)."""
+def _stop(processes: Sequence[Tuple[Job, Any]], grace_s: float = GRACE_S) -> None:
+  """SIGTERM to each job's process (it checkpoints and marks its runs interrupted), SIGKILL after `grace_s`
+  (their status is then marked interrupted here)."""
   from repertory.launch.training import mark_stopped_if_running
-  for process in processes.values():
+  for _, process in processes:
     if process.exitcode is None:
       process.terminate()
   deadline = time.monotonic() + grace_s
-  for run_dir, process in processes.items():
+  for job, process in processes:
     process.join(max(0.0, deadline - time.monotonic()))
     if process.exitcode is None:
       process.kill()
       process.join(5.0)
-      mark_stopped_if_running(run_dir, f"killed {grace_s:g} s after SIGTERM, before it stopped")
+      for run in job.runs:
+        mark_stopped_if_running(run.run_dir, f"killed {grace_s:g} s after SIGTERM, before it stopped")

@@ -68,7 +68,21 @@ def _job(benchmark: base.Benchmark, out: str, run: base.Run) -> pool.Job:
   if not resume:
     shutil.rmtree(run.run_dir, ignore_errors=True)
     os.makedirs(run.run_dir)
-  return pool.Job(run, resume, log_path(out, run))
+  return pool.Job((run,), (resume,), log_path(out, run))
+
+
+def _jobs(benchmark: base.Benchmark, args: argparse.Namespace, out: str, todo: List[base.Run]) -> List[pool.Job]:
+  """One job per group of runs the benchmark trains in one process (`Benchmark.groups`; alone by default)."""
+  alone = {run.run_dir: _job(benchmark, out, run) for run in todo}
+  jobs = []
+  for group in benchmark.groups(args, todo):
+    if len(group) == 1:
+      jobs.append(alone[group[0].run_dir])
+      continue
+    path = log_path(out, group[0])
+    jobs.append(pool.Job(tuple(group), tuple(alone[run.run_dir].resumes[0] for run in group),
+                         f"{path[:-len('.log')]}_and_{len(group) - 1}_more.log"))
+  return jobs
 
 
 def run_benchmark(args: argparse.Namespace) -> int:
@@ -91,24 +105,27 @@ def run_benchmark(args: argparse.Namespace) -> int:
       raise ConfigError(f"--report-only: no run of this configuration has finished in '{out}'; run the benchmark first")
     _report(benchmark, args, plan, finished, todo, 0.0)
     return 0
-  workers = args.workers or max(1, min(len(os.sched_getaffinity(0)), len(todo)))
+  groups = len(benchmark.groups(args, todo))
+  workers = args.workers or max(1, min(len(os.sched_getaffinity(0)), groups))
   for run in finished:
     print(f"  {run.name}: finished earlier, skipped", flush=True)
-  print(f"{name}: {len(plan.runs)} run(s) ({len(finished)} already finished, skipped), {min(workers, max(1, len(todo)))} "
-        f"worker(s), out {out}", flush=True)
+  together = f" in {groups} process(es)" if groups < len(todo) else ""
+  print(f"{name}: {len(plan.runs)} run(s) ({len(finished)} already finished, skipped){together}, "
+        f"{min(workers, max(1, groups))} worker(s), out {out}", flush=True)
   start = time.time()
   benchmark.measure(args, plan)
   os.makedirs(os.path.join(out, "logs"), exist_ok=True)
-  jobs = [_job(benchmark, out, run) for run in todo]
+  jobs = _jobs(benchmark, args, out, todo)
   budget = max((r.experiment.max_actor_steps for r in todo), default=0)
   codes = pool.execute(jobs, workers, budget, progress=not args.no_progress, timeout_s=args.run_timeout)
   failed = []
   for job in jobs:
-    ok = codes.get(job.run.run_dir) == 0 and records.is_finished(benchmark, job.run)
-    print(f"  {job.run.name}: {'finished' if ok else f'FAILED (exit {codes.get(job.run.run_dir)}); see {job.log_path}'}",
-          flush=True)
-    if not ok:
-      failed.append(job.run)
+    for run in job.runs:
+      ok = codes.get(run.run_dir) == 0 and records.is_finished(benchmark, run)
+      print(f"  {run.name}: {'finished' if ok else f'FAILED (exit {codes.get(run.run_dir)}); see {job.log_path}'}",
+            flush=True)
+      if not ok:
+        failed.append(run)
   now_finished = [r for r in plan.runs if r in finished or (r in todo and r not in failed)]
   _report(benchmark, args, plan, now_finished, failed, time.time() - start)
   if failed:

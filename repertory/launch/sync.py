@@ -2,111 +2,114 @@
 
 Deterministic on CPU for a seed: one environment (or, with `envs_per_actor` > 1, a vectorised one stepped
 with one batched policy call per step), one replay table (not rate-limited), one learner.
+
+`run_sync_group` trains K such runs in one process (many runs, one program: Atari 100k at suite scale):
+one vmapped learner update over the K training states (`agents.stacked_learner`) and one vmapped policy
+call for the K environments per step, each run with its own replay, counter, checkpoints and evaluator.
+A run's results are those it gets alone: it takes the same steps, samples and keys in the same order.
 """
 
-import os
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
-from repertory.agents.builder import learner_steps_per_actor_step
-from repertory.agents.environment_loop import EnvironmentLoop, VectorEnvironmentLoop
 from repertory.environments.specs import EnvironmentSpec
+from repertory.errors import ConfigError
 from repertory.launch.experiment import ExperimentConfig
 from repertory.launch.lifetime import raise_if_terminated
-from repertory.launch.nodes import CounterService
-from repertory.replay.table import Table
-from repertory.utils.checkpointing import Checkpointer
-from repertory.utils.progress import ProgressLine
+from repertory.launch.sync_run import SyncRun
 
 
 def run_sync(experiment: ExperimentConfig, spec: Optional[EnvironmentSpec] = None, resume: bool = False,
              log_every: int = 1_000) -> Dict[str, Any]:
   """Acting, learning and evaluation in one process, deterministic for a seed. `spec`: the run's environment
   spec when the caller has computed it (`experiment.environment_spec()`); else read from the training env."""
-  builder = experiment.make_builder()
-  if spec is None:
-    spec = experiment.environment_spec()
-  networks = builder.make_networks(spec)
-  replay = Table(builder.table_config(), seed=experiment.seed, rate_limited=False)  # acting and learning alternate
-  learner = builder.make_learner(networks, spec, replay.as_iterator(builder.config.batch_size),
-                                 replay.update_priorities, experiment.seed, data_parallel=experiment.data_parallel())
-  checkpointer = Checkpointer(os.path.join(experiment.run_dir, "checkpoints"))
-  counter = CounterService(experiment.run_dir, experiment.max_actor_steps, resume=resume)
-  if resume and checkpointer.latest_step() is not None:
-    learner.restore(checkpointer.restore(learner.state()))
-  policy = builder.make_policy(networks)
-  loop, envs = _training_loop(experiment, builder, policy, learner, replay)
-  evaluation_environment = experiment.make_environment(seed=experiment.seed + 10_000, evaluation=True)
-  evaluator = builder.make_actor(policy, learner, experiment.seed + 10_000, evaluation=True)
-  evaluation_loop = EnvironmentLoop(evaluation_environment, evaluator, update_actor=False)
-
-  def evaluate() -> float:
-    evaluator.update()
-    episodes = evaluation_loop.run_episodes(experiment.eval_episodes)
-    mean = float(np.mean([e.episode_return for e in episodes]))
-    counter.record("evaluator", {"episode_return": mean, "episodes_evaluated": len(episodes),
-                                 "return_std": float(np.std([e.episode_return for e in episodes]))})
-    return mean
-
-  progress = ProgressLine(experiment.max_actor_steps, enabled=experiment.progress, label="sync")
-  updates_per_step = learner_steps_per_actor_step(builder.config)
-  credit, metrics = 0.0, []
-  start = int(counter.get()["actor_steps"])
+  run = SyncRun(experiment, spec, resume, log_every)
+  run.attach(run.learner)
   try:
-    step, evaluated_at = start, None
-    while step < experiment.max_actor_steps:
-      previous, step = step, step + envs  # a vectorised loop may overshoot the budget by < envs steps
-      crossed = lambda period: step // period > previous // period
-      for episode in loop.run_steps(1):
-        counter.increment(episodes=1)
-        counter.record("actor", {"episode_return": episode.episode_return, "episode_length": episode.episode_length})
-      counter.increment(actor_steps=envs)
-      if replay.can_sample(builder.config.batch_size):
-        credit += updates_per_step * envs
-        before = learner.steps
-        while credit >= 1.0:
-          metrics.append(learner.step())
-          credit -= 1.0
-          diagnostics = learner.take_diagnostics()
-          if diagnostics is not None:
-            counter.record("diagnostics", diagnostics)
-        if learner.steps > before:
-          counter.increment(learner_steps=learner.steps - before)
-      if crossed(log_every) and metrics:
-        counter.record("learner", {k: float(np.mean([np.asarray(m[k]) for m in metrics])) for k in metrics[0]})
-        metrics = []
-      if crossed(experiment.eval_every):
-        evaluate()
-        evaluated_at = step
-      if crossed(5_000):
-        checkpointer.save(learner.steps, learner.state())
-        counter.save()  # the step count of that checkpoint, for a resume after a crash
-      progress.update(counter.get())
+    while not run.done:
+      run.acted(run.loop.run_steps(1))
+      while run.wants_update:
+        run.learned(run.learner.step())
+      run.finish_step()
       raise_if_terminated()
-  except KeyboardInterrupt:  # Ctrl-C or SIGTERM (see training.train_run): keep what was learned, then stop
-    checkpointer.save(learner.steps, learner.state())
-    counter.increment(learner_steps=learner.steps - int(counter.get()["learner_steps"]))  # the checkpoint's count
-    counter.stop()
-    checkpointer.close()
+  except KeyboardInterrupt:
+    run.interrupted()
     raise
-  evaluated = evaluated_at == step or (step == start and step % experiment.eval_every == 0)
-  final_evaluation = counter.get()["evaluation_return"] if evaluated else evaluate()
-  checkpointer.save(learner.steps, learner.state())
-  counts = counter.get()
-  counts.update(final_evaluation_return=final_evaluation, learner_steps=learner.steps)
-  progress.update(counts, final=True)
-  counter.stop()
-  checkpointer.close()
-  return counts
+  return run.finish()
 
 
-def _training_loop(experiment: ExperimentConfig, builder: Any, policy: Any, learner: Any, replay: Table):
-  """(environment loop, environment steps per loop step): one environment, or `envs_per_actor` stepped
-  together (seeded seed, seed + 1, ...) with one adder each."""
-  envs = experiment.envs_per_actor
-  if envs == 1:
-    actor = builder.make_actor(policy, learner, experiment.seed, adder=builder.make_adder(replay))
-    return EnvironmentLoop(experiment.make_environment(seed=experiment.seed), actor), 1
-  actor = builder.make_actor(policy, learner, experiment.seed, adder=[builder.make_adder(replay) for _ in range(envs)])
-  return VectorEnvironmentLoop(experiment.make_vector_environment(seed=experiment.seed), actor), envs
+def check_group(experiments: Sequence[ExperimentConfig]) -> None:
+  """One line for runs that cannot share one process: they must differ only in seed, environment and run dir."""
+  import dataclasses
+  first = experiments[0]
+  for experiment in experiments[1:]:
+    same = dataclasses.replace(experiment, seed=first.seed, env=first.env, run_dir=first.run_dir)
+    if same != first:
+      raise ConfigError("runs in one process must share agent, config and budgets (they may differ in seed and game)")
+  if first.launcher != "sync":
+    raise ConfigError(f"several runs in one process need the sync launcher, not '{first.launcher}'")
+  if first.envs_per_actor != 1:
+    raise ConfigError("several runs in one process step one environment each; use --envs-per-actor 1")
+  from repertory.agents.stacked_learner import check_stackable
+  check_stackable(first.make_builder().config)
+
+
+class GroupPolicy:
+  """One vmapped policy call for the K runs' environments; each run's actor supplies its own key and ε."""
+
+  def __init__(self, actors: Sequence[Any]):
+    self._actors = actors
+    self._policy = jax.jit(jax.vmap(actors[0].policy))
+    self._idle_key = jax.random.PRNGKey(0)
+
+  def select(self, variables: Any, observations: List[Optional[np.ndarray]]) -> np.ndarray:
+    """Actions [K] for the observations of the runs still acting (None for a run that has finished)."""
+    template = next(o for o in observations if o is not None)
+    keys, epsilons = [], []
+    for actor, observation in zip(self._actors, observations):
+      key, epsilon = actor.policy_inputs() if observation is not None else (self._idle_key, 0.0)
+      keys.append(key)
+      epsilons.append(epsilon)
+    stacked = np.stack([(o if o is not None else np.zeros_like(template))[None] for o in observations])
+    actions = self._policy(variables, jnp.stack(keys), stacked, np.asarray(epsilons, np.float32))
+    return np.asarray(actions)[:, 0]
+
+
+def run_sync_group(experiments: Sequence[ExperimentConfig], specs: Sequence[Optional[EnvironmentSpec]],
+                   resumes: Sequence[bool], log_every: int = 1_000) -> List[Dict[str, Any]]:
+  """K `sync` runs in one process with a shared vmapped update and policy call; each run's summary."""
+  from repertory.agents.stacked_learner import StackedLearner
+  check_group(experiments)
+  runs = [SyncRun(e, s, r, log_every) for e, s, r in zip(experiments, specs, resumes)]
+  stack = StackedLearner([run.learner for run in runs])
+  for k, run in enumerate(runs):
+    run.attach(stack.member(k), update_actor=False)
+  group_policy = GroupPolicy([run.actor for run in runs])
+  period, calls = max(1, runs[0].builder.config.variable_update_period), 0
+  variables = stack.get_variables()  # as each run's actor fetched them when it was built
+  try:
+    while not all(run.done for run in runs):
+      acting = [run for run in runs if not run.done]
+      actions = group_policy.select(variables, [None if run.done else run.loop.begin_step() for run in runs])
+      for k, run in enumerate(runs):
+        if not run.done:
+          episode = run.loop.end_step(actions[k])
+          run.acted([] if episode is None else [episode])
+      calls += 1
+      if calls % period == 0:  # where a run alone refreshes its actor: after acting, before learning
+        variables = stack.get_variables()
+      while any(run.wants_update for run in acting):
+        for run, metrics in zip(runs, stack.step([run in acting and run.wants_update for run in runs])):
+          if metrics is not None:
+            run.learned(metrics)
+      for run in acting:
+        run.finish_step()
+      raise_if_terminated()
+  except KeyboardInterrupt:
+    for run in runs:
+      run.interrupted()
+    raise
+  return [run.finish() for run in runs]

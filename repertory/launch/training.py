@@ -7,7 +7,7 @@ import os
 import signal
 import threading
 import time
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from repertory.launch.lifetime import Terminated, sigterm_received, terminate_on_sigterm
 
@@ -148,11 +148,6 @@ def run_statistics(run_dir: str, summary: Dict[str, Any]) -> Dict[str, Any]:
           "learner_updates_per_s": round(updates_per_s, 2), "training_steps_per_s": round(steps_per_s, 2)}
 
 
-def _stop(heartbeat: Optional[Heartbeat]) -> None:
-  if heartbeat is not None:
-    heartbeat.stop()
-
-
 def train_run(experiment, spec, resume: bool = False, title: Optional[str] = None,
               **status_extra) -> Dict[str, Any]:
   """Trains `experiment` (validated, its replay resolved) in its existing run dir; returns the summary.
@@ -161,38 +156,70 @@ def train_run(experiment, spec, resume: bool = False, title: Optional[str] = Non
   SIGINT and SIGTERM checkpoint a `sync` run, mark it "interrupted" and re-raise (SIGTERM as `Terminated`);
   any other failure marks it "failed" and re-raises.
   """
-  run_dir = experiment.run_dir
-  experiment.save(os.path.join(run_dir, "config.json"), spec)
+  return train_runs([experiment], [spec], [resume], [title], **status_extra)[0]
+
+
+def train_runs(experiments: Sequence[Any], specs: Sequence[Any], resumes: Sequence[bool],
+               titles: Sequence[Optional[str]], **status_extra) -> List[Dict[str, Any]]:
+  """`train_run` for several `sync` runs trained together in this process (`sync.run_sync_group`: one
+  vmapped update and policy call), each in its own run dir with its own files, as if it had run alone.
+  Their wall-clock is the group's; a signal or failure marks every one of them."""
+  run_dirs = [experiment.run_dir for experiment in experiments]
+  for experiment, spec in zip(experiments, specs):
+    experiment.save(os.path.join(experiment.run_dir, "config.json"), spec)
   previous = signal.signal(signal.SIGTERM, terminate_on_sigterm)  # before the first "running" status: none is left behind
-  heartbeat = None
+  heartbeats: List[Heartbeat] = []
   start = time.time()
   try:
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # a SIGTERM waits until `heartbeat` can be stopped
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # a SIGTERM waits until the heartbeats can be stopped
     try:
-      heartbeat = Heartbeat(run_dir, **status_extra)
+      heartbeats = [Heartbeat(run_dir, **status_extra) for run_dir in run_dirs]
     finally:
       signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-    if experiment.launcher == "sync":
-      from repertory.launch.sync import run_sync
-      summary = run_sync(experiment, spec, resume=resume)
-    else:
-      from repertory.launch.distributed import run_distributed
-      summary = run_distributed(experiment, spec, resume=resume)
-  except KeyboardInterrupt as e:  # SIGINT or SIGTERM: the run can be resumed
-    _stop(heartbeat)
+    summaries = _train(experiments, specs, resumes)
+  except KeyboardInterrupt as e:  # SIGINT or SIGTERM: the runs can be resumed
+    _stop(heartbeats)
     terminated = isinstance(e, Terminated) or sigterm_received()
-    write_status(run_dir, "interrupted", signal="SIGTERM" if terminated else "SIGINT", **status_extra)
+    for run_dir in run_dirs:
+      write_status(run_dir, "interrupted", signal="SIGTERM" if terminated else "SIGINT", **status_extra)
     if terminated and not isinstance(e, Terminated):
       raise Terminated from None
     raise
   except BaseException as e:
-    _stop(heartbeat)
-    write_status(run_dir, "failed", error=f"{type(e).__name__}: {e}", **status_extra)
+    _stop(heartbeats)
+    for run_dir in run_dirs:
+      write_status(run_dir, "failed", error=f"{type(e).__name__}: {e}", **status_extra)
     raise
   finally:
     signal.signal(signal.SIGTERM, previous)
-  heartbeat.stop()
-  summary["wall_clock_s"] = round(time.time() - start, 1)
+  _stop(heartbeats)
+  wall_clock_s = round(time.time() - start, 1)
+  for experiment, summary, title in zip(experiments, summaries, titles):
+    summary["wall_clock_s"] = wall_clock_s
+    _finish(experiment, summary, title, status_extra)
+  return summaries
+
+
+def _stop(heartbeats: Sequence[Heartbeat]) -> None:
+  for heartbeat in heartbeats:
+    heartbeat.stop()
+
+
+def _train(experiments: Sequence[Any], specs: Sequence[Any], resumes: Sequence[bool]) -> List[Dict[str, Any]]:
+  if len(experiments) > 1:
+    from repertory.launch.sync import run_sync_group
+    return run_sync_group(experiments, specs, resumes)
+  experiment, spec, resume = experiments[0], specs[0], resumes[0]
+  if experiment.launcher == "sync":
+    from repertory.launch.sync import run_sync
+    return [run_sync(experiment, spec, resume=resume)]
+  from repertory.launch.distributed import run_distributed
+  return [run_distributed(experiment, spec, resume=resume)]
+
+
+def _finish(experiment, summary: Dict[str, Any], title: Optional[str], status_extra: Dict[str, Any]) -> None:
+  """A finished run's statistics, learning curve and diagnostics plot, and its "finished" status."""
+  run_dir = experiment.run_dir
   summary.update(run_statistics(run_dir, summary))
   try:
     from repertory.utils.plotting import plot_learning_curve
@@ -207,4 +234,3 @@ def train_run(experiment, spec, resume: bool = False, title: Optional[str] = Non
   except Exception as e:  # noqa: BLE001 — a plot must not lose a finished run
     summary["plot_error"] = f"{type(e).__name__}: {e}"
   write_status(run_dir, "finished", **{**summary, **status_extra})
-  return summary

@@ -79,6 +79,9 @@ def test_reduced_benchmark_writes_reports_skips_finished_runs_and_refuses_other_
     (["--seeds", "0"], "--seeds must be >= 1"),
     (["--config", "nonsense=1"], "no config field 'nonsense'"),
     (["--report-only"], "holds no bench_config.json"),
+    (["--runs-per-process", "0"], "--runs-per-process must be >= 1"),
+    (["--games", "Pong", "--seeds", "2", "--runs-per-process", "3"], "more than the 2 run(s) asked for"),
+    (["--seeds", "2", "--runs-per-process", "2", "--config", "diagnostics_period=100"], "diagnostics_period"),
 ])
 def test_bad_input_is_one_line(tmp_path, capsys, extra, message):
   assert _bench(tmp_path / "b", *extra) == 2
@@ -92,7 +95,7 @@ def test_help_documents_every_flag(capsys):
     cli.main(["bench", "atari100k", "--help"])
   text = capsys.readouterr().out
   for flag in ("--agent", "--encoder", "--games", "--seeds", "--out", "--steps", "--eval-episodes", "--workers",
-               "--config", "--max-episode-steps", "--report-only", "--no-progress"):
+               "--config", "--max-episode-steps", "--report-only", "--no-progress", "--runs-per-process"):
     assert flag in text
 
 
@@ -165,3 +168,15 @@ def test_the_whole_suite_is_planned_and_reported_at_26_games(tmp_path):
   results = (out / "RESULTS.md").read_text()
   assert all(f"| {game} " in results for game in SUITE) and "Reduced mode" not in results
   assert (out / "per_game_vs_published.png").stat().st_size > 10_000
+
+
+def test_runs_per_process_groups_games_of_one_action_set_in_plan_order(tmp_path):
+  from repertory.benchmarks.atari100k import BENCHMARK
+  args = cli.make_parser().parse_args(["bench", "atari100k", "--out", str(tmp_path / "b"), "--games", "Pong,Boxing,Alien",
+                                    "--seeds", "2", "--runs-per-process", "3"])
+  plan = BENCHMARK.plan(args)
+  groups = [[run.name for run in group] for group in BENCHMARK.groups(args, plan.runs)]
+  # Pong has 6 actions; Boxing and Alien 18 each.
+  assert groups == [["Pong seed 0", "Pong seed 1"], ["Boxing seed 0", "Alien seed 0", "Boxing seed 1"], ["Alien seed 1"]]
+  args.runs_per_process = 1
+  assert [len(group) for group in BENCHMARK.groups(args, plan.runs)] == [1] * 6

@@ -149,4 +149,4 @@ def test_a_stopped_bench_resumes_its_interrupted_run(tmp_path):
   args = _args(*flags[2:])
   run = BENCHMARK.plan(args).runs[0]
   from repertory.benchmarks.runner import _job
-  assert _job(BENCHMARK, str(out), run).resume  # the next invocation continues it
+  assert _job(BENCHMARK, str(out), run).resumes == (True,)  # the next invocation continues it

@@ -36,6 +36,16 @@ class DQNActor(FeedForwardActor):
     self._epsilon = epsilon
     self._key = jax.random.PRNGKey(seed)
 
-  def select_actions(self, observations: np.ndarray) -> np.ndarray:
+  @property
+  def policy(self) -> Callable[..., Any]:
+    """policy(variables, key, observations, epsilon) → actions: what `select_actions` calls."""
+    return self._policy
+
+  def policy_inputs(self):
+    """(key, ε) of this actor's next action: its key advances as `select_actions` advances it."""
     self._key, key = jax.random.split(self._key)
-    return np.asarray(self._policy(self._client.params, key, observations, self._epsilon(self._steps)))
+    return key, self._epsilon(self._steps)
+
+  def select_actions(self, observations: np.ndarray) -> np.ndarray:
+    key, epsilon = self.policy_inputs()
+    return np.asarray(self._policy(self._client.params, key, observations, epsilon))
