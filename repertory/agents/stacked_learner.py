@@ -39,7 +39,8 @@ class StackedLearner:
     if not all(isinstance(learner, SGDLearner) for learner in learners):
       raise ConfigError("several runs in one process need agents with the shared SGD learner (dqn, der)")
     if any(learner.data_parallel.num_devices > 1 for learner in learners):
-      raise ConfigError("several runs in one process train on one device; use --learner-devices 1")
+      raise ConfigError("several runs in one process train on one device; show the process one accelerator "
+                        "(e.g. CUDA_VISIBLE_DEVICES=0) or use --runs-per-process 1")
     if any(learner._diagnostics or learner._injection or learner._reset_schedule for learner in learners):
       raise ConfigError("several runs in one process need learners without diagnostics, injection or resets")
     self._learners = list(learners)

@@ -33,16 +33,19 @@ def _rows(path):
 @one_leg(2)
 def test_reduced_benchmark_writes_reports_skips_finished_runs_and_refuses_other_configs(tmp_path, capsys):
   out = tmp_path / "bench"
-  assert _bench(out) == 0
+  assert _bench(out, "--seeds", "2", "--runs-per-process", "2") == 0  # both seeds in one process
+  assert "2 run(s) (0 already finished, skipped) in 1 process(es)" in capsys.readouterr().out
+  assert os.listdir(out / "logs") == ["Pong_seed0_and_1_more.log"]
   run_dir = out / "runs" / "Pong_seed0"
   status = json.loads((run_dir / "status.json").read_text())
   assert status["status"] == "finished" and status["actor_steps"] == 250 and status["eval_episodes"] == 2
   assert _rows(run_dir / "metrics.csv")
   runs = _rows(out / "runs.csv")
-  assert [(r["game"], r["seed"]) for r in runs] == [("Pong", "0")]
+  assert [(r["game"], r["seed"]) for r in runs] == [("Pong", "0"), ("Pong", "1")]
   assert math.isfinite(float(runs[0]["score"])) and float(runs[0]["wall_clock_s"]) > 0
+  assert runs[0]["wall_clock_s"] == runs[1]["wall_clock_s"]  # trained together
   per_game = _rows(out / "per_game.csv")
-  assert per_game[0]["game"] == "Pong" and int(per_game[0]["seeds"]) == 1
+  assert per_game[0]["game"] == "Pong" and int(per_game[0]["seeds"]) == 2
   aggregate = _rows(out / "aggregate.csv")
   assert {r["metric"] for r in aggregate} == {"mean", "median", "iqm"}
   for r in aggregate:

@@ -9,10 +9,11 @@ import pytest
 
 from legs import LEG, one_leg
 
-# Small and fast: 2 updates per step, so 1,110 steps give 2,000 updates after the warm-up (100 items, the first after n = 10 steps).
+# Small and fast: 4 updates per step, so 610 steps give 2,000 updates after the warm-up (100 items, the first
+# after n = 10 steps).
 OVERRIDES = (("batch_size", "8"), ("min_replay_size", "100"), ("target_update_period", "500"), ("hidden_size", "32"),
-             ("num_atoms", "11"), ("updates_per_actor_step", "2"))
-STEPS = 1_110
+             ("num_atoms", "11"), ("updates_per_actor_step", "4"))
+STEPS = 610
 
 
 def _experiment(run_dir, seed, steps=STEPS, game="Pong"):
@@ -72,5 +73,5 @@ def test_two_runs_in_one_process_match_the_runs_alone_after_2000_updates(tmp_pat
 @pytest.mark.slow
 @one_leg(2)
 def test_two_runs_in_one_process_track_the_runs_alone_over_100_updates(tmp_path):
-  alone, together, _ = _train_alone_and_together(tmp_path, 160)  # (160 - 109) steps x 2 updates
+  alone, together, _ = _train_alone_and_together(tmp_path, 135)  # (135 - 109) steps x 4 updates
   _assert_same_parameters(alone, together, rtol=1e-4, atol=1e-6, updates=100)
