@@ -44,12 +44,15 @@ def main() -> None:
   print(f"{info['machine']} | commit {info['commit']} | {info['date']} | {info['jax_devices']} | "
         f"{len(os.sched_getaffinity(0))} cores", flush=True)
   out = args.out or tempfile.mkdtemp(prefix="runs_per_process_")
+  taken = [k for k in ks if os.path.exists(os.path.join(out, f"K{k}"))]
+  if taken:
+    sys.exit(f"runs_per_process: '{out}' already holds runs for K = {taken[0]}; pass another --out")
   overrides = {"min_replay_size": "200"}
   for k in ks:
     experiments = []
     for seed in range(k):
       run_dir = os.path.join(out, f"K{k}", f"seed{seed}")
-      os.makedirs(run_dir, exist_ok=False)
+      os.makedirs(run_dir)
       experiments.append(experiment_config("der", args.game, seed, run_dir, overrides, steps=args.steps,
                                            eval_episodes=1, max_episode_steps=2_000).validate())
     start = time.time()

@@ -1,8 +1,6 @@
 """DER: noisy layers, the dueling C51 head, the categorical double-Q learner with each encoder, a short sync run."""
 
-import csv
 import itertools
-import json
 import math
 
 import haiku as hk
@@ -154,23 +152,3 @@ def test_actors_explore_with_noise_and_evaluate_with_epsilon(spec):
   hyper_nets = hyper.make_networks(spec)
   hyper_actor = hyper.make_actor(hyper.make_policy(hyper_nets), learner, seed=0)
   assert hyper_actor._epsilon(0) == 1.0 and hyper_actor._epsilon(10_000) == pytest.approx(0.01)  # no noisy layers
-
-
-@pytest.mark.slow
-@one_leg(1)
-def test_short_sync_run_on_pong(tmp_path):
-  from repertory.launch.experiment import ExperimentConfig
-  from repertory.launch.sync import run_sync
-  experiment = ExperimentConfig(agent="der", env="atari:Pong?max_episode_steps=60", run_dir=str(tmp_path), seed=0,
-                                max_actor_steps=300, eval_every=300, eval_episodes=2, progress=False,
-                                agent_overrides=(("min_replay_size", "200"),)).validate()
-  summary = run_sync(experiment, log_every=100)
-  assert summary["actor_steps"] == 300 and summary["learner_steps"] >= 90
-  with open(tmp_path / "metrics.csv") as f:
-    rows = list(csv.DictReader(f))
-  losses = [float(r["loss"]) for r in rows if r["source"] == "learner"]
-  assert losses and all(math.isfinite(x) for x in losses)
-  evaluations = [r for r in rows if r["source"] == "evaluator"]
-  assert len(evaluations) == 1 and int(float(evaluations[0]["episodes_evaluated"])) == 2
-  assert math.isfinite(summary["final_evaluation_return"])
-  assert json.loads((tmp_path / "counter.json").read_text())["actor_steps"] == 300
