@@ -55,8 +55,8 @@ TEST_WORKERS ?= 2
 # XLA executables cached on disk per leg, so a function compiled by one test process is loaded by the next
 # (the same learner update is compiled in many tests and their subprocesses; BUILD_NOTES.md, "make test").
 TEST_ENV = JAX_COMPILATION_CACHE_DIR=$(abspath $(1))/jax-cache JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0.2
-PYTEST_PARALLEL := -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not serial" tests
-PYTEST_SERIAL := -m pytest -m serial tests
+PYTEST_PARALLEL := -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15 -m "not serial" tests
+PYTEST_SERIAL := -m pytest --durations=10 -m serial tests
 
 test-311: $(STAMP)
 	export $(call TEST_ENV,$(VENV)) && $(PY) $(PYTEST_PARALLEL) && $(PY) $(PYTEST_SERIAL)
