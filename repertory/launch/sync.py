@@ -27,8 +27,8 @@ def run_sync(experiment: ExperimentConfig, spec: Optional[EnvironmentSpec] = Non
   """Acting, learning and evaluation in one process, deterministic for a seed. `spec`: the run's environment
   spec when the caller has computed it (`experiment.environment_spec()`); else read from the training env."""
   run = SyncRun(experiment, spec, resume, log_every)
-  run.attach(run.learner)
-  try:
+  try:  # from here a signal checkpoints the run, also while it builds its actors
+    run.attach(run.learner)
     while not run.done:
       run.acted(run.loop.run_steps(1))
       while run.wants_update:
@@ -85,12 +85,12 @@ def run_sync_group(experiments: Sequence[ExperimentConfig], specs: Sequence[Opti
   check_group(experiments)
   runs = [SyncRun(e, s, r, log_every) for e, s, r in zip(experiments, specs, resumes)]
   stack = StackedLearner([run.learner for run in runs])
-  for k, run in enumerate(runs):
-    run.attach(stack.member(k), update_actor=False)
-  group_policy = GroupPolicy([run.actor for run in runs])
-  period, calls = max(1, runs[0].builder.config.variable_update_period), 0
-  variables = stack.get_variables()  # as each run's actor fetched them when it was built
   try:
+    for k, run in enumerate(runs):
+      run.attach(stack.member(k), update_actor=False)
+    group_policy = GroupPolicy([run.actor for run in runs])
+    period, calls = max(1, runs[0].builder.config.variable_update_period), 0
+    variables = stack.get_variables()  # as each run's actor fetched them when it was built
     while not all(run.done for run in runs):
       acting = [run for run in runs if not run.done]
       actions = group_policy.select(variables, [None if run.done else run.loop.begin_step() for run in runs])

@@ -38,6 +38,7 @@ class SyncRun:
                                         data_parallel=experiment.data_parallel())
     self.checkpointer = Checkpointer(os.path.join(experiment.run_dir, "checkpoints"))
     self.counter = CounterService(experiment.run_dir, experiment.max_actor_steps, resume=resume)
+    self.restored = False  # until `attach` has restored the checkpoint to resume from (or had none to restore)
 
   def attach(self, learner: Any, update_actor: bool = True) -> None:
     """Trains with `learner` from here on; `update_actor=False`: the actor's parameters come from the caller."""
@@ -45,6 +46,7 @@ class SyncRun:
     self.learner = learner
     if self.resume and self.checkpointer.latest_step() is not None:
       learner.restore(self.checkpointer.restore(learner.state()))
+    self.restored = True
     self.policy = builder.make_policy(self.networks)
     self.envs = experiment.envs_per_actor
     adders = builder.make_adder(self.replay) if self.envs == 1 else [builder.make_adder(self.replay)
@@ -116,9 +118,11 @@ class SyncRun:
     self.progress.update(counter.get())
 
   def interrupted(self) -> None:
-    """Ctrl-C or SIGTERM (see training.train_run): keep what was learned, then stop."""
-    self.checkpointer.save(self.learner.steps, self.learner.state())
-    self.counter.increment(learner_steps=self.learner.steps - int(self.counter.get()["learner_steps"]))
+    """Ctrl-C or SIGTERM (see training.train_run): keep what was learned, then stop (also before `attach` ended;
+    before the restore, the checkpoint on disk is still the one to resume from)."""
+    if self.restored:
+      self.checkpointer.save(self.learner.steps, self.learner.state())
+      self.counter.increment(learner_steps=self.learner.steps - int(self.counter.get()["learner_steps"]))
     self.counter.stop()
     self.checkpointer.close()
 
