@@ -21,7 +21,24 @@ class VariableClient:
     self._sparsity = sparsity
     self._calls = 0
     self._fetched = None  # the leaves of the source's variables that `params` was pruned from
+    self._held = None
     self.params = self._fetch()
+
+  @property
+  def calls(self) -> int:
+    return self._calls
+
+  def hold(self, view: Any) -> None:
+    """For actors whose parameters a caller fetches (runs sharing one policy call): `view()` gives
+    (params, calls) as this client would hold them, for its snapshot."""
+    self._held = view
+
+  def snapshot_state(self) -> dict:  # what a resumed run needs (utils.snapshots)
+    params, calls = self._held() if self._held is not None else (self.params, self._calls)
+    return {"params": params, "calls": calls}
+
+  def restore_snapshot(self, state: dict) -> None:
+    self.params, self._calls = state["params"], state["calls"]
 
   def _fetch(self) -> Any:
     variables = self._source.get_variables()
@@ -47,10 +64,16 @@ class FeedForwardActor:
   `adder` is one adder, or a list with one adder per environment of a vectorised environment.
   """
 
+  SNAPSHOT_FIELDS = ("_client", "_steps", "_adders")
+
   def __init__(self, client: VariableClient, adder: Optional[Any] = None):
     self._client = client
     self._adders = adder if isinstance(adder, (list, tuple)) else [adder]
     self._steps = 0
+
+  @property
+  def client(self) -> VariableClient:
+    return self._client
 
   def select_actions(self, observations: np.ndarray) -> np.ndarray:
     raise NotImplementedError

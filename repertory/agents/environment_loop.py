@@ -15,10 +15,56 @@ class EpisodeStats:
   game_over: bool = True  # False when the episode ended on a life loss only (Atari training)
 
 
-class EnvironmentLoop:
-  """Continues episodes across calls, so callers can interleave acting with learning or stopping."""
+class EnvironmentRecord:
+  """The resets and actions a loop gave its environment, in order: doing them again on a fresh environment
+  made with the same seed brings it to the same state (`replay`), for any deterministic environment."""
 
-  def __init__(self, environment: dm_env.Environment, actor: Any, update_actor: bool = True):
+  def __init__(self):
+    self._actions: Optional[np.ndarray] = None  # grown by doubling
+    self._count = 0
+    self._resets: List[int] = []  # the number of actions taken before each reset
+
+  def reset(self) -> None:
+    self._resets.append(self._count)
+
+  def step(self, action: Any) -> None:
+    action = np.asarray(action)
+    if self._actions is None:
+      self._actions = np.empty((1024,) + action.shape, action.dtype)
+    elif self._count == len(self._actions):
+      self._actions = np.concatenate([self._actions, np.empty_like(self._actions)])
+    self._actions[self._count] = action
+    self._count += 1
+
+  def snapshot_state(self) -> dict:
+    actions = self._actions[:self._count].copy() if self._actions is not None else None
+    return {"actions": actions, "resets": list(self._resets)}
+
+  def restore_snapshot(self, state: dict) -> None:
+    self._actions, self._resets = state["actions"], list(state["resets"])
+    self._count = 0 if self._actions is None else len(self._actions)
+
+  def replay(self, environment: Any) -> None:
+    """Resets and steps `environment` as the recorded loop did."""
+    resets = self._resets
+    r = 0
+    for i in range(self._count + 1):
+      while r < len(resets) and resets[r] == i:
+        environment.reset()
+        r += 1
+      if i < self._count:
+        environment.step(self._actions[i])
+
+
+class EnvironmentLoop:
+  """Continues episodes across calls, so callers can interleave acting with learning or stopping.
+
+  With `record`, the loop keeps an `EnvironmentRecord`; its snapshot then holds the environment's state,
+  restored by replaying the record into the fresh environment (`replay_environment`)."""
+
+  SNAPSHOT_FIELDS = ("_timestep", "_return", "_length", "total_steps", "record")
+
+  def __init__(self, environment: dm_env.Environment, actor: Any, update_actor: bool = True, record: bool = False):
     self._env = environment
     self._actor = actor
     self._update_actor = update_actor
@@ -26,6 +72,11 @@ class EnvironmentLoop:
     self._return = 0.0
     self._length = 0
     self.total_steps = 0
+    self.record = EnvironmentRecord() if record else None
+
+  def replay_environment(self) -> None:
+    if self.record is not None:
+      self.record.replay(self._env)
 
   def run_steps(self, num_steps: int) -> List[EpisodeStats]:
     """Takes exactly `num_steps` environment steps; returns the episodes that ended meanwhile."""
@@ -40,6 +91,8 @@ class EnvironmentLoop:
   def begin_step(self) -> Any:
     """The observation the next action is chosen for (resetting the environment after an episode's end)."""
     if self._timestep is None or self._timestep.last():
+      if self.record is not None:
+        self.record.reset()
       self._timestep = self._env.reset()
       self._actor.observe_first(self._timestep)
       self._return, self._length = 0.0, 0
@@ -47,6 +100,8 @@ class EnvironmentLoop:
 
   def end_step(self, action: Any) -> Optional[EpisodeStats]:
     """Takes `action` in the environment; the episode's statistics when it ended with this step."""
+    if self.record is not None:
+      self.record.step(action)
     self._timestep = self._env.step(action)
     self._actor.observe(action, self._timestep)
     if self._update_actor:
@@ -74,10 +129,12 @@ class VectorEnvironmentLoop:
   """Steps a vectorised environment (see environments/vector.py) with one batched actor call per step.
 
   Environment i's stream reaches the actor as `observe_first(timestep, i)` / `observe(action, timestep, i)`,
-  exactly as N single-environment loops would deliver it.
+  exactly as N single-environment loops would deliver it. `record` as for `EnvironmentLoop`.
   """
 
-  def __init__(self, environment: Any, actor: Any, update_actor: bool = True):
+  SNAPSHOT_FIELDS = ("_timesteps", "_returns", "_lengths", "total_steps", "record")
+
+  def __init__(self, environment: Any, actor: Any, update_actor: bool = True, record: bool = False):
     self._env = environment
     self._actor = actor
     self._update_actor = update_actor
@@ -86,16 +143,25 @@ class VectorEnvironmentLoop:
     self._returns = np.zeros(n)
     self._lengths = np.zeros(n, np.int64)
     self.total_steps = 0
+    self.record = EnvironmentRecord() if record else None
+
+  def replay_environment(self) -> None:
+    if self.record is not None:
+      self.record.replay(self._env)
 
   def run_steps(self, num_steps: int) -> List[EpisodeStats]:
     """Takes `num_steps` batched steps (num_steps × num_envs environment steps, resets included)."""
     finished = []
     if self._timesteps is None:
+      if self.record is not None:
+        self.record.reset()
       self._timesteps = self._env.reset()
       for i in range(self._env.num_envs):
         self._actor.observe_first(self._timesteps.timestep(i), i)
     for _ in range(num_steps):
       actions = self._actor.select_actions(self._timesteps.observation)
+      if self.record is not None:
+        self.record.step(actions)
       self._timesteps = self._env.step(actions)
       for i in range(self._env.num_envs):
         timestep = self._timesteps.timestep(i)

@@ -13,9 +13,9 @@ life) over --eval-episodes games, true game scores. Reports in <out>:
 With --runs-per-process K, up to K runs of games with the same action set train in one process (one vmapped
 learner update over their K parameter sets, one policy call for their K environments per step; each run keeps
 its own replay, files and results, the same as when it runs alone: tests/launch/test_sync_group.py).
-A finished run with the same configuration is skipped on a re-run and an unfinished one starts again
-(a resumed run would not reproduce the uninterrupted one); an --out holding results of a different
-configuration is refused.
+A finished run with the same configuration is skipped on a re-run and an unfinished one continues from its
+last checkpoint, exactly as if it had not stopped (learner, replay, actors and environments: launch/sync_run.py;
+one without that state starts again); an --out holding results of a different configuration is refused.
 """
 
 import argparse
@@ -83,6 +83,8 @@ class Atari100k(Benchmark):
   description = __doc__
   record_file = "bench_config.json"
   default_workers = None
+  resume_interrupted = True
+  resume_exactly_only = True  # every published figure is that of an uninterrupted run
 
   def add_arguments(self, p: argparse.ArgumentParser) -> None:
     p.add_argument("--agent", default="der", help="agent name (der: data-efficient Rainbow, arXiv 1906.05243)")

@@ -36,6 +36,7 @@ class Benchmark:
   description = ""
   record_file = "bench.json"  # in --out: the configuration, written once, compared on every later invocation
   resume_interrupted = False  # an unfinished run continues from its checkpoint (True) or starts again (False)
+  resume_exactly_only = False  # True: only a run whose checkpoint resumes it exactly (a sync run state) continues
   reuse_finished = True  # False: every invocation runs every run again (measurements of the moment)
   default_workers: Optional[int] = 1  # None: as many as cores and runs allow
 

@@ -65,6 +65,12 @@ def _job(benchmark: base.Benchmark, out: str, run: base.Run) -> pool.Job:
     except ConfigError as e:
       print(f"  {run.name}: cannot be resumed ({e}); starting it again", flush=True)
       resume = False
+  if resume and benchmark.resume_exactly_only:
+    from repertory.launch.sync_run import resume_state_path
+    from repertory.utils.checkpointing import saved_steps
+    if not os.path.exists(resume_state_path(run.run_dir, saved_steps(checkpoints)[-1])):
+      print(f"  {run.name}: its checkpoint would not resume it exactly (no run state); starting it again", flush=True)
+      resume = False
   if not resume:
     shutil.rmtree(run.run_dir, ignore_errors=True)
     os.makedirs(run.run_dir)

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import math
 from typing import Any, Optional, Tuple
 
 from repertory import agents, environments
@@ -28,7 +29,8 @@ class ExperimentConfig:
   agent_overrides: Tuple[Tuple[str, str], ...] = ()
   ray_address: Optional[str] = None
   max_actor_restarts: int = 3
-  checkpoint_every_s: float = 120.0
+  checkpoint_every: int = 5_000  # sync: actor steps between checkpoints (besides every checkpoint_every_s)
+  checkpoint_every_s: float = 120.0  # seconds between learner checkpoints (sync: whole-run checkpoints)
   checkpoint_replay: bool = False  # thread/ray: save the replay table at the end; --resume restores it
   replay: str = "auto"  # thread/ray replay backend: auto, native or reverb (a saved run records the one it used)
   node_timeout_s: float = 120.0  # longest any node may take to start or answer
@@ -38,9 +40,11 @@ class ExperimentConfig:
   def validate(self) -> "ExperimentConfig":
     if self.launcher not in LAUNCHERS:
       raise ConfigError(f"unknown launcher '{self.launcher}'; choose one of {', '.join(LAUNCHERS)}")
-    for name in ("max_actor_steps", "num_actors", "envs_per_actor", "eval_every", "eval_episodes"):
+    for name in ("max_actor_steps", "num_actors", "envs_per_actor", "eval_every", "eval_episodes", "checkpoint_every"):
       if getattr(self, name) < 1:
         raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+    if not math.isfinite(self.checkpoint_every_s) or self.checkpoint_every_s <= 0:
+      raise ConfigError(f"--checkpoint-every-s must be a positive number of seconds, got {self.checkpoint_every_s}")
     if self.max_actor_restarts < 0:
       raise ConfigError(f"--max-actor-restarts must be >= 0, got {self.max_actor_restarts}")
     if self.ray_address is not None and self.launcher != "ray":

@@ -1,8 +1,12 @@
-"""Benchmark child processes that do not outlive the bench process which started them."""
+"""Benchmark child processes that do not outlive the bench process which started them, and signals that a
+training loop takes at the end of a step."""
 
+import contextlib
 import os
 import signal
-from typing import Dict, Mapping
+import sys
+import threading
+from typing import Dict, Iterator, Mapping, Optional
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 PARENT_PID_ENV = "REPERTORY_DIE_WITH_PARENT"
@@ -72,12 +76,77 @@ def sigterm_received() -> bool:
   return _sigterm_seen
 
 
+_pending: Optional[int] = None  # a signal `signals_at_step_boundaries` holds until the end of the step
+_saving = False  # inside `checkpoint_being_written`
+_after_save: Optional[int] = None  # a second signal that came while a checkpoint was being written
+
+
+def _interrupt(signum: int) -> KeyboardInterrupt:
+  return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
 def raise_if_terminated() -> None:
-  """Raises `Terminated` (once) when SIGTERM came but its exception was lost."""
-  global _terminated
+  """Called at the end of each loop step. Raises `Terminated` (once) when SIGTERM came but its exception was
+  lost, and the signal that `signals_at_step_boundaries` held (SIGINT as KeyboardInterrupt), marked
+  `at_step_boundary`: the run's state is whole, a checkpoint of it resumes exactly."""
+  global _terminated, _pending
+  pending, _pending = _pending, None
+  if pending is not None:
+    interrupt = _interrupt(pending)
+    interrupt.at_step_boundary = True
+    raise interrupt
   if _terminated:
     _terminated = False
     raise Terminated
+
+
+@contextlib.contextmanager
+def checkpoint_being_written() -> Iterator[None]:
+  """Inside, a second signal (see `signals_at_step_boundaries`) waits until the checkpoint is complete."""
+  global _saving, _after_save, _pending
+  _saving = True
+  try:
+    yield
+  finally:
+    _saving = False
+  signum, _after_save = _after_save, None
+  if signum is not None:
+    _pending = None
+    raise _interrupt(signum)
+
+
+@contextlib.contextmanager
+def signals_at_step_boundaries() -> Iterator[None]:
+  """Inside, SIGINT and SIGTERM are raised at the next `raise_if_terminated` instead of wherever they land,
+  so that an interrupted run is checkpointed between two steps; a second signal raises at once. One that
+  comes after the last step is dropped: the run finishes."""
+  if threading.current_thread() is not threading.main_thread():
+    yield
+    return
+
+  def hold(signum, frame):
+    global _pending, _sigterm_seen, _after_save
+    if signum == signal.SIGTERM:
+      _sigterm_seen = True
+    if _pending is None or (signum == signal.SIGTERM and parent_died()):
+      _pending = signum
+      print(f"repertory: {signal.Signals(signum).name} received; stopping after this step (send it again to stop "
+            "at once: the run resumes from its last checkpoint)", file=sys.stderr, flush=True)
+      return
+    if _saving:
+      _after_save = signum
+      return
+    _pending = None  # raised now instead
+    raise _interrupt(signum)
+
+  global _pending
+  previous = {s: signal.signal(s, hold) for s in (signal.SIGINT, signal.SIGTERM)}
+  try:
+    yield
+  finally:
+    for s, handler in previous.items():
+      signal.signal(s, handler)
+    _pending = None  # one that came after the last step: the run has finished meanwhile
 
 
 def _exit_at_once(signum, frame) -> None:

@@ -30,19 +30,22 @@ ACTOR_CHUNK = 50  # environment steps an actor takes between talks with the coun
 class CounterService(Service):
   """Shared step counts, an exact actor-step budget, and the run's metrics files."""
 
+  SNAPSHOT_FIELDS = ("_counts", "_recent_returns", "_last_evaluation", "_writer")  # for a `sync` resume
+
   def __init__(self, run_dir: str, max_actor_steps: int, resume: bool = False):
     super().__init__()
     self._path = os.path.join(run_dir, "counter.json")
     self._counts: Dict[str, float] = {"actor_steps": 0, "learner_steps": 0, "episodes": 0}
+    self._last_evaluation = math.nan
     if resume and os.path.exists(self._path):
       with open(self._path) as f:
         self._counts.update(json.load(f))
+      self._last_evaluation = float(self._counts.pop("evaluation_return", math.nan))
     self._max_actor_steps = max_actor_steps
     self._reserved: Dict[int, int] = {}
     self._lock = threading.Lock()
     self._writer = MetricsWriter(run_dir)
     self._recent_returns: collections.deque = collections.deque(maxlen=20)
-    self._last_evaluation = math.nan
     self._start = time.monotonic()
 
   def reserve_actor_steps(self, actor_id: int, wanted: int) -> int:
@@ -84,7 +87,7 @@ class CounterService(Service):
 
   def save(self) -> None:
     with self._lock:
-      counts = dict(self._counts)
+      counts = dict(self._counts, evaluation_return=self._last_evaluation)
     tmp = self._path + ".tmp"
     with open(tmp, "w") as f:
       json.dump(counts, f)

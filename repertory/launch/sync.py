@@ -18,7 +18,7 @@ import numpy as np
 from repertory.environments.specs import EnvironmentSpec
 from repertory.errors import ConfigError
 from repertory.launch.experiment import ExperimentConfig
-from repertory.launch.lifetime import raise_if_terminated
+from repertory.launch.lifetime import raise_if_terminated, signals_at_step_boundaries
 from repertory.launch.sync_run import SyncRun
 
 
@@ -26,19 +26,21 @@ def run_sync(experiment: ExperimentConfig, spec: Optional[EnvironmentSpec] = Non
              log_every: int = 1_000) -> Dict[str, Any]:
   """Acting, learning and evaluation in one process, deterministic for a seed. `spec`: the run's environment
   spec when the caller has computed it (`experiment.environment_spec()`); else read from the training env."""
-  run = SyncRun(experiment, spec, resume, log_every)
-  try:  # from here a signal checkpoints the run, also while it builds its actors
-    run.attach(run.learner)
-    while not run.done:
-      run.acted(run.loop.run_steps(1))
-      while run.wants_update:
-        run.learned(run.learner.step())
-      run.finish_step()
+  with signals_at_step_boundaries():  # a signal while the run is built is taken after that: it is checkpointed
+    run = SyncRun(experiment, spec, resume, log_every)
+    try:
+      run.attach(run.learner)
       raise_if_terminated()
-  except KeyboardInterrupt:
-    run.interrupted()
-    raise
-  return run.finish()
+      while not run.done:
+        run.acted(run.loop.run_steps(1))
+        while run.wants_update:
+          run.learned(run.learner.step())
+        run.finish_step()
+        raise_if_terminated()
+    except KeyboardInterrupt as interrupt:
+      run.interrupted(getattr(interrupt, "at_step_boundary", False))
+      raise
+    return run.finish()
 
 
 def check_group(experiments: Sequence[ExperimentConfig]) -> None:
@@ -83,33 +85,42 @@ def run_sync_group(experiments: Sequence[ExperimentConfig], specs: Sequence[Opti
   """K `sync` runs in one process with a shared vmapped update and policy call; each run's summary."""
   from repertory.agents.stacked_learner import StackedLearner
   check_group(experiments)
-  runs = [SyncRun(e, s, r, log_every) for e, s, r in zip(experiments, specs, resumes)]
-  stack = StackedLearner([run.learner for run in runs])
-  try:
-    for k, run in enumerate(runs):
-      run.attach(stack.member(k), update_actor=False)
-    group_policy = GroupPolicy([run.actor for run in runs])
-    period, calls = max(1, runs[0].builder.config.variable_update_period), 0
-    variables = stack.get_variables()  # as each run's actor fetched them when it was built
-    while not all(run.done for run in runs):
-      acting = [run for run in runs if not run.done]
-      actions = group_policy.select(variables, [None if run.done else run.loop.begin_step() for run in runs])
+  with signals_at_step_boundaries():
+    runs = [SyncRun(e, s, r, log_every) for e, s, r in zip(experiments, specs, resumes)]
+    stack = StackedLearner([run.learner for run in runs])
+    try:
       for k, run in enumerate(runs):
-        if not run.done:
-          episode = run.loop.end_step(actions[k])
-          run.acted([] if episode is None else [episode])
-      calls += 1
-      if calls % period == 0:  # where a run alone refreshes its actor: after acting, before learning
-        variables = stack.get_variables()
-      while any(run.wants_update for run in acting):
-        for run, metrics in zip(runs, stack.step([run in acting and run.wants_update for run in runs])):
-          if metrics is not None:
-            run.learned(metrics)
-      for run in acting:
-        run.finish_step()
+        run.attach(stack.member(k), update_actor=False)
+      group_policy = GroupPolicy([run.actor for run in runs])
+      period = max(1, runs[0].builder.config.variable_update_period)
+      # what the actors act with, as each run's actor fetched it when it was built (or held at its checkpoint)
+      variables = jax.tree.map(lambda *xs: jnp.stack(xs), *[run.actor.client.params for run in runs])
+      calls = runs[0].actor.client.calls
+      if period > 1 and len({run.actor.client.calls for run in runs}) > 1:
+        raise ConfigError("runs resumed in one process must have stopped at the same step (their actors fetch "
+                          "parameters together); resume them one per process")
+      for k, run in enumerate(runs):  # what a checkpoint of the run holds as its actor's
+        run.actor.client.hold(lambda k=k: (jax.tree.map(lambda x: x[k], variables), calls))
       raise_if_terminated()
-  except KeyboardInterrupt:
-    for run in runs:
-      run.interrupted()
-    raise
-  return [run.finish() for run in runs]
+      while not all(run.done for run in runs):
+        acting = [run for run in runs if not run.done]
+        actions = group_policy.select(variables, [None if run.done else run.loop.begin_step() for run in runs])
+        for k, run in enumerate(runs):
+          if not run.done:
+            episode = run.loop.end_step(actions[k])
+            run.acted([] if episode is None else [episode])
+        calls += 1
+        if calls % period == 0:  # where a run alone refreshes its actor: after acting, before learning
+          variables = stack.get_variables()
+        while any(run.wants_update for run in acting):
+          for run, metrics in zip(runs, stack.step([run in acting and run.wants_update for run in runs])):
+            if metrics is not None:
+              run.learned(metrics)
+        for run in acting:
+          run.finish_step()
+        raise_if_terminated()
+    except KeyboardInterrupt as interrupt:
+      for run in runs:
+        run.interrupted(getattr(interrupt, "at_step_boundary", False))
+      raise
+    return [run.finish() for run in runs]

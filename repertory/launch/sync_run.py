@@ -3,9 +3,18 @@ the bookkeeping of one loop step (episodes, replay-ratio credit, logging, evalua
 
 The loops in `sync.py` drive it: one run alone, or several in one process sharing a vmapped learner and
 policy call; a run's sequence of operations is the same either way.
+
+Checkpoints make a resume exact. Each one is the learner's (orbax, `checkpoints/<learner step>`) and,
+written just before it, the rest of the run in `resume_state/<learner step>.state` (`utils.snapshots`):
+the replay table, the counter, the actors' keys, parameters and adders, the episodes in progress (the
+environments are brought back by replaying their recorded resets and actions into fresh ones, made with
+the same seed), the replay-ratio credit and the count of metrics.csv rows, so that a resume drops the
+rows written after the checkpoint. A run that finishes deletes its resume states (they hold the replay).
 """
 
 import os
+import shutil
+import time
 from typing import Any, Dict, List, Optional
 
 import numpy as np
@@ -14,17 +23,24 @@ from repertory.agents.builder import learner_steps_per_actor_step
 from repertory.agents.environment_loop import EnvironmentLoop, EpisodeStats, VectorEnvironmentLoop
 from repertory.environments.specs import EnvironmentSpec
 from repertory.launch.experiment import ExperimentConfig
+from repertory.launch.lifetime import checkpoint_being_written
 from repertory.launch.nodes import CounterService
 from repertory.replay.table import Table
-from repertory.utils.checkpointing import Checkpointer
+from repertory.utils import snapshots
+from repertory.utils.checkpointing import Checkpointer, saved_steps
 from repertory.utils.progress import ProgressLine
 
-CHECKPOINT_EVERY_STEPS = 5_000
+
+def resume_state_path(run_dir: str, learner_step: int) -> str:
+  """Where the run state saved with learner checkpoint `learner_step` lies."""
+  return os.path.join(run_dir, "resume_state", f"{learner_step}.state")
 
 
 class SyncRun:
   """Built in two stages: `__init__` makes the run's own learner (which `attach` may replace by its member of
   a stacked learner), `attach` restores a checkpoint and builds what acts with the learner."""
+
+  SNAPSHOT_FIELDS = ("credit", "metrics", "evaluated_at", "counter", "actor", "loop", "evaluator", "evaluation_loop")
 
   def __init__(self, experiment: ExperimentConfig, spec: Optional[EnvironmentSpec] = None, resume: bool = False,
                log_every: int = 1_000):
@@ -37,6 +53,7 @@ class SyncRun:
                                         self.replay.update_priorities, experiment.seed,
                                         data_parallel=experiment.data_parallel())
     self.checkpointer = Checkpointer(os.path.join(experiment.run_dir, "checkpoints"))
+    self.resume_dir = os.path.dirname(resume_state_path(experiment.run_dir, 0))
     self.counter = CounterService(experiment.run_dir, experiment.max_actor_steps, resume=resume)
     self.restored = False  # until `attach` has restored the checkpoint to resume from (or had none to restore)
 
@@ -44,27 +61,62 @@ class SyncRun:
     """Trains with `learner` from here on; `update_actor=False`: the actor's parameters come from the caller."""
     experiment, builder = self.experiment, self.builder
     self.learner = learner
-    if self.resume and self.checkpointer.latest_step() is not None:
-      learner.restore(self.checkpointer.restore(learner.state()))
-    self.restored = True
+    restored_step = self.checkpointer.latest_step() if self.resume else None
+    if restored_step is not None:
+      learner.restore(self.checkpointer.restore(learner.state(), restored_step))
     self.policy = builder.make_policy(self.networks)
     self.envs = experiment.envs_per_actor
     adders = builder.make_adder(self.replay) if self.envs == 1 else [builder.make_adder(self.replay)
                                                                      for _ in range(self.envs)]
     self.actor = builder.make_actor(self.policy, learner, experiment.seed, adder=adders)
     if self.envs == 1:
-      self.loop = EnvironmentLoop(experiment.make_environment(seed=experiment.seed), self.actor, update_actor)
+      self.loop = EnvironmentLoop(experiment.make_environment(seed=experiment.seed), self.actor, update_actor,
+                                  record=True)
     else:
       self.loop = VectorEnvironmentLoop(experiment.make_vector_environment(seed=experiment.seed), self.actor,
-                                        update_actor)
+                                        update_actor, record=True)
     evaluation_environment = experiment.make_environment(seed=experiment.seed + 10_000, evaluation=True)
     self.evaluator = builder.make_actor(self.policy, learner, experiment.seed + 10_000, evaluation=True)
-    self.evaluation_loop = EnvironmentLoop(evaluation_environment, self.evaluator, update_actor=False)
+    self.evaluation_loop = EnvironmentLoop(evaluation_environment, self.evaluator, update_actor=False, record=True)
     self.progress = ProgressLine(experiment.max_actor_steps, enabled=experiment.progress, label="sync")
     self.updates_per_step = learner_steps_per_actor_step(builder.config)
-    self.credit, self.metrics = 0.0, []
+    self.credit, self.metrics, self.evaluated_at = 0.0, [], None
+    if restored_step is not None:
+      self._restore_state(restored_step)
+    self.restored = True
     self.start = self.step = int(self.counter.get()["actor_steps"])
-    self.previous, self.evaluated_at, self.steps_before = self.step, None, learner.steps
+    self.previous, self.steps_before, self.saved_at = self.step, learner.steps, time.monotonic()
+
+  def _restore_state(self, learner_step: int) -> None:
+    """The rest of the run as it was at the learner checkpoint; without a saved state (a checkpoint written
+    before they were, or a finished run continued) the replay and environments start afresh."""
+    path = resume_state_path(self.experiment.run_dir, learner_step)
+    if not os.path.exists(path):
+      print(f"repertory: no saved run state beside learner checkpoint {learner_step}; the replay and the "
+            "environments start afresh", flush=True)
+      return
+    state = snapshots.read(path)
+    arrays, meta = state["replay"]
+    self.replay.load_state(arrays, meta, path)
+    snapshots.restore(self, state["run"])
+    self.loop.replay_environment()
+    self.evaluation_loop.replay_environment()
+
+  def save(self) -> None:
+    """One consistent checkpoint: the run state, then the learner's (whose presence completes it), then
+    counter.json; the states of learner checkpoints no longer kept are deleted."""
+    step = self.learner.steps
+    with checkpoint_being_written():
+      os.makedirs(self.resume_dir, exist_ok=True)
+      state = {"replay": self.replay.state(), "run": snapshots.capture(self)}
+      snapshots.write(resume_state_path(self.experiment.run_dir, step), state)
+      self.checkpointer.save(step, self.learner.state())
+      self.counter.save()
+    self.saved_at = time.monotonic()
+    kept = {f"{s}.state" for s in saved_steps(self.checkpointer.directory)}
+    for name in os.listdir(self.resume_dir):
+      if name not in kept:
+        os.remove(os.path.join(self.resume_dir, name))
 
   @property
   def done(self) -> bool:
@@ -112,17 +164,16 @@ class SyncRun:
     if crossed(self.experiment.eval_every):
       self.evaluate()
       self.evaluated_at = step
-    if crossed(CHECKPOINT_EVERY_STEPS):
-      self.checkpointer.save(self.learner.steps, self.learner.state())
-      counter.save()  # the step count of that checkpoint, for a resume after a crash
+    if crossed(self.experiment.checkpoint_every) or time.monotonic() - self.saved_at >= self.experiment.checkpoint_every_s:
+      self.save()
     self.progress.update(counter.get())
 
-  def interrupted(self) -> None:
-    """Ctrl-C or SIGTERM (see training.train_run): keep what was learned, then stop (also before `attach` ended;
-    before the restore, the checkpoint on disk is still the one to resume from)."""
-    if self.restored:
-      self.checkpointer.save(self.learner.steps, self.learner.state())
-      self.counter.increment(learner_steps=self.learner.steps - int(self.counter.get()["learner_steps"]))
+  def interrupted(self, at_step_boundary: bool) -> None:
+    """Ctrl-C or SIGTERM (see training.train_run). Taken between two steps (`lifetime.signals_at_step_boundaries`)
+    the run is checkpointed; elsewhere (a second signal) its state may be half-way through a step, so the
+    last checkpoint stays the one to resume from."""
+    if self.restored and at_step_boundary:
+      self.save()
     self.counter.stop()
     self.checkpointer.close()
 
@@ -132,6 +183,7 @@ class SyncRun:
     evaluated = self.evaluated_at == step or (step == self.start and step % experiment.eval_every == 0)
     final_evaluation = self.counter.get()["evaluation_return"] if evaluated else self.evaluate()
     self.checkpointer.save(self.learner.steps, self.learner.state())
+    shutil.rmtree(self.resume_dir, ignore_errors=True)
     counts = self.counter.get()
     counts.update(final_evaluation_return=final_evaluation, learner_steps=self.learner.steps)
     self.progress.update(counts, final=True)

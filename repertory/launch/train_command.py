@@ -34,6 +34,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                  "instead of starting a local one")
   p.add_argument("--eval-every", type=int, default=5_000, help="actor steps between evaluations")
   p.add_argument("--eval-episodes", type=int, default=5, help="episodes per evaluation")
+  p.add_argument("--checkpoint-every", type=int, default=5_000,
+                 help="sync: actor steps between checkpoints of the whole run (learner, replay, actors, environments), "
+                      "from which --resume continues exactly")
+  p.add_argument("--checkpoint-every-s", type=float, default=120.0,
+                 help="seconds between checkpoints (sync: of the whole run; thread/ray: of the learner)")
   p.add_argument("--checkpoint-replay", action="store_true",
                  help="thread/ray: checkpoint the replay table at the end so that --resume restores replay too "
                       "(Atari tables take gigabytes)")
@@ -118,6 +123,7 @@ def train(args: argparse.Namespace) -> int:
       eval_episodes=args.eval_episodes, agent_overrides=parse_overrides(args.config),
       ray_address=args.ray_address, max_actor_restarts=args.max_actor_restarts,
       node_timeout_s=args.node_timeout, progress=not args.no_progress, checkpoint_replay=args.checkpoint_replay,
+      checkpoint_every=args.checkpoint_every, checkpoint_every_s=args.checkpoint_every_s,
       replay=args.replay, learner_devices=args.learner_devices)
   if args.resume:
     prepare_run_dir(args.run_dir, resume=True, overwrite=args.overwrite)
@@ -128,7 +134,8 @@ def train(args: argparse.Namespace) -> int:
     check_resumable(args.run_dir)
     experiment = saved.__class__(**{**saved.__dict__, "run_dir": args.run_dir, "max_actor_steps": args.max_actor_steps,
                                     "progress": not args.no_progress, "ray_address": args.ray_address,
-                                    "learner_devices": args.learner_devices})
+                                    "learner_devices": args.learner_devices, "checkpoint_every": args.checkpoint_every,
+                                    "checkpoint_every_s": args.checkpoint_every_s})
     check_resumed_replay(saved, args.replay)
   experiment = experiment.validate().with_resolved_replay()
   spec = experiment.environment_spec()

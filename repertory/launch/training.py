@@ -99,7 +99,8 @@ COUNTS = ("actor_steps", "learner_steps", "episodes")
 
 def check_resumable(run_dir: str) -> None:
   """One line, before anything starts, for a run that cannot be resumed as it is: a run dir nobody may
-  write, an unreadable counter.json, or a latest checkpoint that fails its checksum."""
+  write, an unreadable counter.json, or a latest checkpoint (or the run state saved with it) that fails its
+  checksum."""
   import math
   from repertory.errors import ConfigError
   from repertory.utils.checkpointing import verify
@@ -117,7 +118,12 @@ def check_resumable(run_dir: str) -> None:
     except (OSError, ValueError, AttributeError) as e:
       raise ConfigError(f"'{path}' is not a readable step count ({type(e).__name__}); restore it, or start the run "
                         "afresh with --overwrite") from None
-  verify(os.path.join(run_dir, "checkpoints"))
+  step = verify(os.path.join(run_dir, "checkpoints"))
+  if step is not None:
+    from repertory.launch.sync_run import resume_state_path
+    from repertory.utils import snapshots
+    if os.path.exists(resume_state_path(run_dir, step)):
+      snapshots.verify(resume_state_path(run_dir, step))
 
 
 def training_rates(metrics_csv: str) -> Tuple[float, float]:

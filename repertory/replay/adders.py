@@ -29,6 +29,8 @@ class NStepTransitionAdder:
   so a termination (d = 0) inside the window stops bootstrapping and a truncation (d = 1) keeps it.
   """
 
+  SNAPSHOT_FIELDS = ("_pending", "_observation")  # what a resumed run needs (utils.snapshots)
+
   def __init__(self, writer: Any, n_step: int, discount: float, priority: Optional[float] = None):
     if n_step < 1:
       raise ValueError(f"n_step must be >= 1, got {n_step}")

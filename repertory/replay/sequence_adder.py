@@ -82,6 +82,8 @@ class SequenceAdder:
   `next_core_state` the state after processing the observation the action was chosen at.
   """
 
+  SNAPSHOT_FIELDS = ("_steps", "_base", "_next_start", "_covered_end", "_current", "_template")
+
   def __init__(self, writer: Any, sequence_length: int, period: Optional[int] = None,
                end_of_episode: str = "continue", priority: Optional[float] = None):
     if sequence_length < 1:

@@ -13,7 +13,7 @@ from 1 and map to ring slot (key − 1) mod max_size.
 import dataclasses
 import os
 import time
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 import tree
@@ -268,13 +268,17 @@ class Table:
     Returns:
       The checkpoint directory.
     """
+    return table_checkpoint.write(directory, *self.state())
+
+  def state(self) -> Tuple[Dict[str, np.ndarray], Dict[str, Any]]:
+    """(arrays, meta): the table's whole state, as `checkpoint` writes it."""
     with self._lock:
       filled = min(self._next_key - 1, self._config.max_size)
       columns = self._storage.columns if self._storage is not None else []
       if any(np.dtype(column.dtype).hasobject for column in columns):
         raise ValueError(f"replay table '{self._config.name}': cannot checkpoint items with non-numeric leaves")
       counters = [self._next_key, self._head, *self._limiter.state().values()]
-      arrays = {"keys": self._keys[:filled], "priorities": self._priorities[:filled],
+      arrays = {"keys": self._keys[:filled].copy(), "priorities": self._priorities[:filled].copy(),
                 "counters": np.array(counters, np.int64), "max_priority": np.float64(self._max_priority)}
       if self._storage is not None:
         arrays.update(self._storage.state(filled))
@@ -282,7 +286,7 @@ class Table:
               "structure": table_checkpoint.encode_structure(self._template), "num_leaves": len(columns),
               "layout": self._storage.layout() if self._storage is not None else [],
               "rng": self._rng.bit_generator.state}
-      return table_checkpoint.write(directory, arrays, meta)
+      return arrays, meta
 
   @classmethod
   def restore(cls, directory: str, config: TableConfig, seed: Optional[int] = None, rate_limited: bool = True,
@@ -302,12 +306,19 @@ class Table:
     """
     directory = os.path.abspath(os.fspath(directory))
     meta, arrays = table_checkpoint.read(directory)
+    table = cls(config, 0 if seed is None else seed, rate_limited)
+    table.load_state(arrays, meta, directory, keep_random_state=seed is None, example_item=example_item)
+    return table
+
+  def load_state(self, arrays: Dict[str, np.ndarray], meta: Dict[str, Any], where: str,
+                 keep_random_state: bool = True, example_item: Any = None) -> None:
+    """Replaces this (fresh) table's contents by `state()`'s; `where` names the source in errors."""
+    config = self._config
     stored = meta.get("config", {})
     for field in ("sampler", "max_size"):
       if stored.get(field) != getattr(config, field):
-        raise ConfigError(f"replay checkpoint {directory} holds a table with {field} {stored.get(field)!r}; "
+        raise ConfigError(f"replay checkpoint {where} holds a table with {field} {stored.get(field)!r}; "
                           f"the config asks for {getattr(config, field)!r}")
-    table = cls(config, 0 if seed is None else seed, rate_limited)
     try:
       num_leaves = int(meta["num_leaves"])
       leaf_arrays = [v for k, v in arrays.items() if k.startswith("leaf_")]
@@ -316,24 +327,23 @@ class Table:
       if (any(len(a) != filled for a in leaf_arrays + [arrays["keys"], arrays["priorities"]])
           or not 1 <= head <= next_key <= head + config.max_size or inserts - deletes != next_key - head):
         raise ValueError("inconsistent sizes")
-      table._max_priority = float(arrays["max_priority"])
-      if seed is None:
-        table._rng.bit_generator.state = meta["rng"]
+      self._max_priority = float(arrays["max_priority"])
+      if keep_random_state:
+        self._rng.bit_generator.state = meta["rng"]
     except (KeyError, ValueError, TypeError) as e:
-      raise ConfigError(f"replay checkpoint {directory} is corrupt ({type(e).__name__}: {e})") from None
+      raise ConfigError(f"replay checkpoint {where} is corrupt ({type(e).__name__}: {e})") from None
     if meta.get("allocated"):
-      table._template = table_checkpoint.decode_structure(meta.get("structure"), example_item, num_leaves, directory)
+      self._template = table_checkpoint.decode_structure(meta.get("structure"), example_item, num_leaves, where)
       try:
-        table._storage = Storage.restore(config.max_size, meta["layout"], arrays, filled)
+        self._storage = Storage.restore(config.max_size, meta["layout"], arrays, filled)
       except (KeyError, ValueError, TypeError) as e:
-        raise ConfigError(f"replay checkpoint {directory} is corrupt ({type(e).__name__}: {e})") from None
-    table._next_key, table._head = next_key, head
-    table._keys[:filled] = arrays["keys"]
-    table._priorities[:filled] = arrays["priorities"]
-    if table._tree is not None and filled:
-      table._tree.set(np.arange(filled), table._scale(arrays["priorities"]))
-    table._limiter.restore_state({"inserts": inserts, "samples": samples, "deletes": deletes})
-    return table
+        raise ConfigError(f"replay checkpoint {where} is corrupt ({type(e).__name__}: {e})") from None
+    self._next_key, self._head = next_key, head
+    self._keys[:filled] = arrays["keys"]
+    self._priorities[:filled] = arrays["priorities"]
+    if self._tree is not None and filled:
+      self._tree.set(np.arange(filled), self._scale(arrays["priorities"]))
+    self._limiter.restore_state({"inserts": inserts, "samples": samples, "deletes": deletes})
 
 
 def _check_priorities(priorities: np.ndarray) -> None:

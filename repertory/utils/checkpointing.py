@@ -94,6 +94,10 @@ class Checkpointer:
       json.dump(checksums, f, indent=1)
     os.replace(path + ".tmp", path)
 
+  @property
+  def directory(self) -> str:
+    return self._directory
+
   def latest_step(self) -> Optional[int]:
     return self._manager.latest_step()
 

@@ -8,6 +8,8 @@ from typing import Any, Dict, List, Mapping, Optional
 
 import numpy as np
 
+from repertory.errors import ConfigError
+
 LEADING_COLUMNS = ["source", "time", "actor_steps", "learner_steps", "episodes"]
 
 
@@ -27,9 +29,11 @@ class MetricsWriter:
     self._lock = threading.Lock()
     self._columns: List[str] = list(LEADING_COLUMNS)
     self._start = time.time()
+    self.rows = 0
     if os.path.exists(self.path):
       with open(self.path, newline="") as f:
         header = next(csv.reader(f), None)
+        self.rows = sum(1 for _ in csv.reader(f))
       self._columns = header or self._columns
     else:
       self._rewrite([])
@@ -63,11 +67,26 @@ class MetricsWriter:
         self._rewrite(old_rows)
       with open(self.path, "a", newline="") as f:
         csv.DictWriter(f, self._columns).writerow(row)
+      self.rows += 1
       if self._tb is not None:
         step = row.get("actor_steps") or row.get("learner_steps") or 0
         for key, value in row.items():
           if key not in ("source", "time", "actor_steps") and isinstance(value, (int, float)) and not isinstance(value, bool):
             self._tb.add_scalar(f"{source}/{key}", value, int(step))
+
+  def snapshot_state(self) -> dict:
+    return {"rows": self.rows}
+
+  def restore_snapshot(self, state: dict) -> None:
+    """Keeps the first `rows` rows: those written before the snapshot (a resume never repeats a row)."""
+    with self._lock:
+      with open(self.path, newline="") as f:
+        rows = list(csv.DictReader(f))
+      if len(rows) < state["rows"]:
+        raise ConfigError(f"'{self.path}' has {len(rows)} rows, fewer than the {state['rows']} of the checkpoint; "
+                          "restore the file, or start the run afresh with --overwrite")
+      self._rewrite(rows[:state["rows"]])
+      self.rows = state["rows"]
 
   def close(self) -> None:
     if self._tb is not None:

@@ -118,11 +118,19 @@ def test_stopping_the_bench_process_stops_its_runs(tmp_path, stop):
   returncode, err = stop_bench_while_it_runs(
       ["bench", "atari100k", "--out", str(out), "--games", "Pong", "--seeds", "1", "--eval-episodes", "1",
        "--no-progress", "--workers", "1"],  # a full-length run
-      lambda bench: status_path.exists() and json.loads(status_path.read_text())["pid"], stop)
+      lambda bench: (status_path.parent / "checkpoints").is_dir() and json.loads(status_path.read_text())["pid"], stop)
   if stop == signal.SIGTERM:
     assert returncode == 130 and err.strip().splitlines()[-1] == "repertory: interrupted"
   # SIGTERM reaches the run from the pool, or from Linux when the pool died: it checkpoints and says so
   assert json.loads(status_path.read_text())["status"] == "interrupted"
+  # and the next invocation continues it exactly (test_sync_exact_resume.py)
+  from repertory.benchmarks.atari100k import BENCHMARK
+  from repertory.benchmarks.runner import _job
+  parser = argparse.ArgumentParser()
+  BENCHMARK.add_arguments(parser)
+  args = parser.parse_args(["--games", "Pong", "--seeds", "1", "--eval-episodes", "1"])
+  args.out = str(out)
+  assert _job(BENCHMARK, str(out), BENCHMARK.plan(args).runs[0]).resumes == (True,)
 
 
 # The standard 26 games of Atari 100k (Kaiser et al. 2020, arXiv 1903.00374, Table 1), written out by hand.

@@ -21,6 +21,8 @@ from repertory.replay.types import ReplayBatch
 class RewardClippingAdder:
   """An n-step adder fed rewards clipped to [−c, c] (DQN/Rainbow/DER reward clipping); c = 0 passes them through."""
 
+  SNAPSHOT_FIELDS = ("_adder",)
+
   def __init__(self, adder: NStepTransitionAdder, clip: float):
     self._adder, self._clip = adder, float(clip)
 

@@ -29,6 +29,8 @@ def make_epsilon_greedy_policy(networks: DQNNetworks):
 class DQNActor(FeedForwardActor):
   """Acts ε-greedily on one environment or a batch of them (one jit policy call per batch step)."""
 
+  SNAPSHOT_FIELDS = ("_key",)
+
   def __init__(self, policy, variable_client: VariableClient, epsilon: Callable[[int], float], seed: int,
                adder: Optional[Any] = None):
     super().__init__(variable_client, adder)

@@ -42,6 +42,8 @@ def _row(state: Any, i: int) -> Any:
 class IMPALAActor:
   """Acts on one environment or a vectorised batch (`adder` a list with one adder per environment)."""
 
+  SNAPSHOT_FIELDS = ("_client", "_adders", "_key", "_state", "_reset", "_logits")
+
   def __init__(self, policy: IMPALAPolicy, client: VariableClient, seed: int, adder: Optional[Any] = None,
                greedy: bool = False, num_envs: Optional[int] = None):
     self._policy = policy

@@ -45,6 +45,8 @@ def make_policy(networks: sac_networks.SACNetworks) -> SACPolicy:
 class SACActor(FeedForwardActor):
   """Acts on one environment or a batch of them; `adder` is one adder or one per environment."""
 
+  SNAPSHOT_FIELDS = ("_key", "_rng")
+
   def __init__(self, policy: SACPolicy, variable_client: VariableClient, seed: int, adder: Optional[Any] = None,
                evaluation: bool = False, random_steps: int = 0):
     super().__init__(variable_client, adder)
