@@ -20,7 +20,7 @@ from legs import one_leg
 from repertory import cli
 from repertory.launch.sync_run import SyncRun
 
-CARTPOLE = ["--launcher", "sync", "--max-actor-steps", "2000", "--eval-every", "700", "--eval-episodes", "2",
+CARTPOLE = ["--launcher", "sync", "--max-actor-steps", "1600", "--eval-every", "700", "--eval-episodes", "2",
             "--checkpoint-every", "500", "--no-progress", "--config", "min_replay_size=200", "--config", "batch_size=32"]
 
 
@@ -82,7 +82,7 @@ def test_a_signalled_cli_run_resumes_exactly(tmp_path, cartpole_reference, signa
   assert process.returncode == {"SIGTERM": 143, "SIGKILL": -9}[signals[-1]], err[-2000:]
   assert "Traceback" not in err
   interrupted_at = json.load(open(os.path.join(run_dir, "counter.json")))["actor_steps"]
-  assert 500 <= interrupted_at < 2000  # stopped part-way (SIGKILL: counter.json of the checkpoint at 500)
+  assert 500 <= interrupted_at < 1600  # stopped part-way (SIGKILL: counter.json of the checkpoint at 500)
   if signals == ("SIGTERM",):  # checkpointed at the signal, past the periodic checkpoint
     assert json.load(open(os.path.join(run_dir, "status.json")))["status"] == "interrupted"
     assert "stopping after this step" in err and interrupted_at >= 800
@@ -106,14 +106,14 @@ def _interrupt_at(monkeypatch, step, seed=None):
     pytest.param("sac", "gym:Pendulum-v1", ("min_replay_size=300", "batch_size=32"), id="sac", marks=one_leg(2)),
 ])
 def test_an_interrupted_run_of_each_agent_resumes_exactly(tmp_path, monkeypatch, agent, env, config):
-  flags = ["--agent", agent, "--env", env, "--launcher", "sync", "--max-actor-steps", "1500", "--eval-every", "600",
+  flags = ["--agent", agent, "--env", env, "--launcher", "sync", "--max-actor-steps", "1200", "--eval-every", "500",
            "--eval-episodes", "1", "--no-progress", *[x for c in config for x in ("--config", c)]]
   reference, run_dir = str(tmp_path / "reference"), str(tmp_path / "run")
   assert cli.main(["train", "--run-dir", reference, *flags]) == 0
   with monkeypatch.context() as patch:
-    _interrupt_at(patch, 1000)
+    _interrupt_at(patch, 800)
     assert cli.main(["train", "--run-dir", run_dir, *flags]) == 130
-  assert json.load(open(os.path.join(run_dir, "counter.json")))["actor_steps"] == 1000
+  assert json.load(open(os.path.join(run_dir, "counter.json")))["actor_steps"] == 800
   assert cli.main(["train", "--run-dir", run_dir, "--resume", *flags]) == 0
   _assert_same_run(reference, run_dir)
 
