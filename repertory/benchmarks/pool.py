@@ -3,7 +3,8 @@
 With several workers each run is pinned to a free core with single-threaded XLA: on the 2-core machine
 two pinned DER runs each kept ~47 steps/s, as fast as one run using both cores (BUILD_NOTES.md). One
 progress bar per run, read from the tail of its `metrics.csv`; each run's console output goes to its log
-file. A run that takes longer than `timeout_s` is stopped. SIGTERM is handled like Ctrl-C: every running
+file. A run that takes longer than `timeout_s` is stopped, and so is every run after `stop_after_s` (the
+benchmark in pieces: each checkpoints, the next invocation continues them). SIGTERM is handled like Ctrl-C: every running
 run gets SIGTERM (it checkpoints and marks itself interrupted), gets `GRACE_S` to exit, is killed after,
 and KeyboardInterrupt propagates. A run whose pool dies by SIGKILL gets SIGTERM from Linux
 (`die_with_parent`).
@@ -20,6 +21,7 @@ from repertory.launch.lifetime import die_with_parent, interrupt_on_sigterm, par
 SINGLE_THREADED_XLA = "--xla_cpu_multi_thread_eigen=false"
 POLL_S = 1.0
 GRACE_S = 30.0
+STOPPED = -1  # the exit code recorded for a run that `stop_after_s` stopped or never started
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,19 +92,20 @@ def _train(job: Job, core: Optional[int]) -> None:
 
 
 def execute(jobs: Sequence[Job], workers: int, total_steps: int, progress: bool,
-            timeout_s: Optional[float] = None) -> Dict[str, int]:
-  """Trains every job; returns run_dir → exit code of its job's process (0: finished)."""
+            timeout_s: Optional[float] = None, stop_after_s: Optional[float] = None) -> Dict[str, int]:
+  """Trains every job; returns run_dir → exit code of its job's process (0: finished). After `stop_after_s`
+  the running jobs are stopped as on SIGTERM (they checkpoint) and no other starts: their code is STOPPED."""
   import signal
   if not jobs:
     return {}
   previous = signal.signal(signal.SIGTERM, interrupt_on_sigterm)
   try:
-    return _execute(jobs, workers, total_steps, progress, timeout_s)
+    return _execute(jobs, workers, total_steps, progress, timeout_s, stop_after_s)
   finally:
     signal.signal(signal.SIGTERM, previous)
 
 
-def _execute(jobs, workers, total_steps, progress, timeout_s) -> Dict[str, int]:
+def _execute(jobs, workers, total_steps, progress, timeout_s, stop_after_s) -> Dict[str, int]:
   import multiprocessing
   from tqdm import tqdm
   context = multiprocessing.get_context("spawn")
@@ -115,8 +118,17 @@ def _execute(jobs, workers, total_steps, progress, timeout_s) -> Dict[str, int]:
   waiting: List[Job] = list(jobs)
   running: Dict[int, Any] = {}  # id(job) → (job, process, core, started)
   codes: Dict[str, int] = {}
+  stop_at = None if stop_after_s is None else time.monotonic() + stop_after_s
   try:
     while waiting or running:
+      if stop_at is not None and time.monotonic() >= stop_at:
+        _stop([(job, process) for job, process, _, _ in running.values()])
+        stopped = [(job, process.exitcode) for job, process, _, _ in running.values()] + [(j, None) for j in waiting]
+        for job, code in stopped:
+          for run in job.runs:
+            codes[run.run_dir] = 0 if code == 0 else STOPPED  # 0: it finished just before the stop
+            bars[run.run_dir].set_postfix_str("finished" if code == 0 else "stopped: rerun to continue")
+        break
       while waiting and len(running) < workers:
         job = waiting.pop(0)
         busy = {core for _, _, core, _ in running.values()}

@@ -6,7 +6,8 @@ same configuration, resumes or restarts the others, trains them in the worker po
 process per run, pinned to a core when several run at once, each run's output in `<out>/logs/`), and
 writes the benchmark's reports over the runs that finished, saying which are missing. Exit status 0 when
 every run finished, 1 when one failed (the reports then cover the others), 2 for bad input, 130 when
-interrupted (the runs it started are stopped and marked interrupted; the same command goes on).
+interrupted (the runs it started are stopped and marked interrupted; the same command goes on), 75 when
+--stop-after ended the invocation with runs left (rerun the same command to continue them).
 """
 
 import argparse
@@ -20,6 +21,7 @@ from repertory.benchmarks import base, pool, records
 from repertory.errors import ConfigError
 
 EXIT_RUN_FAILED = 1
+EXIT_STOPPED = 75  # EX_TEMPFAIL: runs are left, the same command continues them
 
 
 def add_runner_arguments(parser: argparse.ArgumentParser, benchmark: base.Benchmark) -> None:
@@ -34,6 +36,9 @@ def add_runner_arguments(parser: argparse.ArgumentParser, benchmark: base.Benchm
                            "(marked partial when some are missing)")
   parser.add_argument("--no-progress", action="store_true", help="no progress bars")
   parser.add_argument("--run-timeout", type=float, default=None, help="seconds one run may take before it is stopped")
+  parser.add_argument("--stop-after", type=float, default=None, metavar="SECONDS",
+                      help="end this invocation after SECONDS: the runs checkpoint and stop, the reports cover those "
+                           "finished, exit 75; the same command continues the rest (long benchmarks in pieces)")
 
 
 def _check_runner_flags(args: argparse.Namespace) -> None:
@@ -41,6 +46,8 @@ def _check_runner_flags(args: argparse.Namespace) -> None:
     raise ConfigError(f"--workers must be >= 1, got {args.workers}")
   if args.run_timeout is not None and not args.run_timeout > 0:
     raise ConfigError(f"--run-timeout must be > 0 seconds, got {args.run_timeout}")
+  if args.stop_after is not None and not args.stop_after > 0:
+    raise ConfigError(f"--stop-after must be > 0 seconds, got {args.stop_after}")
 
 
 def log_path(out: str, run: base.Run) -> str:
@@ -123,21 +130,31 @@ def run_benchmark(args: argparse.Namespace) -> int:
   os.makedirs(os.path.join(out, "logs"), exist_ok=True)
   jobs = _jobs(benchmark, args, out, todo)
   budget = max((r.experiment.max_actor_steps for r in todo), default=0)
-  codes = pool.execute(jobs, workers, budget, progress=not args.no_progress, timeout_s=args.run_timeout)
+  codes = pool.execute(jobs, workers, budget, progress=not args.no_progress, timeout_s=args.run_timeout,
+                       stop_after_s=args.stop_after)
+  stopped = [run for job in jobs for run in job.runs if codes.get(run.run_dir) == pool.STOPPED]
   failed = []
   for job in jobs:
     for run in job.runs:
+      if run in stopped:
+        then = "continues" if benchmark.resume_interrupted else "starts again"
+        print(f"  {run.name}: stopped by --stop-after, {then} on the next invocation", flush=True)
+        continue
       ok = codes.get(run.run_dir) == 0 and records.is_finished(benchmark, run)
       print(f"  {run.name}: {'finished' if ok else f'FAILED (exit {codes.get(run.run_dir)}); see {job.log_path}'}",
             flush=True)
       if not ok:
         failed.append(run)
-  now_finished = [r for r in plan.runs if r in finished or (r in todo and r not in failed)]
-  _report(benchmark, args, plan, now_finished, failed, time.time() - start)
+  now_finished = [r for r in plan.runs if r in finished or (r in todo and r not in failed + stopped)]
+  _report(benchmark, args, plan, now_finished, failed + stopped, time.time() - start)
   if failed:
     print(f"{name}: {len(failed)} run(s) did not finish; the reports cover the others "
           "(rerun the same command to retry them)", file=sys.stderr)
     return EXIT_RUN_FAILED
+  if stopped:
+    print(f"{name}: stopped after --stop-after {args.stop_after:g} s with {len(stopped)} run(s) left; rerun the same "
+          "command to go on", file=sys.stderr)
+    return EXIT_STOPPED
   return 0
 
 

@@ -83,6 +83,8 @@ def test_reduced_benchmark_writes_reports_skips_finished_runs_and_refuses_other_
     (["--config", "nonsense=1"], "no config field 'nonsense'"),
     (["--report-only"], "holds no bench_config.json"),
     (["--runs-per-process", "0"], "--runs-per-process must be >= 1"),
+    (["--stop-after", "0"], "--stop-after must be > 0 seconds"),
+    (["--stop-after", "nan"], "--stop-after must be > 0 seconds"),
     (["--games", "Pong", "--seeds", "2", "--runs-per-process", "3"], "more than the 2 run(s) asked for"),
     (["--seeds", "2", "--runs-per-process", "2", "--config", "diagnostics_period=100"], "diagnostics_period"),
 ])
@@ -98,7 +100,7 @@ def test_help_documents_every_flag(capsys):
     cli.main(["bench", "atari100k", "--help"])
   text = capsys.readouterr().out
   for flag in ("--agent", "--encoder", "--games", "--seeds", "--out", "--steps", "--eval-episodes", "--workers",
-               "--config", "--max-episode-steps", "--report-only", "--no-progress", "--runs-per-process"):
+               "--config", "--max-episode-steps", "--report-only", "--no-progress", "--runs-per-process", "--stop-after"):
     assert flag in text
 
 
@@ -110,27 +112,44 @@ def test_partial_aggregates_use_as_many_seeds_for_every_game():
   assert sorted(zip(kept["game"], kept["seed"])) == [("Boxing", 0), ("Freeway", 0), ("Pong", 0)]
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-@pytest.mark.parametrize("stop", [pytest.param(signal.SIGTERM, marks=one_leg(1)), pytest.param(signal.SIGKILL, marks=one_leg(2))])
-def test_stopping_the_bench_process_stops_its_runs(tmp_path, stop):
-  out = tmp_path / "bench"
-  status_path = out / "runs" / "Pong_seed0" / "status.json"
-  returncode, err = stop_bench_while_it_runs(
-      ["bench", "atari100k", "--out", str(out), "--games", "Pong", "--seeds", "1", "--eval-episodes", "1",
-       "--no-progress", "--workers", "1"],  # a full-length run
-      lambda bench: (status_path.parent / "checkpoints").is_dir() and json.loads(status_path.read_text())["pid"], stop)
-  if stop == signal.SIGTERM:
-    assert returncode == 130 and err.strip().splitlines()[-1] == "repertory: interrupted"
-  # SIGTERM reaches the run from the pool, or from Linux when the pool died: it checkpoints and says so
-  assert json.loads(status_path.read_text())["status"] == "interrupted"
-  # and the next invocation continues it exactly (test_sync_exact_resume.py)
+PONG_BENCH = ["--games", "Pong", "--seeds", "1", "--eval-episodes", "1"]  # a full-length run
+
+
+def _continues_exactly(out):
+  """The next invocation continues the run from its checkpoint (exactly: test_sync_exact_resume.py)."""
   from repertory.benchmarks.atari100k import BENCHMARK
   from repertory.benchmarks.runner import _job
   parser = argparse.ArgumentParser()
   BENCHMARK.add_arguments(parser)
-  args = parser.parse_args(["--games", "Pong", "--seeds", "1", "--eval-episodes", "1"])
+  args = parser.parse_args(PONG_BENCH)
   args.out = str(out)
-  assert _job(BENCHMARK, str(out), BENCHMARK.plan(args).runs[0]).resumes == (True,)
+  return _job(BENCHMARK, str(out), BENCHMARK.plan(args).runs[0]).resumes == (True,)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@one_leg(2)
+def test_killing_the_bench_process_stops_its_runs(tmp_path):
+  out = tmp_path / "bench"
+  status_path = out / "runs" / "Pong_seed0" / "status.json"
+  stop_bench_while_it_runs(
+      ["bench", "atari100k", "--out", str(out), *PONG_BENCH, "--no-progress", "--workers", "1"],
+      lambda bench: (status_path.parent / "checkpoints").is_dir() and json.loads(status_path.read_text())["pid"],
+      signal.SIGKILL)
+  # SIGTERM reaches the run from Linux when the pool died: it checkpoints and says so
+  assert json.loads(status_path.read_text())["status"] == "interrupted"
+  assert _continues_exactly(out)
+
+
+@one_leg(1)
+def test_stop_after_ends_the_invocation_and_the_next_one_continues(tmp_path):
+  from launch_helpers import run_cli
+  out = tmp_path / "bench"
+  code, _, err = run_cli("bench", "atari100k", "--out", str(out), *PONG_BENCH, "--no-progress", "--stop-after", "25")
+  assert code == 75, err[-2000:]
+  assert "stopped after --stop-after 25 s with 1 run(s) left; rerun the same command to go on" in err
+  status = json.loads((out / "runs" / "Pong_seed0" / "status.json").read_text())
+  assert status["status"] == "interrupted" and status["signal"] == "SIGTERM"
+  assert _continues_exactly(out)
 
 
 # The standard 26 games of Atari 100k (Kaiser et al. 2020, arXiv 1903.00374, Table 1), written out by hand.

@@ -1,4 +1,5 @@
-"""`repertory bench device` and benchmarks/device_check.sh, in the reduced CPU mode (no accelerator here)."""
+"""`repertory bench device` and benchmarks/device_check.sh, in the reduced CPU mode (no accelerator here); the
+Atari 100k suite script's refusal on a host without an accelerator."""
 
 import csv
 import json
@@ -25,6 +26,17 @@ def test_without_an_accelerator_the_full_check_is_refused_in_one_line(tmp_path, 
   err = capsys.readouterr().err.strip()
   assert len(err.splitlines()) == 1 and "no accelerator here" in err and "--quick" in err
   assert not (tmp_path / "d").exists()
+
+
+def test_the_suite_script_refuses_in_one_line_without_an_accelerator(tmp_path):
+  out = tmp_path / "suite"
+  done = subprocess.run(["bash", os.path.join(REPO, "benchmarks", "atari100k_suite.sh"), str(out)],
+                        env={**os.environ, "PYTHON": sys.executable, "JAX_PLATFORMS": "cpu"},
+                        capture_output=True, text=True, timeout=120)
+  assert done.returncode == 2
+  assert done.stderr.strip() == ("atari100k_suite: JAX sees no accelerator here; run it on a GPU or TPU host (on CPU: "
+                                 "repertory bench atari100k --games atari100k)")
+  assert not out.exists()
 
 
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="the device check targets leg 2's stack (Python 3.12, current "

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The Atari 100k suite on one accelerator host: the 26 games x 1 seed of DER, K runs per process (one vmapped
+# update and policy call for the games of the same action set), in pieces that fit a 10-minute command:
+#
+#   benchmarks/atari100k_suite.sh [OUT [more `bench atari100k` flags, e.g. --seeds 2 --encoder alix]]
+#
+# Each call trains for at most PIECE_S seconds (default 540), then the runs checkpoint and the call exits 75;
+# call it again with the same OUT to continue them exactly where they stopped (exit 0 once all 26 finished,
+# with the reports in OUT). RUNS_PER_PROCESS (default 26: as many as the grouping allows) and WORKERS
+# (default 4: processes sharing the device) tune the packing. Refuses in one line where JAX sees no
+# accelerator. Installs what is missing from .whl/ (benchmarks/device_setup.sh); PYTHON chooses the
+# interpreter. Results: OUT (default benchmarks/results/atari100k_suite).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-benchmarks/results/atari100k_suite}
+shift || true
+SCRIPT=atari100k_suite
+source benchmarks/device_setup.sh
+if ! "$PYTHON" -c "import jax, sys; sys.exit(jax.devices()[0].platform == 'cpu')" 2>/dev/null; then
+  echo "$SCRIPT: JAX sees no accelerator here; run it on a GPU or TPU host (on CPU: repertory bench atari100k --games atari100k)" >&2
+  exit 2
+fi
+export XLA_PYTHON_CLIENT_PREALLOCATE=false  # several processes share the device
+"$PYTHON" -m repertory.cli bench atari100k --games atari100k --seeds 1 --out "$OUT" --no-progress \
+  --runs-per-process "${RUNS_PER_PROCESS:-26}" --workers "${WORKERS:-4}" --stop-after "${PIECE_S:-540}" "$@"
+code=$?
+if [ "$code" = 75 ]; then
+  echo "$SCRIPT: runs are left; call it again with the same OUT to continue them" >&2
+fi
+exit "$code"
