@@ -29,6 +29,7 @@ CORE = [
     "dm-env",
     "dm-tree",
     "ray==2.60.0",  # Ray core only, not ray[default].
+    "psutil",  # the Ray reaper and `bench faults` follow process trees.
     "orbax-checkpoint",
     "gymnasium",
     "matplotlib",

@@ -11,6 +11,7 @@ BENCHMARKS = {
     "atari100k": "repertory.benchmarks.atari100k",
     "control": "repertory.benchmarks.control",
     "device": "repertory.benchmarks.device",
+    "faults": "repertory.benchmarks.faults",
     "memory": "repertory.benchmarks.memory",
     "plasticity": "repertory.benchmarks.plasticity",
     "throughput": "repertory.benchmarks.throughput",

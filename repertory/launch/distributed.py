@@ -6,26 +6,30 @@ from typing import Any, Dict, Optional
 from repertory.environments.specs import EnvironmentSpec
 from repertory.launch import nodes
 from repertory.launch.experiment import ExperimentConfig
-from repertory.launch.launchers import NodeFailure, RayLaunch, ThreadLaunch
+from repertory.launch.launchers import NodeFailure, ThreadLaunch
+from repertory.launch.ray_launch import RayLaunch
 from repertory.launch.lifetime import raise_if_terminated
 from repertory.launch.program import Handle, Node, Program
+from repertory.launch.supervisor import Supervisor
 from repertory.utils.progress import ProgressLine
-
-COUNTER_SAVE_S = 30.0
 
 
 def make_program(experiment: ExperimentConfig, spec: EnvironmentSpec, resume: bool = False) -> Program:
-  """The run's nodes; each receives `spec`, computed once by the driver (`experiment.environment_spec()`)."""
+  """The run's nodes; each receives `spec`, computed once by the driver (`experiment.environment_spec()`).
+
+  Every node can be restarted: the counter from counter.json, the learner from its last checkpoint, the
+  replay from its last table checkpoint (with `checkpoint_replay`; empty otherwise), actors and the
+  evaluator afresh."""
   experiment = experiment.with_resolved_replay()
   program = Program(f"{experiment.agent}_{experiment.env}")
-  counter = program.add_node(Node(nodes.CounterService, (experiment.run_dir, experiment.max_actor_steps, resume),
-                                  num_cpus=0), "counter")
+  counter = program.add_node(Node(nodes.CounterService, (experiment.run_dir, experiment.max_actor_steps),
+                                  {"resume": resume}, num_cpus=0, restart_kwargs={"resume": True}), "counter")
   replay = program.add_node(Node(nodes.ReplayService, (experiment, spec), num_cpus=0), "replay")
   learner = program.add_node(Node(nodes.LearnerService, (experiment, spec, replay, counter), {"resume": resume},
-                                  wants_accelerator=True), "learner")
+                                  wants_accelerator=True, restart_kwargs={"resume": True}), "learner")
   for actor_id in range(experiment.num_actors):
     program.add_node(Node(nodes.ActorService, (experiment, spec, replay, learner, counter, actor_id),
-                          restartable=True), "actor")
+                          on_cpu_host=True), "actor")
   program.add_node(Node(nodes.EvaluatorService, (experiment, spec, learner, counter), num_cpus=0), "evaluator")
   return program
 
@@ -56,50 +60,55 @@ def _save_on_interrupt(launched) -> None:
 
 def run_distributed(experiment: ExperimentConfig, spec: Optional[EnvironmentSpec] = None,
                     resume: bool = False) -> Dict[str, Any]:
-  """Runs until the counter reaches `max_actor_steps`; restarts dead actors; fails fast otherwise.
+  """Runs until the counter reaches `max_actor_steps`, restarting any node that dies (`Supervisor`).
 
   `spec`: the run's environment spec if the caller has it; else computed here, once."""
   program = make_program(experiment, spec if spec is not None else experiment.environment_spec(), resume)
   launched = launch(program, experiment)
+  supervisor = None
   try:
     counter = launched.resolve(Handle("counter", 0))
     evaluator = launched.resolve(Handle("evaluator", 0))
     learner = launched.resolve(Handle("learner", 0))
+    replay = launched.resolve(Handle("replay", 0))
     progress = ProgressLine(experiment.max_actor_steps, enabled=experiment.progress, label=experiment.launcher)
-    restarts, saved_at = 0, time.monotonic()
+    counts = counter.get()
+    supervisor = Supervisor(program, launched, experiment.max_restarts, lambda: counts).start()
     counter.record("driver", {"event": "all nodes started", "restarts": 0})
+    replay_saved_at = time.monotonic()
     while True:
-      for handle, error in launched.poll():
-        name = Program.node_name(handle)
-        if program.node(handle).restartable:
-          if restarts >= experiment.max_actor_restarts:
-            raise NodeFailure(f"node '{name}' died {restarts + 1} times, more than --max-actor-restarts "
-                              f"{experiment.max_actor_restarts} allows; last error: {error.splitlines()[0]}")
-          restarts += 1
-          counter.record("driver", {"event": f"restarted {name}", "restarts": restarts})
-          launched.restart(handle)
-        else:
-          raise NodeFailure(f"node '{name}' died: {error.splitlines()[0]}")
+      supervisor.check()
       counts = counter.get()
       progress.update(counts)
       if counts["actor_steps"] >= experiment.max_actor_steps:
         break
-      if time.monotonic() - saved_at > COUNTER_SAVE_S:  # a resume after a dead driver continues from here
-        counter.save()
-        saved_at = time.monotonic()
+      if experiment.checkpoint_replay and time.monotonic() - replay_saved_at > experiment.checkpoint_every_s:
+        replay.checkpoint()  # what a restarted replay node starts from
+        replay_saved_at = time.monotonic()
       time.sleep(0.5)
       raise_if_terminated()
     final_evaluation = evaluator.evaluate()
     learner_steps = learner.save()
     if experiment.checkpoint_replay:
-      launched.resolve(Handle("replay", 0)).checkpoint()
+      replay.checkpoint()
+    supervisor.stop()
+    supervisor.check()
     counts = counter.get()
-    counts.update(final_evaluation_return=final_evaluation, learner_steps=learner_steps, actor_restarts=restarts)
+    counts.update(final_evaluation_return=final_evaluation, learner_steps=learner_steps,
+                  actor_restarts=supervisor.actor_restarts(), restarts=dict(supervisor.restarts))
     progress.update(counts, final=True)
     return counts
+  except NodeFailure:
+    if supervisor is not None:
+      supervisor.check()  # its line names the node past its restart bound
+    raise
   except KeyboardInterrupt:  # SIGINT / SIGTERM (training.train_run): keep the learner's state and the count
+    if supervisor is not None:
+      supervisor.stop()
     _save_on_interrupt(launched)
     raise
   finally:
+    if supervisor is not None:
+      supervisor.stop()
     launched.stop()
     launched.shutdown()

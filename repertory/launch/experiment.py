@@ -28,10 +28,10 @@ class ExperimentConfig:
   eval_episodes: int = 5
   agent_overrides: Tuple[Tuple[str, str], ...] = ()
   ray_address: Optional[str] = None
-  max_actor_restarts: int = 3
+  max_restarts: int = 3  # thread/ray: restarts of each node before the run stops
   checkpoint_every: int = 5_000  # sync: actor steps between checkpoints (besides every checkpoint_every_s)
   checkpoint_every_s: float = 120.0  # seconds between learner checkpoints (sync: whole-run checkpoints)
-  checkpoint_replay: bool = False  # thread/ray: save the replay table at the end; --resume restores it
+  checkpoint_replay: bool = False  # thread/ray: save the replay table periodically; restarts and --resume restore it
   replay: str = "auto"  # thread/ray replay backend: auto, native or reverb (a saved run records the one it used)
   node_timeout_s: float = 120.0  # longest any node may take to start or answer
   learner_devices: str = "auto"  # auto (all accelerators; 1 on CPU), all, or N: see agents.data_parallel
@@ -45,8 +45,8 @@ class ExperimentConfig:
         raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
     if not math.isfinite(self.checkpoint_every_s) or self.checkpoint_every_s <= 0:
       raise ConfigError(f"--checkpoint-every-s must be a positive number of seconds, got {self.checkpoint_every_s}")
-    if self.max_actor_restarts < 0:
-      raise ConfigError(f"--max-actor-restarts must be >= 0, got {self.max_actor_restarts}")
+    if self.max_restarts < 0:
+      raise ConfigError(f"--max-restarts must be >= 0, got {self.max_restarts}")
     if self.ray_address is not None and self.launcher != "ray":
       raise ConfigError("--ray-address needs --launcher ray")
     resolve_backend(self.replay, self.launcher)

@@ -1,102 +1,28 @@
-"""The services a program's nodes run: counter (+ metrics files), learner, actors, evaluator
-(the replay node is in `replay_node.py`).
+"""The services a program's nodes run: learner, actors, evaluator (the counter is in `counter_node.py`, the
+replay node in `replay_node.py`).
 
 Every service is launcher-agnostic: it talks to other nodes only through the handles it was given,
 calling their methods as plain Python calls (the Ray launcher turns those into remote calls with
 timeouts). Every wait is bounded; `stop()` ends `run()` within about a second.
 """
 
-import collections
-import json
 import math
 import os
 import sys
 import threading
 import time
-from typing import Any, Dict, Optional
+from typing import Any
 
 import numpy as np
 
 from repertory.agents.environment_loop import EnvironmentLoop, VectorEnvironmentLoop
 from repertory.environments.specs import EnvironmentSpec
+from repertory.launch.counter_node import CounterService  # noqa: F401 (a node of the program)
 from repertory.launch.experiment import ExperimentConfig
 from repertory.launch.replay_node import ReplayService, make_sampler, make_writer  # noqa: F401 (a node of the program)
 from repertory.launch.service import Service, in_ray_worker
-from repertory.utils.loggers import MetricsWriter
 
 ACTOR_CHUNK = 50  # environment steps an actor takes between talks with the counter
-
-
-class CounterService(Service):
-  """Shared step counts, an exact actor-step budget, and the run's metrics files."""
-
-  SNAPSHOT_FIELDS = ("_counts", "_recent_returns", "_last_evaluation", "_writer")  # for a `sync` resume
-
-  def __init__(self, run_dir: str, max_actor_steps: int, resume: bool = False):
-    super().__init__()
-    self._path = os.path.join(run_dir, "counter.json")
-    self._counts: Dict[str, float] = {"actor_steps": 0, "learner_steps": 0, "episodes": 0}
-    self._last_evaluation = math.nan
-    if resume and os.path.exists(self._path):
-      with open(self._path) as f:
-        self._counts.update(json.load(f))
-      self._last_evaluation = float(self._counts.pop("evaluation_return", math.nan))
-    self._max_actor_steps = max_actor_steps
-    self._reserved: Dict[int, int] = {}
-    self._lock = threading.Lock()
-    self._writer = MetricsWriter(run_dir)
-    self._recent_returns: collections.deque = collections.deque(maxlen=20)
-    self._start = time.monotonic()
-
-  def reserve_actor_steps(self, actor_id: int, wanted: int) -> int:
-    """Grants up to `wanted` steps so that all actors together stop exactly at the budget."""
-    with self._lock:
-      self._reserved.pop(actor_id, None)  # a restarted actor's unrun reservation lapses
-      left = self._max_actor_steps - int(self._counts["actor_steps"]) - sum(self._reserved.values())
-      granted = max(0, min(wanted, left))
-      if granted:
-        self._reserved[actor_id] = granted
-      return granted
-
-  def increment(self, actor_id: Optional[int] = None, **deltas: float) -> Dict[str, float]:
-    with self._lock:
-      if actor_id is not None:
-        self._reserved.pop(actor_id, None)
-      for key, value in deltas.items():
-        self._counts[key] = self._counts.get(key, 0) + value
-      return dict(self._counts)
-
-  def get(self) -> Dict[str, float]:
-    with self._lock:
-      counts = dict(self._counts)
-    counts["recent_return"] = float(np.mean(self._recent_returns)) if self._recent_returns else math.nan
-    counts["evaluation_return"] = self._last_evaluation
-    counts["elapsed_s"] = time.monotonic() - self._start
-    return counts
-
-  def record(self, source: str, row: Dict[str, Any]) -> None:
-    with self._lock:
-      full = {"actor_steps": int(self._counts["actor_steps"]), "learner_steps": int(self._counts["learner_steps"]),
-              "episodes": int(self._counts["episodes"])}
-    full.update(row)
-    if source == "actor" and "episode_return" in row:
-      self._recent_returns.append(float(row["episode_return"]))
-    if source == "evaluator" and "episode_return" in row:
-      self._last_evaluation = float(row["episode_return"])
-    self._writer.write(source, full)
-
-  def save(self) -> None:
-    with self._lock:
-      counts = dict(self._counts, evaluation_return=self._last_evaluation)
-    tmp = self._path + ".tmp"
-    with open(tmp, "w") as f:
-      json.dump(counts, f)
-    os.replace(tmp, self._path)
-
-  def stop(self) -> None:
-    self.save()
-    self._writer.close()
-    super().stop()
 
 
 class RemoteVariableSource:
@@ -139,11 +65,20 @@ class LearnerService(Service):
     self._learner = builder.make_learner(networks, spec, self._data, self._sampler.update_priorities, experiment.seed,
                                          data_parallel=devices)
     self._checkpointer = Checkpointer(os.path.join(experiment.run_dir, "checkpoints"))
+    self._restored_step = None
     if resume and self._checkpointer.latest_step() is not None:
       self._learner.restore(self._checkpointer.restore(self._learner.state()))
+      self._restored_step = self._learner.steps
+    counter.set_learner_steps(self._learner.steps)  # a restart without a checkpoint starts again at 0
+    self._incarnation = time.time_ns()  # versions of a restarted learner never match those of the one before
     self._version = 0
     self._latest: Any = None
     self._publish()
+
+  def recovery(self) -> str:
+    if self._restored_step is None:
+      return "no checkpoint: learner step 0"
+    return f"the checkpoint at learner step {self._restored_step}"
 
   def _batches(self):
     while not self.stopping():
@@ -159,7 +94,7 @@ class LearnerService(Service):
       import ray
       params = [ray.put(params)]  # in a list, so Ray passes the reference on instead of the value
     self._version += 1
-    self._latest = (self._version, params)
+    self._latest = ((self._incarnation, self._version), params)
 
   def variables(self):
     return self._latest
@@ -262,7 +197,8 @@ class EvaluatorService(Service):
                                      experiment.seed + 10_000, adder=None, evaluation=True)
     self._loop = EnvironmentLoop(environment, self._actor, update_actor=False)
     self._lock = threading.Lock()
-    self._next = experiment.eval_every
+    done = int(counter.get()["actor_steps"])  # a restarted or resumed evaluator waits for the next period
+    self._next = (done // experiment.eval_every + 1) * experiment.eval_every
 
   def evaluate(self) -> float:
     with self._lock:

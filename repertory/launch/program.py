@@ -26,12 +26,15 @@ class Node:
   kwargs: Dict[str, Any] = dataclasses.field(default_factory=dict)
   # Launch hints: the learner asks for an accelerator when the cluster has one.
   wants_accelerator: bool = False
-  restartable: bool = False  # actors: restarted (bounded) when they die
+  on_cpu_host: bool = False  # actors: placed on hosts without accelerators when the cluster has both
   num_cpus: float = 1.0
+  restart_kwargs: Dict[str, Any] = dataclasses.field(default_factory=dict)  # replace kwargs when restarted
 
-  def with_resolved(self, resolve) -> Tuple[Tuple[Any, ...], Dict[str, Any]]:
+  def with_resolved(self, resolve, restarted: bool = False) -> Tuple[Tuple[Any, ...], Dict[str, Any]]:
+    """The constructor's arguments with handles resolved; a restarted node gets `restart_kwargs` too."""
     fix = lambda v: resolve(v) if isinstance(v, Handle) else v
-    return tuple(fix(a) for a in self.args), {k: fix(v) for k, v in self.kwargs.items()}
+    kwargs = dict(self.kwargs, **self.restart_kwargs) if restarted else self.kwargs
+    return tuple(fix(a) for a in self.args), {k: fix(v) for k, v in kwargs.items()}
 
 
 class Program:

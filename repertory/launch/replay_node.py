@@ -7,7 +7,7 @@ the run's `replay_checkpoint/` at start; `checkpoint()` writes one.
 """
 
 import os
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from repertory.environments.specs import EnvironmentSpec
 from repertory.launch.experiment import ExperimentConfig
@@ -29,6 +29,7 @@ class ReplayService(Service):
     self._checkpoint_dir = os.path.join(experiment.run_dir, "replay_checkpoint")
     checkpoint_dir = self._checkpoint_dir if experiment.checkpoint_replay else None
     restore = checkpoint_dir is not None and check_checkpoint_backend(checkpoint_dir, self._backend)
+    self._restored, self._checkpointing = restore, checkpoint_dir is not None
     if self._backend == "reverb":
       from repertory.replay.reverb_backend import ReverbReplayServer
       self._server = ReverbReplayServer({config.name: (config, builder.example_item(spec))},
@@ -39,6 +40,13 @@ class ReplayService(Service):
         self._table = Table.restore(checkpoint_dir, config)  # continues the saved random stream
       else:
         self._table = Table(config, seed=experiment.seed)
+
+  def recovery(self) -> str:
+    if self._restored:
+      return f"{self.size()} items from replay_checkpoint/"
+    if self._checkpointing:
+      return "an empty table (no replay checkpoint yet)"
+    return "an empty table (without --checkpoint-replay, a dead replay's items are lost)"
 
   def backend(self) -> str:
     return self._backend
@@ -80,11 +88,49 @@ class ReplayService(Service):
     super().stop()
 
 
+class ReverbClientOfNode:
+  """A Reverb writer or sampler that follows the replay node across restarts.
+
+  Reverb clients address a server by host:port, and a restarted replay node serves on a new port. When a
+  call fails, this asks the node for its address; if it moved, the client is built again for the new
+  server (the items in flight died with the old one) and the call is made once more there."""
+
+  def __init__(self, replay: Any, make: Callable[[str], Any]):
+    self._replay, self._make = replay, make
+    self._address = replay.address()
+    self._client = make(self._address)
+
+  def _moved(self) -> bool:
+    address = self._replay.address()
+    if address == self._address:
+      return False
+    self._address, self._client = address, self._make(address)
+    return True
+
+  def _call(self, method: str, *args, **kwargs):
+    try:
+      return getattr(self._client, method)(*args, **kwargs)
+    except Exception:
+      if not self._moved():
+        raise
+      return getattr(self._client, method)(*args, **kwargs)
+
+  def __getattr__(self, method: str):
+    return lambda *args, **kwargs: self._call(method, *args, **kwargs)
+
+  def __iter__(self):
+    return self
+
+  def __next__(self):
+    return self._call("__next__")
+
+
 def make_writer(replay: Any) -> Any:
   """An actor's writer into the replay node `replay` (a handle resolved by the launcher)."""
   if replay.backend() == "reverb":
     from repertory.replay.reverb_backend import ReverbWriter
-    return ReverbWriter(replay.address(), replay.table_name(), timeout_s=CLIENT_TIMEOUT_S)
+    table = replay.table_name()
+    return ReverbClientOfNode(replay, lambda address: ReverbWriter(address, table, timeout_s=CLIENT_TIMEOUT_S))
   from repertory.replay.table_client import TableWriter
   return TableWriter(replay, timeout_s=CLIENT_TIMEOUT_S)
 
@@ -93,6 +139,8 @@ def make_sampler(replay: Any, batch_size: int) -> Any:
   """The learner's batch iterator (with `update_priorities`) from the replay node `replay`."""
   if replay.backend() == "reverb":
     from repertory.replay.reverb_backend import ReverbSampler
-    return ReverbSampler(replay.address(), replay.table_name(), batch_size, timeout_s=CLIENT_TIMEOUT_S)
+    table = replay.table_name()
+    return ReverbClientOfNode(replay, lambda address: ReverbSampler(address, table, batch_size,
+                                                                    timeout_s=CLIENT_TIMEOUT_S))
   from repertory.replay.table_client import TableSampler
   return TableSampler(replay, batch_size, timeout_s=CLIENT_TIMEOUT_S)

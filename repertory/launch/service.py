@@ -34,6 +34,10 @@ class Service:
   def ping(self) -> bool:
     return True
 
+  def recovery(self) -> str:
+    """What this node took over from the one before it, for the driver's log of a restart."""
+    return "nothing: a fresh start"
+
   def pid(self) -> int:
     return os.getpid()
 

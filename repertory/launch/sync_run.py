@@ -24,7 +24,7 @@ from repertory.agents.environment_loop import EnvironmentLoop, EpisodeStats, Vec
 from repertory.environments.specs import EnvironmentSpec
 from repertory.launch.experiment import ExperimentConfig
 from repertory.launch.lifetime import checkpoint_being_written
-from repertory.launch.nodes import CounterService
+from repertory.launch.counter_node import CounterService
 from repertory.replay.table import Table
 from repertory.utils import snapshots
 from repertory.utils.checkpointing import Checkpointer, saved_steps

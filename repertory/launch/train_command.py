@@ -40,12 +40,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
   p.add_argument("--checkpoint-every-s", type=float, default=120.0,
                  help="seconds between checkpoints (sync: of the whole run; thread/ray: of the learner)")
   p.add_argument("--checkpoint-replay", action="store_true",
-                 help="thread/ray: checkpoint the replay table at the end so that --resume restores replay too "
-                      "(Atari tables take gigabytes)")
+                 help="thread/ray: checkpoint the replay table every --checkpoint-every-s and at the end, so that a "
+                      "restarted replay node and --resume restore it (Atari tables take gigabytes)")
   p.add_argument("--replay", default="auto", choices=("auto", "native", "reverb"),
                  help="thread/ray replay service: native (the project's tables, any Python) or reverb (dm-reverb, "
                       "Python 3.11 only); auto takes Reverb where it is installed. sync always keeps its table in process")
-  p.add_argument("--max-actor-restarts", type=int, default=3, help="actor restarts allowed before the run fails")
+  p.add_argument("--max-restarts", "--max-actor-restarts", dest="max_restarts", type=int, default=3,
+                 help="thread/ray: restarts of each node (actors, replay, learner, counter, evaluator) before the run "
+                      "stops; --max-actor-restarts is its old name")
   p.add_argument("--learner-devices", default="auto", metavar="auto|all|N",
                  help="devices the learner splits each batch over: auto (all accelerators, 1 on CPU), all (every local "
                       "device), or N (the first N); N must divide the batch size")
@@ -121,7 +123,7 @@ def train(args: argparse.Namespace) -> int:
       agent=args.agent, env=args.env, run_dir=args.run_dir, launcher=args.launcher, seed=args.seed,
       max_actor_steps=args.max_actor_steps, num_actors=args.num_actors, envs_per_actor=args.envs_per_actor, eval_every=args.eval_every,
       eval_episodes=args.eval_episodes, agent_overrides=parse_overrides(args.config),
-      ray_address=args.ray_address, max_actor_restarts=args.max_actor_restarts,
+      ray_address=args.ray_address, max_restarts=args.max_restarts,
       node_timeout_s=args.node_timeout, progress=not args.no_progress, checkpoint_replay=args.checkpoint_replay,
       checkpoint_every=args.checkpoint_every, checkpoint_every_s=args.checkpoint_every_s,
       replay=args.replay, learner_devices=args.learner_devices)
@@ -143,7 +145,7 @@ def train(args: argparse.Namespace) -> int:
     experiment.data_parallel()
   if experiment.ray_address is not None:  # attached before the run dir is touched, so a refusal leaves none
     from repertory.launch.distributed import cpus_needed
-    from repertory.launch.launchers import attach_ray, check_cluster_cpus
+    from repertory.launch.ray_launch import attach_ray, check_cluster_cpus
     attach_ray(experiment.ray_address)
     check_cluster_cpus(cpus_needed(experiment))
   if not args.resume:

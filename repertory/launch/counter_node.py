@@ -1,0 +1,109 @@
+"""The counter node: step counts shared by all nodes, the run's budget, and the metrics files (metrics.csv,
+TensorBoard) every node writes rows to; counter.json is what a restarted or resumed counter starts from."""
+
+import collections
+import json
+import math
+import os
+import threading
+import time
+from typing import Any, Dict, Optional
+
+import numpy as np
+
+from repertory.launch.service import Service
+from repertory.utils.loggers import MetricsWriter
+
+
+class CounterService(Service):
+  """Shared step counts, an exact actor-step budget, and the run's metrics files."""
+
+  SNAPSHOT_FIELDS = ("_counts", "_recent_returns", "_last_evaluation", "_writer")  # for a `sync` resume
+
+  def __init__(self, run_dir: str, max_actor_steps: int, resume: bool = False, save_every_s: float = 1.0):
+    super().__init__()
+    self._path = os.path.join(run_dir, "counter.json")
+    self._counts: Dict[str, float] = {"actor_steps": 0, "learner_steps": 0, "episodes": 0}
+    self._last_evaluation = math.nan
+    self._restored: Dict[str, float] = {}
+    if resume and os.path.exists(self._path):
+      with open(self._path) as f:
+        self._restored = json.load(f)
+      self._counts.update(self._restored)
+      self._last_evaluation = float(self._counts.pop("evaluation_return", math.nan))
+    self._start = time.monotonic() - float(self._counts.pop("elapsed_s", 0.0))
+    self._save_every_s, self._saved_at = save_every_s, time.monotonic()
+    self._max_actor_steps = max_actor_steps
+    self._reserved: Dict[int, int] = {}
+    self._lock = threading.Lock()
+    self._writer = MetricsWriter(run_dir)
+    self._recent_returns: collections.deque = collections.deque(maxlen=20)
+
+  def reserve_actor_steps(self, actor_id: int, wanted: int) -> int:
+    """Grants up to `wanted` steps so that all actors together stop exactly at the budget."""
+    with self._lock:
+      self._reserved.pop(actor_id, None)  # a restarted actor's unrun reservation lapses
+      left = self._max_actor_steps - int(self._counts["actor_steps"]) - sum(self._reserved.values())
+      granted = max(0, min(wanted, left))
+      if granted:
+        self._reserved[actor_id] = granted
+      return granted
+
+  def increment(self, actor_id: Optional[int] = None, **deltas: float) -> Dict[str, float]:
+    """Adds `deltas`; saves counter.json when the last save is `save_every_s` old (what a restarted counter
+    or a resumed run takes over)."""
+    with self._lock:
+      if actor_id is not None:
+        self._reserved.pop(actor_id, None)
+      for key, value in deltas.items():
+        self._counts[key] = self._counts.get(key, 0) + value
+      counts = dict(self._counts)
+    if time.monotonic() - self._saved_at >= self._save_every_s:
+      self.save()
+    return counts
+
+  def set_learner_steps(self, steps: int) -> None:
+    """A learner restored from a checkpoint continues from that checkpoint's step."""
+    with self._lock:
+      self._counts["learner_steps"] = steps
+
+  def restored_counts(self) -> Dict[str, float]:
+    return dict(self._restored)
+
+  def recovery(self) -> str:
+    if not self._restored:
+      return "nothing: counts start at 0"
+    return f"counter.json at {int(self._restored.get('actor_steps', 0))} actor steps"
+
+  def get(self) -> Dict[str, float]:
+    with self._lock:
+      counts = dict(self._counts)
+    counts["recent_return"] = float(np.mean(self._recent_returns)) if self._recent_returns else math.nan
+    counts["evaluation_return"] = self._last_evaluation
+    counts["elapsed_s"] = time.monotonic() - self._start
+    return counts
+
+  def record(self, source: str, row: Dict[str, Any]) -> None:
+    with self._lock:
+      full = {"actor_steps": int(self._counts["actor_steps"]), "learner_steps": int(self._counts["learner_steps"]),
+              "episodes": int(self._counts["episodes"])}
+    full.update(row)
+    if source == "actor" and "episode_return" in row:
+      self._recent_returns.append(float(row["episode_return"]))
+    if source == "evaluator" and "episode_return" in row:
+      self._last_evaluation = float(row["episode_return"])
+    self._writer.write(source, full)
+
+  def save(self) -> None:
+    with self._lock:
+      counts = dict(self._counts, evaluation_return=self._last_evaluation, elapsed_s=time.monotonic() - self._start)
+      self._saved_at = time.monotonic()
+      tmp = self._path + ".tmp"
+      with open(tmp, "w") as f:
+        json.dump(counts, f)
+      os.replace(tmp, self._path)
+
+  def stop(self) -> None:
+    self.save()
+    self._writer.close()
+    super().stop()
