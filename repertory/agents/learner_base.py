@@ -67,9 +67,13 @@ class LearnerBase:
   def _host_copy(self, tree: Any) -> Any:
     return jax.tree.map(first_copy, tree)
 
+  def _injectable_params(self) -> Any:
+    """The parameters holding the injectable heads (a dict of Haiku modules)."""
+    return self._state.params
+
   def _inject_due(self) -> bool:
     return self._injection is not None and self._injection.due(self._steps, lambda: self._host_copy(
-        self._state.params))
+        self._injectable_params()))
 
   def _reset_due(self) -> bool:
     return self._reset_schedule is not None and self._reset_schedule.due(self._steps)

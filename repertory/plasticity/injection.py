@@ -98,8 +98,10 @@ def inject(params: Mapping[str, Any]) -> Any:
   return out
 
 
-def trained_mask(params: Mapping[str, Any]) -> Any:
-  """A tree like `params` of booleans: which parameters are trained now."""
+def trained_mask(params: Any) -> Any:
+  """A tree like `params` (a dict of Haiku modules, or a tuple of them) of booleans: which are trained now."""
+  if isinstance(params, (tuple, list)):
+    return type(params)(trained_mask(p) for p in params)
   scopes = list(injection_scopes(params))
 
   def module_mask(module, leaves):

@@ -1,5 +1,5 @@
-"""The plasticity interventions inside the IMPALA and SAC learners: injection into IMPALA's heads keeps every
-output bit for bit and the trained-parameter count; shrink-and-perturb gives λθ (σ = 0); ReDo recycles the
+"""The plasticity interventions inside the IMPALA and SAC learners: injection into IMPALA's heads and into SAC's
+actor and critic heads keeps every output bit for bit and the trained-parameter count; shrink-and-perturb gives λθ (σ = 0); ReDo recycles the
 units below τ, zeroing their outgoing weights; diagnostics are selected by name."""
 
 import jax
@@ -43,6 +43,39 @@ def test_impala_injection_keeps_every_output_and_trains_only_theta_prime(core):
     np.testing.assert_array_equal(np.asarray(out).view(np.uint32), np.asarray(injected_out).view(np.uint32))
 
 
+def test_sac_injection_keeps_actor_and_critic_outputs_and_trains_only_theta_prime():
+  states = []
+  _, after, *_ = run_updates("sac", steps=3, extra_overrides={"injection_step": "1"}, snapshots=states)
+  before = states[0]  # the injection comes before the second step
+  for field in ("actor_params", "critic_params", "target_critic_params"):
+    params_before, params_after = getattr(before, field), getattr(after, field)
+    scopes = list(injection.injection_scopes(params_before))
+    assert len(scopes) == (1 if field == "actor_params" else 2), scopes
+    assert not injection.is_injected(params_before) and injection.is_injected(params_after), field
+    assert injection.trained_parameter_count(params_before) == injection.trained_parameter_count(params_after)
+  for field in ("actor_params", "critic_params"):  # θ and θ″ frozen since T, θ′ and the hidden layers before trained
+    params_before, params_after = getattr(before, field), getattr(after, field)
+    scopes = set(injection.injection_scopes(params_before))  # these hold `active`, set by the injection
+    for module in set(params_before) - scopes:
+      moved = any(not np.array_equal(params_before[module][n], params_after[module][n]) for n in params_before[module])
+      parts = [part for part in module.split("/") if part != "~"]  # injectable_head_<x>/<role>/...
+      frozen = module.startswith(injection.SCOPE) and parts[1] in (injection.HEAD, injection.INJECTED_COPY)
+      assert moved != frozen, (field, module)
+
+  environment = environments.make(AGENTS["sac"][0], seed=0)
+  spec = make_environment_spec(environment)
+  builder = make_builder("sac", {**AGENTS["sac"][1], "injection_step": "1"})
+  networks = builder.make_networks(spec)
+  features = jnp.asarray(np.random.default_rng(3).normal(size=(8, 3)), jnp.float32)
+  actions = jnp.asarray(np.random.default_rng(4).uniform(-1, 1, size=(8, 1)), jnp.float32)
+  actor = jax.jit(lambda p: networks.actor.apply(p, None, features))
+  critic = jax.jit(lambda p: networks.critic.apply(p, None, features, actions))
+  for apply, params in ((actor, before.actor_params), (critic, before.critic_params),
+                        (critic, before.target_critic_params)):
+    for out, injected_out in zip(jax.tree.leaves(apply(params)), jax.tree.leaves(apply(injection.inject(params)))):
+      np.testing.assert_array_equal(np.asarray(out).view(np.uint32), np.asarray(injected_out).view(np.uint32))
+
+
 @pytest.mark.parametrize("agent", ["impala", "sac"])
 def test_shrink_and_perturb_in_the_actor_critic_learners_halves_the_trained_weights(agent):
   states = []
@@ -77,7 +110,8 @@ def test_redo_in_the_actor_critic_learners_recycles_units_below_the_threshold(ag
 
 
 def test_interventions_an_agent_lacks_and_unknown_diagnostics_are_one_line_errors():
-  for agent, overrides, message in (("sac", {"injection_step": "10"}, "not available for SACConfig"),
+  for agent, overrides, message in (("impala", {"layer_kind": "topkast"}, "not available for IMPALAConfig"),
+                                    ("sac", {"injection_step": "10", "hidden_sizes": "64"}, "at least 2 hidden layers"),
                                     ("impala", {"redo_period": "10"}, "core=none"),
                                     ("dqn", {"diagnostics_period": "5", "diagnostics": "srank,curvature"},
                                      "unknown diagnostic 'curvature'")):

@@ -65,7 +65,7 @@ def test_injection_settings_that_cannot_work_are_one_line_errors():
   with pytest.raises(ConfigError, match="injection_step"):
     make_config("dqn", {"injection_step": "-1"})
   with pytest.raises(ConfigError, match="not available"):  # not wired yet: refused, never silently ignored
-    make_config("sac", {"injection_step": "10"})
+    make_config("impala", {"layer_kind": "topkast"})
   with pytest.raises(ConfigError, match="hyperbolic"):
     builder = make_builder("der", {"injection_step": "10", "encoder": "hyperbolic"})
     environment = environments.make("atari:Pong", seed=0)
@@ -98,7 +98,7 @@ def test_shrink_and_perturb_resets_every_period_to_lambda_theta_plus_sigma_fresh
   with pytest.raises(ConfigError, match="shrink_factor"):
     make_config("dqn", {"shrink_perturb_period": "10", "shrink_factor": "1.5"})
   with pytest.raises(ConfigError, match="not available"):
-    make_config("sac", {"layer_kind": "topkast", "shrink_perturb_period": "10"})
+    make_config("impala", {"layer_kind": "topkast", "shrink_perturb_period": "10"})
 
 
 def test_redo_in_the_learner_recycles_units_below_the_threshold_on_a_replay_batch():
@@ -121,8 +121,7 @@ def test_redo_in_the_learner_recycles_units_below_the_threshold_on_a_replay_batc
 
 
 @pytest.mark.parametrize("agent, kind, message", [("dqn", "lottery", "unknown layer_kind"),
-                                                  ("impala", "topkast", "not available"),
-                                                  ("sac", "topkast", "not available")])
+                                                  ("impala", "topkast", "not available")])
 def test_layer_kinds_that_do_not_exist_or_are_not_wired_are_one_line_errors(agent, kind, message):
   with pytest.raises(ConfigError, match=message) as error:
     make_config(agent, {"layer_kind": kind})

@@ -68,19 +68,23 @@ def test_sparse_layer_kinds_compute_with_their_effective_weights():
   np.testing.assert_allclose(mlp.apply(params, x), expected, rtol=1e-5, atol=1e-6)
 
 
-def test_a_topkast_dqn_learner_updates_only_the_backward_set_of_each_weight():
+@pytest.mark.parametrize("agent, fields", [("dqn", ("params",)), ("sac", ("critic_params", "actor_params"))])
+def test_a_topkast_learner_updates_only_the_backward_set_of_each_weight(agent, fields):
   import os
   import sys
   sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "agents"))
   from learner_helpers import run_updates
   from repertory.networks import sparse
-  overrides = {"layer_kind": "topkast", "sgd_steps_per_call": "1"}
-  _, initial, *_ = run_updates("dqn", steps=0, extra_overrides=overrides)
-  _, updated, *_ = run_updates("dqn", steps=1, extra_overrides=overrides)  # one update: masks from the initial w
-  modules = [m for m in initial.params if "topkast_linear_" in m]
-  assert modules and all("topkast_linear_" in m for m in initial.params)  # torso and heads
-  for module in modules:
-    w0, w1 = np.asarray(initial.params[module]["w"]), np.asarray(updated.params[module]["w"])
-    backward = np.asarray(sparse.topkast_masks(w0)[1]) > 0
-    np.testing.assert_array_equal(w1[~backward], w0[~backward])  # no gradient, no penalty outside B
-    assert np.any(w1[backward] != w0[backward])
+  overrides = {"layer_kind": "topkast", **({"sgd_steps_per_call": "1"} if agent == "dqn" else {})}
+  _, initial, *_ = run_updates(agent, steps=0, extra_overrides=overrides)
+  _, updated, *_ = run_updates(agent, steps=1, extra_overrides=overrides)  # one update: masks from the initial w
+  for field in fields:
+    before, after = getattr(initial, field), getattr(updated, field)
+    modules = [m for m in before if "topkast_linear_" in m]
+    dense = [m for m in before if "topkast_linear_" not in m]
+    assert modules and all(m.endswith(("mean", "log_std")) for m in dense)  # all but the actor's output layers
+    for module in modules:
+      w0, w1 = np.asarray(before[module]["w"]), np.asarray(after[module]["w"])
+      backward = np.asarray(sparse.topkast_masks(w0)[1]) > 0
+      np.testing.assert_array_equal(w1[~backward], w0[~backward])  # no gradient, no penalty outside B
+      assert np.any(w1[backward] != w0[backward])

@@ -19,7 +19,7 @@ PENALTIES = ("clipped", "gpl")
 
 @dataclasses.dataclass(frozen=True)
 class SACConfig(PlasticityConfig):
-  INTERVENTIONS: ClassVar[Tuple[str, ...]] = ("shrink_perturb", "redo")
+  INTERVENTIONS: ClassVar[Tuple[str, ...]] = ("injection", "shrink_perturb", "redo", "topkast")
 
   discount: float = 0.99  # γ, arXiv 1812.05905 Table 1.
   n_step: int = 1  # SAC uses 1-step targets; DrQ-v2 (arXiv 2107.09645, Table 1) uses 3 from pixels.
@@ -70,6 +70,9 @@ class SACConfig(PlasticityConfig):
       raise ConfigError(f"sac updates_per_actor_step must be > 0, got {self.updates_per_actor_step}")
     if self.n_step < 1 or self.batch_size < 1:
       raise ConfigError(f"sac n_step and batch_size must be >= 1, got {self.n_step} and {self.batch_size}")
+    if self.injection_step and len(self.hidden_sizes) < 2:
+      raise ConfigError(f"sac injection needs at least 2 hidden layers (the last one and the outputs are the "
+                        f"injected head), got hidden_sizes={','.join(map(str, self.hidden_sizes))}")
     if self.init_temperature <= 0:
       raise ConfigError(f"sac init_temperature must be > 0, got {self.init_temperature}")
 

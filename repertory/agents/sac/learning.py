@@ -9,6 +9,10 @@ One update on a batch of n-step transitions (s, a, R, γ_n, s'), with α = exp(l
 * Actor (eq. 7, reparameterised): J_π = E[α log π(ã|s) − V_pen(s, ã)], ã ~ π(·|s), with
   V_pen = min_i Q_i (clipped) or mean_i Q_i − (SG(β) + s_t)·u (gpl; s_t the optional optimistic shift).
   The actor sees stop-gradient encoder features.
+* Plasticity injection (`repertory.plasticity.injection`, arXiv 2305.15555 eq. 1) into the heads of the actor and
+  of the online and target critics before the first update at or past `injection_step`.
+* Top-KAST layers (`layer_kind=topkast`, arXiv 2106.03517): their exploration penalty (§2.3) is added to the
+  critics' loss (critic layers) and the actor's (actor layers).
 * Plasticity resets (`repertory.plasticity.resets`) on the first update of every period: shrink-and-perturb of
   the encoder, critics and actor; ReDo of the encoder and critics, scored on Q at a replay batch's (s, a).
 * Temperature (eq. 18): J(α) = E[−log α · SG(log π(ã|s) + H̄)], H̄ = −|A| (target entropy), as the
@@ -33,6 +37,7 @@ from repertory.agents.sac import networks as sac_networks
 from repertory.agents.sac.config import SACConfig
 from repertory.losses import gpl
 from repertory.networks.encoders import Encoder
+from repertory.plasticity import injection
 from repertory.plasticity.diagnostics import Diagnostics, make_diagnose
 from repertory.plasticity.resets import ResetSchedule
 from repertory.replay.types import ReplayBatch
@@ -184,6 +189,10 @@ class SACLearner(LearnerBase):
     image_encoder = networks.image_encoder if image else None
     critic_optimizer = make_critic_optimizer(config, image_encoder)
     actor_optimizer = optax.adam(actor_lr)
+    if config.injection_step:  # θ trains until T, θ′ after it, θ″ never (eq. 1)
+      self._injection = injection.InjectionSchedule(config.injection_step)
+      critic_optimizer = optax.chain(critic_optimizer, injection.freeze_by_injection())
+      actor_optimizer = optax.chain(actor_optimizer, injection.freeze_by_injection())
     alpha_optimizer = optax.adam(config.temperature_learning_rate)
     beta_optimizer = gpl.beta_optimizer(gpl_config)
     encoder, actor, critic = networks.encoder, networks.actor, networks.critic
@@ -210,6 +219,8 @@ class SACLearner(LearnerBase):
         alpha_optimizer.init(log_alpha), beta_optimizer.init(beta), key, jnp.zeros((), jnp.int32)))
     self._steps = 0
     penalty = config.penalty
+    topkast_penalty = config.weight_penalty()  # Top-KAST layers' exploration penalty (arXiv 2106.03517, §2.3)
+    weight_penalty = (lambda params: 0.0) if topkast_penalty is None else topkast_penalty
 
     def sgd_step(state: TrainingState, transitions) -> tuple:
       key, k_enc, k_enc_next, k_next, k_pi, k_aug, k_aug_next = jax.random.split(state.key, 7)
@@ -222,7 +233,10 @@ class SACLearner(LearnerBase):
       alpha = jnp.exp(state.log_alpha)
 
       target = soft_td_target(networks, state, next_observations, transitions, penalty, k_enc_next, k_next)
-      critic_loss_fn = lambda params: critic_loss(networks, params, observations, actions, target, k_enc)
+      def critic_loss_fn(params):
+        loss, aux = critic_loss(networks, params, observations, actions, target, k_enc)
+        return loss + weight_penalty(params[1]), aux
+
       (critic_loss_value, (qs, features)), grads = jax.value_and_grad(critic_loss_fn, has_aux=True)(
           (state.encoder_params, state.critic_params))
       updates, critic_opt_state = critic_optimizer.update(grads, state.critic_opt_state,
@@ -237,10 +251,10 @@ class SACLearner(LearnerBase):
         dist = sac_networks.tanh_gaussian(*actor.apply(actor_params, None, features))
         sampled, log_prob = dist.sample_and_log_prob(seed=k_pi)
         value = penalised_value(critic.apply(critic_params, None, features, sampled), penalty, beta_actor)
-        return jnp.mean(alpha * log_prob - value), log_prob
+        return jnp.mean(alpha * log_prob - value) + weight_penalty(actor_params), log_prob
 
       (actor_loss, log_prob), actor_grads = jax.value_and_grad(actor_loss_fn, has_aux=True)(state.actor_params)
-      actor_updates, actor_opt_state = actor_optimizer.update(actor_grads, state.actor_opt_state)
+      actor_updates, actor_opt_state = actor_optimizer.update(actor_grads, state.actor_opt_state, state.actor_params)
       actor_params = optax.apply_updates(state.actor_params, actor_updates)
 
       alpha_loss, alpha_grad = jax.value_and_grad(temperature_loss)(state.log_alpha, log_prob, target_entropy)
@@ -268,6 +282,10 @@ class SACLearner(LearnerBase):
     self._sgd_step = jax.jit(sgd_step, in_shardings=(devices.replicated, devices.batch(axis=0)),
                              out_shardings=devices.replicated)
     forward, loss_grads, reads_inputs = _diagnosed(networks, config)
+    self._inject = jax.jit(lambda state: state._replace(
+        critic_params=injection.inject(state.critic_params), actor_params=injection.inject(state.actor_params),
+        target_critic_params=injection.inject(state.target_critic_params)),
+        in_shardings=devices.replicated, out_shardings=devices.replicated)
     if config.shrink_perturb_period or config.redo_period:
       self._reset = jit_reset(_reset_state(config, initialise, forward), devices)
       self._reset_schedule = ResetSchedule(config.shrink_perturb_period or config.redo_period)
@@ -279,6 +297,8 @@ class SACLearner(LearnerBase):
   def step(self) -> Dict[str, Any]:
     """One update; metrics stay on the device."""
     batch = next(self._iterator)
+    if self._inject_due():
+      self._state = self._inject(self._state)
     if self._reset_due():
       self._state = self._reset(self._state, batch.data)
     self._state, metrics = self._sgd_step(self._state, self.data_parallel.shard(batch.data))
@@ -287,6 +307,9 @@ class SACLearner(LearnerBase):
       self._diagnostics.observe(self._steps, batch.data, (self._state.encoder_params, self._state.critic_params),
                                 self._state, self._state.critic_opt_state)
     return metrics
+
+  def _injectable_params(self) -> Any:
+    return {**self._state.critic_params, **self._state.actor_params}
 
   def get_variables(self) -> Dict[str, Any]:
     """What actors need: the encoder and the actor."""

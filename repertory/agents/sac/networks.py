@@ -9,6 +9,11 @@
   (Linear(feature_dim) → LayerNorm → tanh) before their MLPs. Only the critic trains the encoder:
   the learner hands the actor stop-gradient features.
 
+Plasticity injection (`injection_step`, Nikishin et al. 2023, arXiv 2305.15555, eq. 1): the head of the actor
+and of each critic — its last hidden layer and its outputs — sits in a `plasticity.injection.InjectableHead`
+(`injectable_head_actor`, `injectable_head_q_<i>`); the hidden layers before it stay in `actor_mlp` / `q_<i>`.
+Without injection the parameter names are those of the plain MLPs.
+
 Actions: the actor's distribution lives on [−1, 1]^|A| (tanh-squashed Gaussian, arXiv 1812.05905
 Appendix C); the actor rescales to the environment's bounds, and the learner maps stored actions back.
 """
@@ -26,6 +31,7 @@ from repertory.environments.specs import EnvironmentSpec
 from repertory.networks import torsos
 from repertory.networks.encoders import Encoder, get_encoder
 from repertory.networks.mlp import make_mlp
+from repertory.plasticity.injection import SCOPE, InjectableHead
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +83,18 @@ class DrQTrunk(hk.Module):
     return jnp.tanh(hk.LayerNorm(-1, create_scale=True, create_offset=True)(x))
 
 
+class ActorHead(hk.Module):
+  """The actor's injected head: one hidden layer (as the actor's MLP builds it), then the mean and log std."""
+
+  def __init__(self, hidden: int, action_dim: int, config: SACConfig, name: str):
+    super().__init__(name=name)
+    self._hidden, self._action_dim, self._config = hidden, action_dim, config
+
+  def __call__(self, x: jax.Array):
+    x = make_mlp((self._hidden,), self._config.layer_norm, activate_final=True, layer_kind=self._config.layer_kind)(x)
+    return hk.Linear(self._action_dim, name="mean")(x), hk.Linear(self._action_dim, name="log_std")(x)
+
+
 def make_networks(spec: EnvironmentSpec, config: SACConfig) -> SACNetworks:
   action_spec = spec.actions
   action_dim = int(np.prod(action_spec.shape))
@@ -91,18 +109,31 @@ def make_networks(spec: EnvironmentSpec, config: SACConfig) -> SACNetworks:
       return hk.Flatten()(observations.astype(jnp.float32))
     return image_encoder.build("drqv2")(observations, is_training)
 
+  def mlp(sizes, name, activate_final=False):
+    return make_mlp(sizes, config.layer_norm, activate_final, name=name, layer_kind=config.layer_kind)
+
+  injected = bool(config.injection_step)
+
   def actor(features: jax.Array):
     x = DrQTrunk(config.feature_dim, name="actor_trunk")(features) if image else features
-    x = make_mlp(hidden, config.layer_norm, activate_final=True, name="actor_mlp", layer_kind=config.layer_kind)(x)
-    mean = hk.Linear(action_dim, name="mean")(x)
-    log_std = hk.Linear(action_dim, name="log_std")(x)
+    x = mlp(hidden[:-1] if injected else hidden, "actor_mlp", activate_final=True)(x)
+    if injected:
+      mean, log_std = InjectableHead(lambda name: ActorHead(hidden[-1], action_dim, config, name=name),
+                                     name=f"{SCOPE}_actor")(x)
+    else:
+      mean, log_std = hk.Linear(action_dim, name="mean")(x), hk.Linear(action_dim, name="log_std")(x)
     return mean, jnp.clip(log_std, config.log_std_min, config.log_std_max)
+
+  def q_value(x: jax.Array, i: int) -> jax.Array:
+    if not injected:
+      return mlp(hidden + (1,), f"q_{i}")(x)[..., 0]
+    x = mlp(hidden[:-1], f"q_{i}", activate_final=True)(x)
+    return InjectableHead(lambda name: mlp(hidden[-1:] + (1,), name), name=f"{SCOPE}_q_{i}")(x)[..., 0]
 
   def critic(features: jax.Array, actions: jax.Array) -> jax.Array:
     x = DrQTrunk(config.feature_dim, name="critic_trunk")(features) if image else features
     x = jnp.concatenate([x, actions.astype(jnp.float32)], axis=-1)
-    qs = [make_mlp(hidden + (1,), config.layer_norm, name=f"q_{i}", layer_kind=config.layer_kind)(x)[..., 0] for i in range(config.num_critics)]
-    return jnp.stack(qs)  # [N, B]
+    return jnp.stack([q_value(x, i) for i in range(config.num_critics)])  # [N, B]
 
   return SACNetworks(encoder=hk.transform(encode), actor=hk.transform(actor), critic=hk.transform(critic),
                      action_minimum=minimum, action_maximum=maximum,
