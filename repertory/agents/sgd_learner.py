@@ -87,13 +87,17 @@ def _diagnosed(networks: Any, loss: Loss):
   return forward, loss_grads
 
 
-def _compiled_reset(reset: resets.Reset, networks: Any, loss: Loss, devices: DataParallel):
-  """(state, transitions) → state with `reset` applied to its parameters, jitted over `devices`."""
+def _compiled_reset(reset: resets.Reset, networks: Any, loss: Loss, optimizer: optax.GradientTransformation,
+                    devices: DataParallel):
+  """(state, transitions) → state with `reset` applied to its parameters (and optimiser moments), jitted over
+  `devices`."""
 
   def reset_state(state: TrainingState, transitions):
     key = jax.random.fold_in(state.key, state.steps)
     forward = lambda params, transitions: loss.forward(networks, params, state.net_state, transitions, key)  # noqa: E731
-    return state._replace(params=reset(state.params, key, forward, (transitions,)))
+    params, opt_state = resets.apply_reset(reset, optimizer, state.params, state.opt_state, key, forward,
+                                           (transitions,))
+    return state._replace(params=params, opt_state=opt_state)
 
   return jit_reset(reset_state, devices)
 
@@ -116,12 +120,12 @@ class SGDLearner(LearnerBase):
                reset: Optional[resets.Reset] = None, reset_period: int = 0,
                penalty: Optional[Callable[[Any], jax.Array]] = None):
     devices = self._use_devices(data_parallel)
-    if reset is not None and reset_period:
-      self._reset = _compiled_reset(reset, networks, loss, devices)
-      self._reset_schedule = resets.ResetSchedule(reset_period)
     if injection_step:
       self._injection = injection.InjectionSchedule(injection_step)
       optimizer = optax.chain(optimizer, injection.freeze_by_injection())
+    if reset is not None and reset_period:
+      self._reset = _compiled_reset(reset, networks, loss, optimizer, devices)
+      self._reset_schedule = resets.ResetSchedule(reset_period)
     self._settings = settings
     self._iterator = iterator
     self._update_priorities = update_priorities

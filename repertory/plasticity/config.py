@@ -33,6 +33,9 @@ class PlasticityConfig:
   # ReDo (Sokar et al. 2023, arXiv 2302.12902, Alg. 1) every this many learner updates, at dormant_threshold τ;
   # 0: never. The paper's reset period is a tuned hyperparameter; no default is taken from it.
   redo_period: int = 0
+  # Zero the optimiser moments (Adam's μ, ν) of the weights ReDo recycles, as the authors' released ReDo code does
+  # (Dopamine, labs/redo, `reset_momentum`); false keeps them (Algorithm 1 names the weights only).
+  redo_reset_moments: bool = True
   # Evaluate with this fraction of every weight tensor zeroed by magnitude (Powerprop prunes after training,
   # Schwarz et al. 2021, arXiv 2110.00296, §4; the paper sweeps the sparsity, so no default is taken); 0: dense.
   eval_sparsity: float = 0.0
@@ -46,7 +49,8 @@ class PlasticityConfig:
     if self.shrink_perturb_period:
       return resets.make_shrink_perturb(initialise, self.shrink_factor, self.perturb_scale), self.shrink_perturb_period
     if self.redo_period:
-      return resets.make_redo(initialise, self.dormant_threshold, reads_inputs), self.redo_period
+      return (resets.make_redo(initialise, self.dormant_threshold, reads_inputs, self.redo_reset_moments),
+              self.redo_period)
     return None, 0
 
   def weight_penalty(self):

@@ -11,7 +11,10 @@ layer whose output it is, after the non-linearity, for the sequential torsos and
 A unit's incoming parameters are the producer's parameters along their last (output) axis; its outgoing
 ones are each consumer's weights along their input axis (the second to last), where a flattened
 convolution output gives the consumer `positions × channels` rows, row r belonging to channel r mod C.
-Optimiser moments are kept (Algorithm 1 resets weights only).
+`redo_reset` also returns which weight entries it recycled (incoming and outgoing, biases included), so the
+learner can zero their optimiser moments as the authors' released code does (`reset_moments`, config
+`redo_reset_moments`): Algorithm 1 names weights only, the code also resets Adam's μ and ν of the recycled weights,
+so a fresh unit's first updates are not steered by the moments of the dead one.
 """
 
 from typing import Any, Callable, Dict, List, Mapping, Tuple
@@ -45,38 +48,54 @@ def _groups(calls: List[LayerCall]) -> List[Tuple[str, jax.Array, List[str]]]:
   return list(groups.values())
 
 
-def _incoming(leaf: jax.Array, dormant: jax.Array, fresh: jax.Array) -> jax.Array:
-  return jnp.where(dormant, fresh, leaf) if leaf.shape[-1:] == dormant.shape else leaf
+def _incoming(leaf: jax.Array, dormant: jax.Array) -> jax.Array:
+  """Where `leaf` (a producer's parameter) holds incoming parameters of dormant units; all False if none."""
+  if leaf.shape[-1:] != dormant.shape:
+    return jnp.zeros(leaf.shape, bool)
+  return jnp.broadcast_to(dormant, leaf.shape)
 
 
 def _outgoing(leaf: jax.Array, dormant: jax.Array) -> jax.Array:
+  """Where `leaf` (a consumer's parameter) holds outgoing weights of dormant units; all False if none."""
   if leaf.ndim < 2 or leaf.shape[-2] % dormant.shape[0]:
-    return leaf
+    return jnp.zeros(leaf.shape, bool)
   rows = jnp.tile(dormant, leaf.shape[-2] // dormant.shape[0])  # flattened [positions, channels]
-  keep = jnp.logical_not(rows).reshape((1,) * (leaf.ndim - 2) + (-1, 1))
-  return leaf * keep.astype(leaf.dtype)
+  return jnp.broadcast_to(rows.reshape((1,) * (leaf.ndim - 2) + (-1, 1)), leaf.shape)
 
 
 def redo_reset(forward: Forward, params: Mapping[str, Any], fresh: Mapping[str, Any], inputs: Tuple[Any, ...],
                threshold: float = measures.DORMANT_THRESHOLD,
-               reads_inputs: Callable[[str], bool] = lambda layer: False) -> Tuple[Any, Dict[str, jax.Array]]:
-  """(params with the τ-dormant units of every hidden activation recycled, {"redo/<producer>": units reset}),
-  scored on `forward(params, *inputs)`; `fresh` are freshly initialised parameters of the same network."""
+               reads_inputs: Callable[[str], bool] = lambda layer: False) -> Tuple[Any, Dict[str, jax.Array], Any]:
+  """(params with the τ-dormant units of every hidden activation recycled, {"redo/<producer>": units reset},
+  a tree like `params` of booleans: the entries recycled), scored on `forward(params, *inputs)`; `fresh` are
+  freshly initialised parameters of the same network."""
   _, calls = record_layer_calls(forward, reads_inputs)(params, *inputs)
   new = {m: dict(leaves) for m, leaves in params.items()}
-  counts, recycled = {}, []
+  recycled = {m: {n: jnp.zeros(jnp.shape(x), bool) for n, x in leaves.items()} for m, leaves in params.items()}
+  counts, groups = {}, []
   for producer, activation, consumers in _groups(calls):
     units = _units(params, producer)
     if not units or activation.shape[-1] % units:
       continue
     dormant = measures.unit_scores(activation.reshape(activation.shape[:-1] + (-1, units))) <= threshold
-    recycled.append((dormant, consumers))
+    groups.append((dormant, consumers))
     for name, leaf in params[producer].items():
-      new[producer][name] = _incoming(leaf, dormant, fresh[producer][name])
+      incoming = _incoming(leaf, dormant)
+      new[producer][name] = jnp.where(incoming, fresh[producer][name], leaf)
+      recycled[producer][name] = recycled[producer][name] | incoming
     counts[f"redo/{producer.replace('/~/', '/')}"] = jnp.sum(dormant)
-  for dormant, consumers in recycled:  # after every incoming reset, so a weight both in and out ends at zero
+  for dormant, consumers in groups:  # after every incoming reset, so a weight both in and out ends at zero
     for consumer in consumers:
       for name, leaf in new[consumer].items():
-        if leaf.ndim >= 2:
-          new[consumer][name] = _outgoing(leaf, dormant)
-  return new, counts
+        outgoing = _outgoing(leaf, dormant)
+        new[consumer][name] = jnp.where(outgoing, jnp.zeros_like(leaf), leaf)
+        recycled[consumer][name] = recycled[consumer][name] | outgoing
+  return new, counts, recycled
+
+
+def reset_moments(optimizer: Any, opt_state: Any, recycled: Any) -> Any:
+  """`opt_state` with every parameter-shaped part (Adam's μ and ν, ...) zeroed where `recycled` is True; step
+  counts and other non-parameter fields kept (`optax.tree_utils.tree_map_params`)."""
+  from optax.tree_utils import tree_map_params
+  return tree_map_params(optimizer, lambda moment, mask: jnp.where(mask, jnp.zeros_like(moment), moment),
+                         opt_state, recycled, transform_non_params=lambda x: x)

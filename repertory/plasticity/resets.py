@@ -34,9 +34,10 @@ def shrink_and_perturb(params: Any, fresh: Any, shrink: float = SHRINK, perturb:
   return jax.tree.map(lambda p, f: shrink * p + perturb * f, params, fresh)
 
 
-# A scheduled reset: (params, key, forward, inputs) → params, with forward(params, *inputs) the network's outputs
-# on a batch of replay (what ReDo scores units on; shrink-and-perturb does not look).
-Reset = Callable[[Any, jax.Array, Callable[..., Any], Tuple[Any, ...]], Any]
+# A scheduled reset: (params, key, forward, inputs) → (params, recycled), with forward(params, *inputs) the
+# network's outputs on a batch of replay (what ReDo scores units on; shrink-and-perturb does not look) and
+# recycled a tree like params of booleans, the entries whose optimiser moments to zero, or None to keep them.
+Reset = Callable[[Any, jax.Array, Callable[..., Any], Tuple[Any, ...]], Tuple[Any, Any]]
 
 
 class ResetSchedule:
@@ -65,13 +66,28 @@ class ResetSchedule:
 def make_shrink_perturb(initialise: Callable[[jax.Array], Any], shrink: float = SHRINK,
                         perturb: float = PERTURB) -> Reset:
   """The shrink-and-perturb `Reset`, with `initialise(key)` the network's fresh parameters."""
-  return lambda params, key, forward, inputs: shrink_and_perturb(params, initialise(key), shrink, perturb)
+  return lambda params, key, forward, inputs: (shrink_and_perturb(params, initialise(key), shrink, perturb), None)
 
 
 def make_redo(initialise: Callable[[jax.Array], Any], threshold: float,
-              reads_inputs: Callable[[str], bool] = lambda layer: False) -> Reset:
+              reads_inputs: Callable[[str], bool] = lambda layer: False, reset_moments: bool = True) -> Reset:
   """The ReDo `Reset` (`repertory.plasticity.redo`): τ-dormant units recycled from a fresh initialisation;
-  `reads_inputs(layer)` names the layers fed network inputs rather than activations."""
+  `reads_inputs(layer)` names the layers fed network inputs rather than activations; with `reset_moments` the
+  recycled entries' optimiser moments are zeroed too."""
   from repertory.plasticity.redo import redo_reset
-  return lambda params, key, forward, inputs: redo_reset(forward, params, initialise(key), inputs, threshold,
-                                                         reads_inputs)[0]
+
+  def reset(params, key, forward, inputs):
+    new, _, recycled = redo_reset(forward, params, initialise(key), inputs, threshold, reads_inputs)
+    return new, (recycled if reset_moments else None)
+
+  return reset
+
+
+def apply_reset(reset: Reset, optimizer: Any, params: Any, opt_state: Any, key: jax.Array,
+                forward: Callable[..., Any], inputs: Tuple[Any, ...]) -> Tuple[Any, Any]:
+  """(params, opt_state) after `reset`, the optimiser moments of what it recycled zeroed."""
+  params, recycled = reset(params, key, forward, inputs)
+  if recycled is not None:
+    from repertory.plasticity.redo import reset_moments
+    opt_state = reset_moments(optimizer, opt_state, recycled)
+  return params, opt_state

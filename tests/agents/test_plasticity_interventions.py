@@ -21,6 +21,12 @@ def _modules(params, part):
   return {m: v for m, v in params.items() if m.startswith(f"injectable_head/{part}")}
 
 
+def _adam(opt_state):
+  import optax
+  return next(s for s in jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, optax.ScaleByAdamState))
+              if isinstance(s, optax.ScaleByAdamState))
+
+
 def _same(a, b):
   return all(np.array_equal(a[m][n], b[m][n]) for m in a for n in a[m])
 
@@ -114,6 +120,18 @@ def test_redo_in_the_learner_recycles_units_below_the_threshold_on_a_replay_batc
     # zero up to the ~1e-30 steps the two updates after the reset take
     zero_rows = np.all(np.abs(np.asarray(recycled.params[f"dueling_q_head/{stream}/~/linear_0"]["w"])) < 1e-20, axis=1)
     np.testing.assert_array_equal(zero_rows, changed_columns)  # incoming re-drawn exactly when outgoing is 0
+  # The recycled weights' Adam moments were zeroed at the reset (the authors' code): against a run that keeps them,
+  # μ differs by b1² · μ_before (two updates since) exactly where ReDo changed a weight, and nowhere else.
+  _, kept, *_ = run_updates("dqn", steps=3, extra_overrides={**overrides, "redo_reset_moments": "false"})
+  mu = lambda state: _adam(state.opt_state).mu  # noqa: E731
+  changed = jax.tree.map(lambda a, b: np.asarray(a) != np.asarray(b), recycled.params, initial.params)
+  for name in (first, "dueling_q_head/value/~/linear_0"):
+    mask = changed[name]["w"]  # its own recycled units' columns, and for the head the torso units' rows
+    if name != first:
+      mask = mask | changed_columns[:, None]
+    difference = np.asarray(mu(kept)[name]["w"]) - np.asarray(mu(recycled)[name]["w"])
+    np.testing.assert_allclose(difference[mask], 0.81 * np.asarray(mu(initial)[name]["w"])[mask], rtol=1e-4, atol=1e-9)
+    np.testing.assert_allclose(difference[~mask], 0.0, atol=1e-9)
   with pytest.raises(ConfigError, match="choose one"):
     make_config("dqn", {"redo_period": "10", "shrink_perturb_period": "10"})
   with pytest.raises(ConfigError, match="redo_period"):

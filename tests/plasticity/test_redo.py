@@ -34,7 +34,7 @@ def test_dead_units_get_fresh_incoming_and_zero_outgoing_weights_and_outputs_sta
   params["second"]["w"] = jnp.asarray(second)
   fresh = _init(_mlp, x, seed=5)
   # τ = 0: only dead units are recycled, so the outputs must not change at all.
-  new, counts = redo_reset(network.apply, params, fresh, (x,), threshold=0.0)
+  new, counts, recycled = redo_reset(network.apply, params, fresh, (x,), threshold=0.0)
   assert int(counts["redo/first"]) == 2
   new, fresh, params = (jax.tree.map(np.asarray, t) for t in (new, fresh, params))
   np.testing.assert_array_equal(new["first"]["w"][:, [1, 3]], fresh["first"]["w"][:, [1, 3]])
@@ -52,6 +52,16 @@ def test_dead_units_get_fresh_incoming_and_zero_outgoing_weights_and_outputs_sta
   np.testing.assert_array_equal(new["out"]["w"][dead], 0.0)
   np.testing.assert_array_equal(new["out"]["w"][~dead], params["out"]["w"][~dead])
   np.testing.assert_allclose(network.apply(new, x), network.apply(params, x), rtol=1e-6, atol=1e-7)
+  # The recycled entries: incoming columns (and biases) of the dead units, outgoing rows of the same units.
+  recycled = jax.tree.map(np.asarray, recycled)
+  np.testing.assert_array_equal(recycled["first"]["w"], np.broadcast_to([False, True, False, True], (5, 4)))
+  np.testing.assert_array_equal(recycled["first"]["b"], [False, True, False, True])
+  expected_second = np.zeros((4, 3), bool)
+  expected_second[[1, 3]] = True
+  expected_second[:, dead] = True
+  np.testing.assert_array_equal(recycled["second"]["w"], expected_second)
+  np.testing.assert_array_equal(recycled["out"]["w"], np.broadcast_to(dead[:, None], (3, 2)))
+  assert not recycled["out"]["b"].any()
   # The recycled units now fire: they can learn again.
   hidden = jax.nn.relu(x @ new["first"]["w"] + new["first"]["b"])
   assert float(jnp.mean(hidden[:, 1] + hidden[:, 3])) > 0
@@ -68,7 +78,7 @@ def test_a_dead_channel_of_a_flattened_convolution_loses_all_its_rows_in_every_c
   params["conv"]["w"] = jnp.abs(params["conv"]["w"]) + 0.1  # channels 0 and 1 fire on positive images
   params["conv"]["w"] = params["conv"]["w"].at[..., 2].set(-1.0)  # channel 2 never does
   params["mid"]["w"] = params["mid"]["w"].at[:, 0].set(-1.0)  # nor does unit 0 of `mid`
-  new, counts = redo_reset(network.apply, params, _init(f, images, seed=3), (images,), threshold=0.0)
+  new, counts, _ = redo_reset(network.apply, params, _init(f, images, seed=3), (images,), threshold=0.0)
   assert int(counts["redo/conv"]) == 1
   new, params = jax.tree.map(np.asarray, new), jax.tree.map(np.asarray, params)
   rows = np.asarray(new["mid"]["w"])  # [3·3 positions × 3 channels, 6]
@@ -83,3 +93,18 @@ def test_a_dead_channel_of_a_flattened_convolution_loses_all_its_rows_in_every_c
     module = f"dueling_q_head/{stream}/~/linear_0"
     np.testing.assert_array_equal(np.asarray(new[module]["w"])[reset_mid], 0.0)
   np.testing.assert_allclose(network.apply(new, images), network.apply(params, images), rtol=1e-5, atol=1e-6)
+
+
+def test_reset_moments_zeroes_the_recycled_entries_of_every_moment_and_keeps_the_count():
+  import optax
+  from repertory.plasticity.redo import reset_moments
+  params = {"layer": {"w": jnp.ones((2, 3)), "b": jnp.ones(3)}}
+  optimizer = optax.chain(optax.clip_by_global_norm(10.0), optax.adam(1e-3))
+  state = optimizer.init(params)
+  _, state = optimizer.update(jax.tree.map(lambda p: 2 * p, params), state, params)
+  recycled = {"layer": {"w": jnp.asarray([[True, False, False], [False, False, True]]), "b": jnp.zeros(3, bool)}}
+  adam = reset_moments(optimizer, state, recycled)[1][0]
+  for moment, value in ((adam.mu, 0.1 * 2), (adam.nu, 0.001 * 4)):  # (1 − b) · g and (1 − b2) · g² after one step
+    np.testing.assert_allclose(moment["layer"]["w"], np.where(recycled["layer"]["w"], 0.0, value), rtol=1e-6)
+    np.testing.assert_allclose(moment["layer"]["b"], value, rtol=1e-6)
+  assert int(adam.count) == 1

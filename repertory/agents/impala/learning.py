@@ -37,7 +37,7 @@ from repertory.errors import ConfigError
 from repertory.losses import distillation, gradient_similarity, kl_default_policy, ppr_aux, vtrace
 from repertory.plasticity import injection
 from repertory.plasticity.diagnostics import Diagnostics, make_diagnose
-from repertory.plasticity.resets import ResetSchedule
+from repertory.plasticity.resets import ResetSchedule, apply_reset
 from repertory.replay.types import ReplayBatch
 
 
@@ -206,7 +206,9 @@ class IMPALALearner(LearnerBase):
     if reset is not None:  # ReDo scores units on one acting step from the batch's first observations
       def reset_state(state: TrainingState, data):
         key = jax.random.fold_in(jax.random.PRNGKey(seed + 1), state.steps)
-        return state._replace(params=reset(state.params, key, lambda p, d: forward(p, None, d, key), (data,)))
+        params, opt_state = apply_reset(reset, self._optimizer, state.params, state.opt_state, key,
+                                        lambda p, d: forward(p, None, d, key), (data,))
+        return state._replace(params=params, opt_state=opt_state)
 
       self._reset = jit_reset(reset_state, devices)
       self._reset_schedule = ResetSchedule(period)

@@ -147,10 +147,10 @@ def _diagnosed(networks: sac_networks.SACNetworks, config: SACConfig):
   return forward, loss_grads, reads_inputs
 
 
-def _reset_state(config: SACConfig, initialise, forward):
+def _reset_state(config: SACConfig, initialise, forward, critic_optimizer: optax.GradientTransformation):
   """(state, transitions) → state after the configured reset: shrink-and-perturb of the encoder, critics and
   actor, or ReDo of the encoder and critics (their modules as one dict; the critics' first layers read
-  [features, action] and are never producers' consumers)."""
+  [features, action] and are never producers' consumers), with their optimiser moments where ReDo zeroes them."""
   merge = lambda encoder_params, critic_params: {**encoder_params, **critic_params}  # noqa: E731
   fresh = (lambda key: merge(*initialise(key)[:2])) if config.redo_period else initialise
   reset, _ = config.reset(fresh, reads_inputs=lambda layer: layer.startswith("q_") and layer.endswith("/linear_0"))
@@ -158,16 +158,20 @@ def _reset_state(config: SACConfig, initialise, forward):
   def reset_state(state: TrainingState, transitions):
     key = jax.random.fold_in(state.key, state.steps)
     if config.shrink_perturb_period:
-      encoder_params, critic_params, actor_params = reset(
+      (encoder_params, critic_params, actor_params), _ = reset(
           (state.encoder_params, state.critic_params, state.actor_params), key, None, ())
       return state._replace(encoder_params=encoder_params, critic_params=critic_params, actor_params=actor_params)
     encoder_modules = set(state.encoder_params)
     split = lambda merged: ({m: v for m, v in merged.items() if m in encoder_modules},  # noqa: E731
                             {m: v for m, v in merged.items() if m not in encoder_modules})
-    merged = reset(merge(state.encoder_params, state.critic_params), key,
-                   lambda params, t: forward(split(params), state, t, key), (transitions,))
+    merged, recycled = reset(merge(state.encoder_params, state.critic_params), key,
+                             lambda params, t: forward(split(params), state, t, key), (transitions,))
     encoder_params, critic_params = split(merged)
-    return state._replace(encoder_params=encoder_params, critic_params=critic_params)
+    opt_state = state.critic_opt_state
+    if recycled is not None:
+      from repertory.plasticity.redo import reset_moments
+      opt_state = reset_moments(critic_optimizer, opt_state, split(recycled))
+    return state._replace(encoder_params=encoder_params, critic_params=critic_params, critic_opt_state=opt_state)
 
   return reset_state
 
@@ -287,7 +291,7 @@ class SACLearner(LearnerBase):
         target_critic_params=injection.inject(state.target_critic_params)),
         in_shardings=devices.replicated, out_shardings=devices.replicated)
     if config.shrink_perturb_period or config.redo_period:
-      self._reset = jit_reset(_reset_state(config, initialise, forward), devices)
+      self._reset = jit_reset(_reset_state(config, initialise, forward, critic_optimizer), devices)
       self._reset_schedule = ResetSchedule(config.shrink_perturb_period or config.redo_period)
     if config.diagnostics_period:
       self._diagnostics = Diagnostics(make_diagnose(forward, loss_grads, critic_optimizer,
