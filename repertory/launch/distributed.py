@@ -1,15 +1,15 @@
 """Builds a distributed program from an experiment and supervises it to the step budget."""
 
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from repertory.environments.specs import EnvironmentSpec
 from repertory.launch import nodes
 from repertory.launch.experiment import ExperimentConfig
 from repertory.launch.launchers import NodeFailure, ThreadLaunch
-from repertory.launch.ray_launch import RayLaunch
 from repertory.launch.lifetime import raise_if_terminated
 from repertory.launch.program import Handle, Node, Program
+from repertory.launch.ray_launch import RayLaunch
 from repertory.launch.supervisor import Supervisor
 from repertory.utils.progress import ProgressLine
 
@@ -24,7 +24,7 @@ def make_program(experiment: ExperimentConfig, spec: EnvironmentSpec, resume: bo
   program = Program(f"{experiment.agent}_{experiment.env}")
   counter = program.add_node(Node(nodes.CounterService, (experiment.run_dir, experiment.max_actor_steps),
                                   {"resume": resume}, num_cpus=0, restart_kwargs={"resume": True}), "counter")
-  replay = program.add_node(Node(nodes.ReplayService, (experiment, spec), num_cpus=0), "replay")
+  replay = program.add_node(Node(nodes.ReplayService, (experiment, spec), num_cpus=0, on_cpu_host=True), "replay")
   learner = program.add_node(Node(nodes.LearnerService, (experiment, spec, replay, counter), {"resume": resume},
                                   wants_accelerator=True, restart_kwargs={"resume": True}), "learner")
   for actor_id in range(experiment.num_actors):
@@ -32,6 +32,23 @@ def make_program(experiment: ExperimentConfig, spec: EnvironmentSpec, resume: bo
                           on_cpu_host=True), "actor")
   program.add_node(Node(nodes.EvaluatorService, (experiment, spec, learner, counter), num_cpus=0), "evaluator")
   return program
+
+
+def placement(program: Program, launched: Any) -> Dict[str, Dict[str, str]]:
+  """{node name: {"host": its host's address, "node_id": its Ray node}} as the nodes started."""
+  where = {}
+  for handle in program.handles():
+    service = launched.resolve(handle)
+    where[Program.node_name(handle)] = {"host": service.host(), "node_id": service.node_id()}
+  return where
+
+
+def placement_line(where: Dict[str, Dict[str, str]]) -> str:
+  """'placement: <host> [<node id>]: learner; <host> [<node id>]: replay, actor_0, ...' (one group per Ray node)."""
+  groups: Dict[Tuple[str, str], List[str]] = {}
+  for name, node in where.items():
+    groups.setdefault((node["host"], node["node_id"][:8]), []).append(name)
+  return "placement: " + "; ".join(f"{host} [{node}]: {', '.join(names)}" for (host, node), names in groups.items())
 
 
 def cpus_needed(experiment: ExperimentConfig) -> int:
@@ -75,6 +92,9 @@ def run_distributed(experiment: ExperimentConfig, spec: Optional[EnvironmentSpec
     counts = counter.get()
     supervisor = Supervisor(program, launched, experiment.max_restarts, lambda: counts).start()
     counter.record("driver", {"event": "all nodes started", "restarts": 0})
+    where = placement(program, launched) if experiment.launcher == "ray" else {}
+    if where:
+      print(placement_line(where), flush=True)
     replay_saved_at = time.monotonic()
     while True:
       supervisor.check()
@@ -96,6 +116,8 @@ def run_distributed(experiment: ExperimentConfig, spec: Optional[EnvironmentSpec
     counts = counter.get()
     counts.update(final_evaluation_return=final_evaluation, learner_steps=learner_steps,
                   actor_restarts=supervisor.actor_restarts(), restarts=dict(supervisor.restarts))
+    if where:
+      counts["placement"] = where
     progress.update(counts, final=True)
     return counts
   except NodeFailure:

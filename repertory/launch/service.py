@@ -41,6 +41,10 @@ class Service:
   def pid(self) -> int:
     return os.getpid()
 
+  def host(self) -> str:
+    """The address of the host this service runs on ("localhost" outside Ray)."""
+    return node_ip()
+
   def node_id(self) -> str:
     """The Ray node this service runs on ("local" outside Ray)."""
     if in_ray_worker():

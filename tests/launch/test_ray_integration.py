@@ -108,39 +108,6 @@ def test_every_node_killed_is_restarted_and_the_run_meets_its_budget(tmp_path):
 
 
 @one_leg(1)
-def test_two_node_cluster_places_learner_and_actors_on_different_nodes(tmp_path):
-  import ray
-  from ray.cluster_utils import Cluster
-
-  from repertory.launch.distributed import make_program
-  from repertory.launch.experiment import ExperimentConfig
-  from repertory.launch.ray_launch import RayLaunch
-  from repertory.launch.program import Handle
-
-  cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 4})
-  accelerator_host = cluster.add_node(num_cpus=2, num_gpus=1)  # a (declared) GPU host
-  cluster.wait_for_nodes()
-  experiment = ExperimentConfig(agent="dqn", env="gym:CartPole-v1", run_dir=str(tmp_path / "run"), launcher="ray",
-                                max_actor_steps=100, num_actors=2, ray_address=cluster.address, progress=False,
-                                agent_overrides=(("min_replay_size", "200"), ("batch_size", "32")))
-  os.makedirs(experiment.run_dir)
-  ray.init(address=cluster.address, log_to_driver=False)
-  try:
-    launched = RayLaunch(make_program(experiment, experiment.environment_spec()), timeout_s=180)
-    try:
-      learner_node = launched.resolve(Handle("learner", 0)).node_id()
-      actor_nodes = {launched.resolve(Handle("actor", i)).node_id() for i in range(2)}
-      assert learner_node == accelerator_host.node_id
-      assert learner_node not in actor_nodes
-    finally:
-      launched.stop()
-      launched.shutdown()
-  finally:
-    ray.shutdown()
-    cluster.shutdown()
-
-
-@one_leg(1)
 def test_a_node_past_its_restart_bound_stops_the_run_naming_it(tmp_path):
   pytest.importorskip("reverb", reason="dm-reverb installs only on the Python 3.11 leg")
   run_dir = str(tmp_path / "run")  # the Reverb replay restarts once (its clients follow it), then stops the run
