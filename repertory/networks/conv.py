@@ -65,15 +65,26 @@ class Conv2DValid(hk.Module):
 class ConvReLUStack(hk.Module):
   """Conv2DValid → ReLU for each layer of a stack, then flatten: float images [B, H, W, C] → [B, D].
 
-  The layers are named `conv_0`, `conv_1`, … inside the module."""
+  The layers are named `conv_0`, `conv_1`, … inside the module; with a sparse `layer_kind` (powerprop, topkast:
+  `repertory.networks.sparse`) they are that kind's convolutions, named `<kind>_conv_0`, …"""
 
   def __init__(self, layers: Sequence[LayerSpec], w_init: Optional[hk.initializers.Initializer] = None,
-               name: Optional[str] = None):
+               name: Optional[str] = None, layer_kind: str = "dense"):
     super().__init__(name=name)
     self._layers = tuple(layers)
     self._w_init = w_init
+    self._layer_kind = layer_kind
 
   def __call__(self, x: jax.Array) -> jax.Array:
     for i, (channels, kernel, stride) in enumerate(self._layers):
-      x = jax.nn.relu(Conv2DValid(channels, kernel, stride, w_init=self._w_init, name=f"conv_{i}")(x))
+      x = jax.nn.relu(_make_conv(self._layer_kind, i, channels, kernel, stride, self._w_init)(x))
     return hk.Flatten()(x)
+
+
+def _make_conv(kind: str, i: int, channels: int, kernel: int, stride: int,
+               w_init: Optional[hk.initializers.Initializer]) -> hk.Module:
+  """Layer i of a stack (a function, not a method, so that Haiku names it `<stack>/conv_i`)."""
+  if kind == "dense":
+    return Conv2DValid(channels, kernel, stride, w_init=w_init, name=f"conv_{i}")
+  from repertory.networks.sparse import make_conv  # sparse's layers build on this module's Conv2DValid
+  return make_conv(kind, channels, kernel, stride, w_init=w_init, name=f"{kind}_conv_{i}")

@@ -12,7 +12,8 @@ An entry says what an agent must do for it, so no agent compares encoder names:
   augment             learners apply it to training observations: augment(key, images, pad);
   wrap_optimizer      wraps the agent's optimiser (A-LIX: S gets its own Adam and a clip);
   metrics             params → scalars to log;
-  hyperbolic_head     the features feed S-RYM's hyperbolic head in place of the agent's own head.
+  hyperbolic_head     the features feed S-RYM's hyperbolic head in place of the agent's own head;
+  sparse_layers       its convolutions can be `networks.sparse` kinds (`make(layers, layer_kind)`).
 `layers` names the `conv.LAYERS` stack of the encoders that can take several (alix, hyperbolic); None takes
 the encoder's own; the others have one architecture and ignore it. Adding an encoder is one module plus one `register` call here.
 """
@@ -44,6 +45,19 @@ class Encoder:
   metrics: Callable[[Any], Dict[str, Any]] = _no_metrics
   hyperbolic_head: bool = False
   layer_stacks: Tuple[str, ...] = ()  # the `conv.LAYERS` stacks it can be built on; () = one architecture
+  sparse_layers: bool = False  # build takes `layer_kind` (dense, powerprop, topkast) for its convolutions
+
+  def check_layer_kind(self, layer_kind: str) -> None:
+    """One line for a sparse `layer_kind` this encoder's convolutions cannot be."""
+    if layer_kind != "dense" and not self.sparse_layers:
+      takes = ", ".join(n for n, e in _ENCODERS.items() if e.sparse_layers)
+      raise ConfigError(f"layer_kind={layer_kind} is not available for the {self.name} encoder (sparse "
+                        f"convolutions: {takes}); use layer_kind=dense or one of those encoders")
+
+  def make(self, layers: Optional[str], layer_kind: str = "dense") -> Any:
+    """The Haiku module on `layers` with `layer_kind` convolutions (call inside a transform)."""
+    self.check_layer_kind(layer_kind)
+    return self.build(layers) if layer_kind == "dense" else self.build(layers, layer_kind=layer_kind)
 
 
 _ENCODERS: Dict[str, Encoder] = {}
@@ -85,16 +99,16 @@ def get_encoder(name: str) -> Encoder:
   return _ENCODERS[name]
 
 
-def _der(layers):
+def _der(layers, layer_kind="dense"):
   del layers
   from repertory.networks.torsos import DataEfficientCNN
-  return DataEfficientCNN()
+  return DataEfficientCNN(layer_kind=layer_kind)
 
 
-def _nature(layers):
+def _nature(layers, layer_kind="dense"):
   del layers
   from repertory.networks.torsos import NatureCNN
-  return NatureCNN()
+  return NatureCNN(layer_kind=layer_kind)
 
 
 def _drq(layers):
@@ -135,8 +149,9 @@ def _random_shift(key, images, pad):
   return random_shift(key, images, pad)
 
 
-register(Encoder("der", _der, "data-efficient Rainbow CNN, van Hasselt et al. 2019, arXiv 1906.05243, App. F"))
-register(Encoder("nature", _nature, "DQN's CNN + Linear 512, Mnih et al. 2015, Nature, Methods"))
+register(Encoder("der", _der, "data-efficient Rainbow CNN, van Hasselt et al. 2019, arXiv 1906.05243, App. F",
+                 sparse_layers=True))
+register(Encoder("nature", _nature, "DQN's CNN + Linear 512, Mnih et al. 2015, Nature, Methods", sparse_layers=True))
 register(Encoder("impala-resnet", _impala_resnet, "IMPALA deep ResNet, Espeholt et al. 2018, arXiv 1802.01561, Fig. 3"))
 register(Encoder("drq", _drq, "DrQ-v2 CNN with random-shift augmentation, Yarats et al. 2021, arXiv 2107.09645",
                  augment=_random_shift))

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 
 from repertory.networks.conv import LAYERS, ConvReLUStack
 from repertory.networks.mlp import make_mlp
+from repertory.networks.sparse import make_linear
 
 
 def _scale_image(images: jax.Array) -> jax.Array:
@@ -32,22 +33,26 @@ class MLPTorso(hk.Module):
 
 
 class NatureCNN(ConvReLUStack):
-  """DQN's convolutional torso (Mnih et al. 2015, Nature, Methods: 32-8x8/4, 64-4x4/2, 64-3x3/1, 512)."""
+  """DQN's convolutional torso (Mnih et al. 2015, Nature, Methods: 32-8x8/4, 64-4x4/2, 64-3x3/1, 512); a sparse
+  `layer_kind` makes its convolutions and its linear layer (`<kind>_linear_0`) that kind."""
 
-  def __init__(self, name: str = "nature_cnn"):
-    super().__init__(LAYERS["nature"], name=name)
+  def __init__(self, name: str = "nature_cnn", layer_kind: str = "dense"):
+    super().__init__(LAYERS["nature"], name=name, layer_kind=layer_kind)
 
   def __call__(self, images: jax.Array, is_training: bool = False) -> jax.Array:
     del is_training
-    return jax.nn.relu(hk.Linear(512)(super().__call__(_scale_image(images))))
+    features = super().__call__(_scale_image(images))
+    if self._layer_kind == "dense":
+      return jax.nn.relu(hk.Linear(512)(features))
+    return jax.nn.relu(make_linear(self._layer_kind, 512, name=f"{self._layer_kind}_linear_0")(features))
 
 
 class DataEfficientCNN(ConvReLUStack):
   """The data-efficient Rainbow torso (van Hasselt et al. 2019, arXiv 1906.05243, Appendix F: 32-5x5/5,
   64-5x5/5, ReLU, flatten; input /255). Its layers are `<name>/conv_0`, `<name>/conv_1`."""
 
-  def __init__(self, name: str = "der_torso"):
-    super().__init__(LAYERS["der"], name=name)
+  def __init__(self, name: str = "der_torso", layer_kind: str = "dense"):
+    super().__init__(LAYERS["der"], name=name, layer_kind=layer_kind)
 
   def __call__(self, images: jax.Array, is_training: bool = False) -> jax.Array:
     del is_training

@@ -57,7 +57,8 @@ class PlasticityConfig:
     """params → the Top-KAST exploration penalty of its Top-KAST layers (arXiv 2106.03517, §2.3), or None."""
     if self.layer_kind != "topkast":
       return None
-    return lambda params: sparse.topkast_penalty({m: v for m, v in params.items() if "topkast_linear_" in m})
+    return lambda params: sparse.topkast_penalty({m: v for m, v in params.items()
+                                                  if "topkast_linear_" in m or "topkast_conv_" in m})
 
   def diagnostics_settings(self) -> DiagnosticsSettings:
     return DiagnosticsSettings(period=self.diagnostics_period, dormant_threshold=self.dormant_threshold,

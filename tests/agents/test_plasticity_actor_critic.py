@@ -110,8 +110,7 @@ def test_redo_in_the_actor_critic_learners_recycles_units_below_the_threshold(ag
 
 
 def test_interventions_an_agent_lacks_and_unknown_diagnostics_are_one_line_errors():
-  for agent, overrides, message in (("impala", {"layer_kind": "topkast"}, "not available for IMPALAConfig"),
-                                    ("sac", {"injection_step": "10", "hidden_sizes": "64"}, "at least 2 hidden layers"),
+  for agent, overrides, message in (("sac", {"injection_step": "10", "hidden_sizes": "64"}, "at least 2 hidden layers"),
                                     ("impala", {"redo_period": "10"}, "core=none"),
                                     ("dqn", {"diagnostics_period": "5", "diagnostics": "srank,curvature"},
                                      "unknown diagnostic 'curvature'")):

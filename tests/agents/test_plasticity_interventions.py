@@ -14,6 +14,7 @@ from repertory.environments.specs import make_environment_spec
 from repertory.errors import ConfigError
 from repertory.launch.experiment import ExperimentConfig
 from repertory.plasticity import injection
+from repertory.plasticity.config import PlasticityConfig
 from legs import one_leg
 
 
@@ -70,8 +71,8 @@ def test_injection_in_the_learner_keeps_outputs_and_trains_only_theta_prime(agen
 def test_injection_settings_that_cannot_work_are_one_line_errors():
   with pytest.raises(ConfigError, match="injection_step"):
     make_config("dqn", {"injection_step": "-1"})
-  with pytest.raises(ConfigError, match="not available"):  # not wired yet: refused, never silently ignored
-    make_config("impala", {"layer_kind": "topkast"})
+  with pytest.raises(ConfigError, match="injection_step is not available for PlasticityConfig"):
+    PlasticityConfig(injection_step=10)  # a config whose learner carries out none: refused, never silently ignored
   with pytest.raises(ConfigError, match="hyperbolic"):
     builder = make_builder("der", {"injection_step": "10", "encoder": "hyperbolic"})
     environment = environments.make("atari:Pong", seed=0)
@@ -103,8 +104,8 @@ def test_shrink_and_perturb_resets_every_period_to_lambda_theta_plus_sigma_fresh
     assert 0.5 < np.std(w) / np.std(w0) < 2.0  # from the same initialiser
   with pytest.raises(ConfigError, match="shrink_factor"):
     make_config("dqn", {"shrink_perturb_period": "10", "shrink_factor": "1.5"})
-  with pytest.raises(ConfigError, match="not available"):
-    make_config("impala", {"layer_kind": "topkast", "shrink_perturb_period": "10"})
+  with pytest.raises(ConfigError, match="shrink_perturb_period is not available"):
+    PlasticityConfig(shrink_perturb_period=10)
 
 
 def test_redo_in_the_learner_recycles_units_below_the_threshold_on_a_replay_batch():
@@ -138,24 +139,27 @@ def test_redo_in_the_learner_recycles_units_below_the_threshold_on_a_replay_batc
     make_config("sac", {"redo_period": "-1"})
 
 
-@pytest.mark.parametrize("agent, kind, message", [("dqn", "lottery", "unknown layer_kind"),
-                                                  ("impala", "topkast", "not available")])
-def test_layer_kinds_that_do_not_exist_or_are_not_wired_are_one_line_errors(agent, kind, message):
+@pytest.mark.parametrize("make, message", [(lambda: make_config("dqn", {"layer_kind": "lottery"}), "unknown layer_kind"),
+                                           (lambda: PlasticityConfig(layer_kind="topkast"), "not available")])
+def test_layer_kinds_that_do_not_exist_or_are_not_wired_are_one_line_errors(make, message):
   with pytest.raises(ConfigError, match=message) as error:
-    make_config(agent, {"layer_kind": kind})
+    make()
   assert "\n" not in str(error.value)
 
 
-def test_powerprop_layers_build_for_the_mlp_agents_and_der_refuses_sparse_layers():
-  for agent, env in (("impala", "gym:CartPole-v1"), ("sac", "gym:Pendulum-v1")):
+def test_powerprop_layers_build_for_every_agent_and_only_on_encoders_that_take_them():
+  for agent, env, layer in (("impala", "gym:CartPole-v1", "powerprop_linear_"), ("sac", "gym:Pendulum-v1", "powerprop_linear_"),
+                            ("der", "atari:Pong", "der_torso/powerprop_conv_"),
+                            ("dqn", "atari:Pong", "nature_cnn/powerprop_linear_0")):
     environment = environments.make(env, seed=0)
     spec = make_environment_spec(environment)
     builder = make_builder(agent, {"layer_kind": "powerprop"})
     state = builder.make_learner(builder.make_networks(spec), spec, iter(()), None, seed=0).state()
-    assert any("powerprop_linear_" in jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(state)[0])
-  with pytest.raises(ConfigError, match="not available for der"):
-    make_builder("der", {"layer_kind": "powerprop"}).make_networks(
+    assert any(layer in jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(state)[0]), agent
+  with pytest.raises(ConfigError, match="not available for the alix encoder") as error:
+    make_builder("der", {"layer_kind": "powerprop", "encoder": "alix"}).make_networks(
         make_environment_spec(environments.make("atari:Pong", seed=0)))
+  assert "\n" not in str(error.value)
 
 
 @pytest.mark.parametrize("agent, kind", [("dqn", "powerprop"), ("impala", "dense"), ("sac", "powerprop")])

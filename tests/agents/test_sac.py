@@ -10,7 +10,7 @@ import pytest
 from dm_env import specs as dm_specs
 
 from repertory import agents, environments
-from repertory.agents.sac import learning
+from repertory.agents.sac import losses as sac_losses
 from repertory.agents.sac.builder import SACBuilder
 from repertory.agents.sac.config import SACConfig
 from repertory.agents.sac.networks import tanh_gaussian
@@ -85,9 +85,9 @@ def test_sample_and_log_prob_agree_with_log_prob():
 
 def test_temperature_gradient_raises_alpha_when_entropy_below_target():
   log_prob = jnp.full((8,), 1.0)  # entropy estimate −1 < target 0
-  grad = jax.grad(learning.temperature_loss)(jnp.float32(0.0), log_prob, 0.0)
+  grad = jax.grad(sac_losses.temperature_loss)(jnp.float32(0.0), log_prob, 0.0)
   assert float(grad) < 0  # descent raises log α
-  grad = jax.grad(learning.temperature_loss)(jnp.float32(0.0), log_prob, -5.0)  # entropy −1 > −5
+  grad = jax.grad(sac_losses.temperature_loss)(jnp.float32(0.0), log_prob, -5.0)  # entropy −1 > −5
   assert float(grad) > 0
 
 
@@ -130,11 +130,11 @@ def test_gpl_target_with_half_beta_and_two_critics_is_clipped_double_q():
   rng = np.random.default_rng(0)
   q = jnp.asarray(rng.normal(size=(2, 32)), jnp.float32)
   r, d, logp = (jnp.asarray(rng.normal(size=32), jnp.float32) for _ in range(3))
-  gpl = learning.critic_target(q, r, d, logp, jnp.float32(0.2), jnp.float32(0.5), "gpl")
-  clipped = learning.critic_target(q, r, d, logp, jnp.float32(0.2), jnp.float32(0.5), "clipped")
+  gpl = sac_losses.critic_target(q, r, d, logp, jnp.float32(0.2), jnp.float32(0.5), "gpl")
+  clipped = sac_losses.critic_target(q, r, d, logp, jnp.float32(0.2), jnp.float32(0.5), "clipped")
   np.testing.assert_allclose(gpl, clipped, rtol=1e-6, atol=1e-6)
   np.testing.assert_allclose(clipped, r + d * (jnp.min(q, 0) - 0.2 * logp), rtol=1e-6)
-  np.testing.assert_allclose(learning.penalised_value(q, "gpl", 0.5), jnp.min(q, 0), rtol=1e-6, atol=1e-6)
+  np.testing.assert_allclose(sac_losses.penalised_value(q, "gpl", 0.5), jnp.min(q, 0), rtol=1e-6, atol=1e-6)
 
 
 def test_gpl_learner_with_fixed_half_beta_matches_clipped_learner(twin_learners):

@@ -68,8 +68,11 @@ def test_sparse_layer_kinds_compute_with_their_effective_weights():
   np.testing.assert_allclose(mlp.apply(params, x), expected, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("agent, fields", [("dqn", ("params",)), ("sac", ("critic_params", "actor_params"))])
-def test_a_topkast_learner_updates_only_the_backward_set_of_each_weight(agent, fields):
+@pytest.mark.parametrize("agent, fields, dense_layers", [
+    ("dqn", ("params",), ()), ("sac", ("critic_params", "actor_params"), ("mean", "log_std")),
+    ("impala", ("params",), ("lstm/linear", "policy_head", "value_head")),  # the core and heads stay dense
+    ("der", ("params",), ("_hidden", "_output"))])  # sparse convolutions, the noisy head dense
+def test_a_topkast_learner_updates_only_the_backward_set_of_each_weight(agent, fields, dense_layers):
   import os
   import sys
   sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "agents"))
@@ -80,9 +83,9 @@ def test_a_topkast_learner_updates_only_the_backward_set_of_each_weight(agent, f
   _, updated, *_ = run_updates(agent, steps=1, extra_overrides=overrides)  # one update: masks from the initial w
   for field in fields:
     before, after = getattr(initial, field), getattr(updated, field)
-    modules = [m for m in before if "topkast_linear_" in m]
-    dense = [m for m in before if "topkast_linear_" not in m]
-    assert modules and all(m.endswith(("mean", "log_std")) for m in dense)  # all but the actor's output layers
+    modules = [m for m in before if "/topkast_" in m]
+    dense = [m for m in before if "/topkast_" not in m]
+    assert modules and all(m.endswith(dense_layers) for m in dense)
     for module in modules:
       w0, w1 = np.asarray(before[module]["w"]), np.asarray(after[module]["w"])
       backward = np.asarray(sparse.topkast_masks(w0)[1]) > 0

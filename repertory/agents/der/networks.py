@@ -6,7 +6,8 @@ state; the others have empty state) and take an rng (noisy layers, A-LIX shifts)
     logits, state = network.apply(params, state, rng, observations, is_training, noisy)   # [B, A, N]
 
 * "der": the DER torso (`torsos.DataEfficientCNN`, arXiv 1906.05243 App. F) → dueling C51 head of `NoisyLinear` layers
-  (Wang et al. 2016 eq. 9 applied to the atom logits, as Dopamine's FullRainbowNetwork).
+  (Wang et al. 2016 eq. 9 applied to the atom logits, as Dopamine's FullRainbowNetwork). With a sparse
+  `layer_kind` (powerprop, topkast) the torso's convolutions are that kind; the noisy head stays dense.
 * "alix": `ALIXEncoder(architecture="der")` (arXiv 2207.00986): LIX after each conv ReLU in training,
   identity otherwise, the 3×3 second map shifted by S / 5 (same input distance as the first map, see
   `alix.layer_shift_scales`); S is trained by its own optimiser (`alix_optimizer.make_alix_optimizer`) → same head.
@@ -69,15 +70,13 @@ def make_networks(spec: EnvironmentSpec, config: DERConfig) -> DERNetworks:
   atoms = jnp.linspace(-config.v_max, config.v_max, config.num_atoms)
 
   encoder = get_encoder(config.encoder)
-  if config.layer_kind != "dense":
-    raise ConfigError(f"layer_kind={config.layer_kind} is not available for der (its head is noisy layers); "
-                      "use layer_kind=dense")
+  encoder.check_layer_kind(config.layer_kind)  # sparse convolutions in the torso; the noisy head stays dense
   if config.injection_step and encoder.hyperbolic_head:
     raise ConfigError(f"injection_step is not available with the {config.encoder} encoder's hyperbolic head "
                       "(its spectral-norm state is not copied at injection); use injection_step=0 or another encoder")
 
   def forward(observations: jax.Array, is_training: bool, noisy: bool) -> jax.Array:
-    features = encoder.build(config.encoder_layers)(observations, is_training)
+    features = encoder.make(config.encoder_layers, config.layer_kind)(observations, is_training)
     if encoder.hyperbolic_head:
       from repertory.networks.hyperbolic import SRYMHead
       logits = SRYMHead(num_actions * config.num_atoms)(features, is_training)

@@ -22,7 +22,7 @@ def make_networks(spec: EnvironmentSpec, config: DQNConfig) -> DQNNetworks:
   image = torsos.is_image(spec.observations.shape)
 
   def q_values(observations: jax.Array) -> jax.Array:
-    torso = torsos.NatureCNN() if image else torsos.MLPTorso(config.hidden_sizes[:-1] or config.hidden_sizes, layer_norm=config.layer_norm,
+    torso = torsos.NatureCNN(layer_kind=config.layer_kind) if image else torsos.MLPTorso(config.hidden_sizes[:-1] or config.hidden_sizes, layer_norm=config.layer_norm,
                                                          layer_kind=config.layer_kind)
     head_hidden = config.hidden_sizes[-1:]
     head_class = heads.DuelingQHead if config.dueling else heads.QHead

@@ -8,7 +8,7 @@ import numpy as np
 
 from repertory.agents.actor_base import VariableClient
 from repertory.agents.data_parallel import DataParallel
-from repertory.agents.impala import acting, learning, networks as impala_networks
+from repertory.agents.impala import acting, learning, networks as impala_networks, teacher as distillation_teacher
 from repertory.agents.impala.config import IMPALAConfig
 from repertory.environments.specs import EnvironmentSpec
 from repertory.errors import ConfigError
@@ -30,7 +30,7 @@ class IMPALABuilder:
     if not hasattr(spec.actions, "num_values"):
       raise ConfigError("the impala agent needs discrete actions; use a continuous-control agent for this environment")
     if self.config.distillation_kind != "none":
-      learning.check_teacher(self.config.teacher_run_dir, spec)  # reads its config.json; make_learner loads it
+      distillation_teacher.check_teacher(self.config.teacher_run_dir, spec)  # reads its config.json; make_learner loads it
 
   def table_config(self) -> TableConfig:
     c = self.config
@@ -59,7 +59,7 @@ class IMPALABuilder:
     del update_priorities  # a queue: no priorities
     teacher = None
     if self.config.distillation_kind != "none":
-      teacher = learning.load_teacher(self.config.teacher_run_dir, spec)
+      teacher = distillation_teacher.load_teacher(self.config.teacher_run_dir, spec)
     return learning.IMPALALearner(networks, self.config, iterator, seed, teacher, data_parallel)
 
   def make_policy(self, networks) -> acting.IMPALAPolicy:

@@ -14,7 +14,7 @@ import dataclasses
 from typing import ClassVar, Tuple
 
 from repertory.errors import ConfigError
-from repertory.plasticity.config import PlasticityConfig
+from repertory.plasticity.config import INTERVENTION_NAMES, PlasticityConfig
 
 OPTIMIZERS = ("rmsprop", "adam")
 GRADIENT_SIMILARITY = ("none", "weighted", "gate")
@@ -24,7 +24,7 @@ DISTILLATION_KINDS = ("none", "teacher", "on_policy", "entropy_regularised", "n_
 
 @dataclasses.dataclass(frozen=True)
 class IMPALAConfig(PlasticityConfig):
-  INTERVENTIONS: ClassVar[Tuple[str, ...]] = ("injection", "shrink_perturb", "redo")
+  INTERVENTIONS: ClassVar[Tuple[str, ...]] = INTERVENTION_NAMES
 
   # Learning (arXiv 1802.01561, Table G.1 [check]).
   unroll_length: int = 20  # T transitions per sequence (+1 bootstrap observation).

@@ -17,22 +17,21 @@ Per batch of sequences (see `repertory.replay.sequence_adder` for the item layou
        `repertory.losses.gradient_similarity`); the cosine is taken over all parameters (the value
        head, which the aux loss does not touch, adds only to ‖g_main‖).
   4. global-norm clipping, then RMSProp (or Adam).
-Plasticity (`repertory.plasticity`): injection into the heads at `injection_step`; scheduled resets per period.
+Plasticity (`repertory.plasticity`): injection into the heads at `injection_step`; scheduled resets per period;
+Top-KAST layers (`layer_kind=topkast`, arXiv 2106.03517) in the MLP torso add their exploration penalty (§2.3)
+to the main loss.
 """
 
-import json
-import os
 from typing import Any, Dict, Iterator, NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
 from repertory.agents.data_parallel import DataParallel
 from repertory.agents.learner_base import LearnerBase, jit_reset
 from repertory.agents.impala.config import IMPALAConfig
-from repertory.agents.impala.networks import IMPALANetworks, make_networks
+from repertory.agents.impala.networks import IMPALANetworks
 from repertory.errors import ConfigError
 from repertory.losses import distillation, gradient_similarity, kl_default_policy, ppr_aux, vtrace
 from repertory.plasticity import injection
@@ -127,6 +126,9 @@ def sequence_loss(networks: IMPALANetworks, config: IMPALAConfig, params: Any, d
                                    direction=config.ppr_aux_direction, beta=config.ppr_aux_weight)
     metrics.update(ppr_aux_loss=aux)
   main = loss + extra
+  topkast_penalty = config.weight_penalty()  # Top-KAST layers' exploration penalty (arXiv 2106.03517, §2.3)
+  if topkast_penalty is not None:
+    main = main + topkast_penalty(params)
   metrics["loss"] = main + aux
   return main, aux, metrics
 
@@ -230,73 +232,3 @@ class IMPALALearner(LearnerBase):
       self._diagnostics.observe(self._steps, batch.data, self._state.params, self._teacher_params,
                                 self._state.opt_state)
     return metrics
-
-
-def _teacher_config(run_dir: str) -> Tuple[Dict[str, Any], IMPALAConfig]:
-  """The teacher run's config.json record and its IMPALA config; reads nothing else."""
-  import dataclasses
-  path = os.path.join(run_dir, "config.json")
-  if not os.path.exists(path):
-    raise ConfigError(f"teacher_run_dir '{run_dir}' has no config.json; point it at a finished impala run dir")
-  try:
-    with open(path) as f:
-      record = json.load(f)
-  except (OSError, ValueError) as e:
-    raise ConfigError(f"teacher run '{run_dir}': config.json is unreadable ({type(e).__name__}); "
-                      "point teacher_run_dir at a finished impala run dir") from None
-  if not isinstance(record, dict) or record.get("agent") != "impala" or "agent_config" not in record:
-    agent = record.get("agent") if isinstance(record, dict) else None
-    raise ConfigError(f"teacher run '{run_dir}' is a '{agent}' run; distillation needs an impala teacher")
-  fields = {f.name for f in dataclasses.fields(IMPALAConfig)}
-  values = {key: tuple(value) if isinstance(value, list) else value
-            for key, value in record["agent_config"].items() if key in fields}
-  values.update(distillation_kind="none", teacher_run_dir="")
-  try:
-    return record, IMPALAConfig(**values)
-  except (TypeError, ConfigError) as e:
-    raise ConfigError(f"teacher run '{run_dir}' has an unusable impala config: {str(e).splitlines()[0]}") from None
-
-
-def check_teacher(run_dir: str, spec: Any) -> None:
-  """What can be known about a teacher without loading it: an impala run with a checkpoint, trained on an
-  environment with this spec (when its config.json records one)."""
-  from repertory.environments.specs import spec_difference
-  record, _ = _teacher_config(run_dir)
-  difference = spec_difference(record.get("environment_spec", {}), spec)
-  if difference:
-    raise ConfigError(f"teacher in '{run_dir}' was trained on other {difference}; "
-                      "distil from a teacher trained on the same task")
-  directory = os.path.join(run_dir, "checkpoints")
-  if not os.path.isdir(directory) or not os.listdir(directory):
-    raise ConfigError(f"teacher run '{run_dir}' has no checkpoint yet; train it first")
-
-
-def load_teacher(run_dir: str, spec: Any) -> Tuple[IMPALANetworks, Any]:
-  """The teacher's networks (from its run's config.json) and parameters (its latest checkpoint)."""
-  from repertory.utils.checkpointing import Checkpointer
-  _, teacher_config = _teacher_config(run_dir)
-  networks = make_networks(spec, teacher_config)
-  params = networks.init(jax.random.PRNGKey(0))
-  like = TrainingState(params, make_optimizer(teacher_config).init(params), jnp.zeros((), jnp.int32))
-  directory = os.path.join(run_dir, "checkpoints")
-  if not os.path.isdir(directory):
-    raise ConfigError(f"teacher run '{run_dir}' has no checkpoints/; train it first")
-  checkpointer = Checkpointer(directory)
-  try:
-    if checkpointer.latest_step() is None:
-      raise ConfigError(f"teacher run '{run_dir}' has no checkpoint yet; train it first")
-    try:
-      restored = checkpointer.restore(like)
-    except ConfigError:
-      raise
-    except Exception as e:  # orbax: structure or shape mismatch
-      raise ConfigError(f"teacher in '{run_dir}' does not fit this environment/network "
-                        f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
-  finally:
-    checkpointer.close()
-  want = jax.tree.map(lambda x: np.shape(x), like.params)
-  got = jax.tree.map(lambda x: np.shape(x), restored.params)
-  if want != got:
-    raise ConfigError(f"teacher in '{run_dir}' has parameter shapes that do not fit this environment "
-                      "(different observations or actions); distil from a teacher trained on the same task")
-  return networks, jax.tree.map(jnp.asarray, restored.params)

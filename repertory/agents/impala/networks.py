@@ -59,7 +59,7 @@ def make_torso(observation_shape, config: IMPALAConfig, name: str) -> hk.Module:
   if torsos.is_image(observation_shape):
     if min(observation_shape[:2]) < 32:
       return SmallImageTorso(config.core_size, name=f"{name}_small_image")
-    return torsos.NatureCNN(name=f"{name}_nature_cnn")
+    return torsos.NatureCNN(name=f"{name}_nature_cnn", layer_kind=config.layer_kind)
   return torsos.MLPTorso(config.hidden_sizes, name=f"{name}_mlp", layer_norm=config.layer_norm,
                          layer_kind=config.layer_kind)
 
