@@ -1,6 +1,6 @@
 """Pieces every actor shares: a parameter copy refreshed from the learner, and adder bookkeeping."""
 
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 import dm_env
 import numpy as np
@@ -12,13 +12,15 @@ class VariableClient:
   With `sparsity` > 0 the copy has that fraction of every weight tensor `w` zeroed by magnitude
   (`networks.sparse.prune_by_magnitude`): evaluation at a target sparsity, as Powerpropagation prunes a
   trained network (Schwarz et al. 2021, arXiv 2110.00296, §4). For a Powerprop layer the stored v ranks as
-  its weight w = v|v|^(α−1) does, so pruning v keeps the same entries as pruning w.
+  its weight w = v|v|^(α−1) does, so pruning v keeps the same entries as pruning w. `weight_names` are the
+  keys of the tensors pruned (`w`; DER adds its noisy head's mean weights `w_mu`).
   """
 
-  def __init__(self, source: Any, period: int, sparsity: float = 0.0):
+  def __init__(self, source: Any, period: int, sparsity: float = 0.0, weight_names: Tuple[str, ...] = ("w",)):
     self._source = source
     self._period = max(1, period)
     self._sparsity = sparsity
+    self._weight_names = weight_names
     self._calls = 0
     self._fetched = None  # the leaves of the source's variables that `params` was pruned from
     self._held = None
@@ -49,7 +51,7 @@ class VariableClient:
     fetched = self._fetched
     if fetched is None or len(leaves) != len(fetched) or any(a is not b for a, b in zip(leaves, fetched)):
       from repertory.networks.sparse import prune_by_magnitude  # an evaluator fetches every step: prune what is new
-      self._fetched, self._pruned = leaves, prune_by_magnitude(variables, self._sparsity)
+      self._fetched, self._pruned = leaves, prune_by_magnitude(variables, self._sparsity, self._weight_names)
     return self._pruned
 
   def maybe_update(self) -> None:

@@ -87,13 +87,13 @@ def _mask(w: jax.Array, indices: jax.Array) -> jax.Array:
   return jnp.zeros(w.size, w.dtype).at[indices].set(1).reshape(w.shape)
 
 
-def _is_weight(path) -> bool:
-  return bool(path) and getattr(path[-1], "key", None) == WEIGHT_NAME
+def _is_weight(path, names: Tuple[str, ...] = (WEIGHT_NAME,)) -> bool:
+  return bool(path) and getattr(path[-1], "key", None) in names
 
 
-def _map_weights(fn: Callable[[jax.Array], jax.Array], tree: Any) -> Any:
-  """`fn` applied to every leaf stored under the key `w`; every other leaf (biases, …) unchanged."""
-  return jax.tree_util.tree_map_with_path(lambda path, leaf: fn(leaf) if _is_weight(path) else leaf, tree)
+def _map_weights(fn: Callable[[jax.Array], jax.Array], tree: Any, names: Tuple[str, ...] = (WEIGHT_NAME,)) -> Any:
+  """`fn` applied to every leaf stored under a key of `names` (`w`); every other leaf (biases, …) unchanged."""
+  return jax.tree_util.tree_map_with_path(lambda path, leaf: fn(leaf) if _is_weight(path, names) else leaf, tree)
 
 
 def powerprop_weight(v: jax.Array, alpha: float = POWERPROP_ALPHA) -> jax.Array:
@@ -120,16 +120,17 @@ def effective_weights(params: Any, alpha: float = POWERPROP_ALPHA) -> Any:
   return _map_weights(lambda v: powerprop_weight(v, alpha), params)
 
 
-def prune_by_magnitude(weights_tree: Any, sparsity: float) -> Any:
+def prune_by_magnitude(weights_tree: Any, sparsity: float, weight_names: Tuple[str, ...] = (WEIGHT_NAME,)) -> Any:
   """`weights_tree` with the fraction `sparsity` of smallest-|w| entries of each `w` set to 0; biases kept.
 
   Each tensor keeps its `kept_count(1 − sparsity, n)` largest-magnitude entries (ties broken by index, so
   the count is exact). For evaluation at a target sparsity; for Powerprop prune the `effective_weights`.
+  `weight_names`: the keys of the tensors pruned (a noisy layer's mean weight is `w_mu`).
   """
   if not 0.0 < sparsity < 1.0:
     raise ConfigError(f"prune_by_magnitude sparsity={sparsity} is outside (0, 1); use the fraction of each "
                       f"weight tensor to zero, e.g. 0.9.")
-  return _map_weights(lambda w: _keep_largest(w, kept_count(1.0 - sparsity, w.size)), weights_tree)
+  return _map_weights(lambda w: _keep_largest(w, kept_count(1.0 - sparsity, w.size)), weights_tree, weight_names)
 
 
 # Jitted so that an eager call (evaluation) compiles once per tensor shape rather than once per primitive.

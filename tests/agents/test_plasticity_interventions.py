@@ -162,7 +162,8 @@ def test_powerprop_layers_build_for_every_agent_and_only_on_encoders_that_take_t
   assert "\n" not in str(error.value)
 
 
-@pytest.mark.parametrize("agent, kind", [("dqn", "powerprop"), ("impala", "dense"), ("sac", "powerprop")])
+@pytest.mark.parametrize("agent, kind", [("dqn", "powerprop"), ("impala", "dense"), ("sac", "powerprop"),
+                                         ("der", "powerprop")])  # DER: the torso's v and the noisy head's w_mu
 def test_evaluation_at_a_target_sparsity_prunes_every_weight_tensor_by_magnitude(agent, kind):
   from repertory.networks.sparse import kept_count
   learner, _, _, _ = run_updates(agent, steps=1, extra_overrides={"layer_kind": kind, "eval_sparsity": "0.75"})
@@ -181,7 +182,7 @@ def test_evaluation_at_a_target_sparsity_prunes_every_weight_tensor_by_magnitude
   weights = 0
   for (path, full), pruned, acting in zip(dense, evaluated, trained):
     np.testing.assert_array_equal(acting, full)  # training actors act with the dense parameters
-    if getattr(path[-1], "key", None) != "w":
+    if getattr(path[-1], "key", None) not in ("w", "w_mu"):
       np.testing.assert_array_equal(pruned, full)  # biases (and other leaves) are kept
       continue
     weights += 1
@@ -191,10 +192,9 @@ def test_evaluation_at_a_target_sparsity_prunes_every_weight_tensor_by_magnitude
   assert weights >= 2
 
 
-def test_an_evaluation_sparsity_outside_the_unit_interval_or_for_der_is_one_line():
-  for value in ("1.0", "-0.1", "1.5"):
-    with pytest.raises(ConfigError, match=r"eval_sparsity=.* is outside \[0, 1\)") as error:
-      make_config("dqn", {"eval_sparsity": value})
-    assert "\n" not in str(error.value)
-  with pytest.raises(ConfigError, match="eval_sparsity is not available for DERConfig"):
-    make_config("der", {"eval_sparsity": "0.5"})
+def test_an_evaluation_sparsity_outside_the_unit_interval_is_one_line():
+  for agent in ("dqn", "der"):
+    for value in ("1.0", "-0.1", "1.5"):
+      with pytest.raises(ConfigError, match=r"eval_sparsity=.* is outside \[0, 1\)") as error:
+        make_config(agent, {"eval_sparsity": value})
+      assert "\n" not in str(error.value)

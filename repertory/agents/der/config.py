@@ -57,9 +57,6 @@ class DERConfig(PlasticityConfig):
     check_encoder_layers(self.encoder, self.encoder_layers, default="der")
     if self.n_step < 1 or self.batch_size < 1 or self.num_atoms < 2 or self.target_update_period < 1:
       raise ConfigError("DER needs n_step >= 1, batch_size >= 1, num_atoms >= 2 and target_update_period >= 1")
-    if self.eval_sparsity:
-      raise ConfigError("eval_sparsity is not available for DERConfig (its noisy head stores w_mu, not w, and stays "
-                        "dense); use eval_sparsity=0, or the dqn agent")
     if self.v_max <= 0:
       raise ConfigError(f"DER v_max must be > 0 (support is [-v_max, v_max]), got {self.v_max}")
     if self.updates_per_actor_step <= 0:
