@@ -25,8 +25,11 @@ def make_program(experiment: ExperimentConfig, spec: EnvironmentSpec, resume: bo
   counter = program.add_node(Node(nodes.CounterService, (experiment.run_dir, experiment.max_actor_steps),
                                   {"resume": resume}, num_cpus=0, restart_kwargs={"resume": True}), "counter")
   replay = program.add_node(Node(nodes.ReplayService, (experiment, spec), num_cpus=0, on_cpu_host=True), "replay")
-  learner = program.add_node(Node(nodes.LearnerService, (experiment, spec, replay, counter), {"resume": resume},
-                                  wants_accelerator=True, restart_kwargs={"resume": True}), "learner")
+  gang = "learner" if experiment.learner_hosts > 1 else ""  # several processes: one JAX program, one per host
+  learner = [program.add_node(Node(nodes.LearnerService, (experiment, spec, replay, counter),
+                                   {"resume": resume, "process_id": i, "num_processes": experiment.learner_hosts},
+                                   wants_accelerator=True, restart_kwargs={"resume": True}, gang=gang), "learner")
+             for i in range(experiment.learner_hosts)][0]  # process 0: the one actors and the evaluator talk to
   for actor_id in range(experiment.num_actors):
     program.add_node(Node(nodes.ActorService, (experiment, spec, replay, learner, counter, actor_id),
                           on_cpu_host=True), "actor")
@@ -52,8 +55,8 @@ def placement_line(where: Dict[str, Dict[str, str]]) -> str:
 
 
 def cpus_needed(experiment: ExperimentConfig) -> int:
-  """CPUs a `ray` run reserves: one per actor and one for the learner (the other nodes ask for none)."""
-  return experiment.num_actors + 1
+  """CPUs a `ray` run reserves: one per actor and one per learner process (the other nodes ask for none)."""
+  return experiment.num_actors + experiment.learner_hosts
 
 
 def launch(program: Program, experiment: ExperimentConfig):

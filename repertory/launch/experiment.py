@@ -35,6 +35,7 @@ class ExperimentConfig:
   replay: str = "auto"  # thread/ray replay backend: auto, native or reverb (a saved run records the one it used)
   node_timeout_s: float = 120.0  # longest any node may take to start or answer
   learner_devices: str = "auto"  # auto (all accelerators; 1 on CPU), all, or N: see agents.data_parallel
+  learner_hosts: int = 1  # ray: learner processes, one per accelerator host, forming one JAX program
   progress: bool = True
 
   def validate(self) -> "ExperimentConfig":
@@ -49,11 +50,19 @@ class ExperimentConfig:
       raise ConfigError(f"--max-restarts must be >= 0, got {self.max_restarts}")
     if self.ray_address is not None and self.launcher != "ray":
       raise ConfigError("--ray-address needs --launcher ray")
+    if self.learner_hosts < 1:
+      raise ConfigError(f"--learner-hosts must be >= 1, got {self.learner_hosts}")
+    if self.learner_hosts > 1 and self.ray_address is None:
+      raise ConfigError(f"--learner-hosts {self.learner_hosts} needs a Ray cluster of that many hosts: pass --launcher "
+                        "ray --ray-address <head>:6379 (docs/deploy.md); a local cluster is one host")
     resolve_backend(self.replay, self.launcher)
     environments.parse_name(self.env)  # unknown prefixes and malformed names fail here
     builder = self.make_builder()
     builder.table_config()  # unknown agents, config fields and replay settings fail here
     check_setting(str(self.learner_devices), builder.config.batch_size)
+    if builder.config.batch_size % self.learner_hosts:
+      raise ConfigError(f"--learner-hosts {self.learner_hosts} does not divide the batch size {builder.config.batch_size} "
+                        "(each learner process takes an equal share); choose a divisor or set batch_size with --config")
     if getattr(builder.config, "injection_step", 0):
       from repertory.plasticity.config import check_injection_budget
       check_injection_budget(builder.config, self.learner_update_budget(builder.config))

@@ -1,5 +1,5 @@
-"""The services a program's nodes run: learner, actors, evaluator (the counter is in `counter_node.py`, the
-replay node in `replay_node.py`).
+"""The services a program's nodes run: actors and the evaluator (the learner is in `learner_node.py`, the
+counter in `counter_node.py`, the replay node in `replay_node.py`).
 
 Every service is launcher-agnostic: it talks to other nodes only through the handles it was given,
 calling their methods as plain Python calls (the Ray launcher turns those into remote calls with
@@ -7,7 +7,6 @@ timeouts). Every wait is bounded; `stop()` ends `run()` within about a second.
 """
 
 import math
-import os
 import sys
 import threading
 import time
@@ -19,8 +18,9 @@ from repertory.agents.environment_loop import EnvironmentLoop, VectorEnvironment
 from repertory.environments.specs import EnvironmentSpec
 from repertory.launch.counter_node import CounterService  # noqa: F401 (a node of the program)
 from repertory.launch.experiment import ExperimentConfig
-from repertory.launch.replay_node import ReplayService, make_sampler, make_writer  # noqa: F401 (a node of the program)
-from repertory.launch.service import Service, in_ray_worker
+from repertory.launch.learner_node import LearnerService  # noqa: F401 (a node of the program)
+from repertory.launch.replay_node import ReplayService, make_writer  # noqa: F401 (a node of the program)
+from repertory.launch.service import Service
 
 ACTOR_CHUNK = 50  # environment steps an actor takes between talks with the counter
 
@@ -44,102 +44,6 @@ class RemoteVariableSource:
         payload = ray.get(payload[0], timeout=120)
       self._version, self._params = version, payload
     return self._params
-
-
-class LearnerService(Service):
-  """Trains on batches from the replay node; publishes parameter versions; checkpoints; logs to the counter."""
-
-  def __init__(self, experiment: ExperimentConfig, spec: EnvironmentSpec, replay: Any, counter: Any,
-               publish_period: int = 20, log_every_s: float = 5.0, resume: bool = False):
-    super().__init__()
-    from repertory.utils.checkpointing import Checkpointer
-    from repertory.utils.prefetch import Prefetcher
-    self._experiment, self._counter = experiment, counter
-    self._publish_period, self._log_every_s = publish_period, log_every_s
-    builder = experiment.make_builder()
-    networks = builder.make_networks(spec)
-    self._sampler = make_sampler(replay, builder.config.batch_size)
-    devices = experiment.data_parallel()
-    to_device = lambda batch: batch._replace(data=devices.shard(batch.data))  # split over the devices; keys stay here
-    self._data = Prefetcher(self._batches(), buffer_size=4, transform=to_device, timeout_s=1.0)
-    self._learner = builder.make_learner(networks, spec, self._data, self._sampler.update_priorities, experiment.seed,
-                                         data_parallel=devices)
-    self._checkpointer = Checkpointer(os.path.join(experiment.run_dir, "checkpoints"))
-    self._restored_step = None
-    if resume and self._checkpointer.latest_step() is not None:
-      self._learner.restore(self._checkpointer.restore(self._learner.state()))
-      self._restored_step = self._learner.steps
-    counter.set_learner_steps(self._learner.steps)  # a restart without a checkpoint starts again at 0
-    self._incarnation = time.time_ns()  # versions of a restarted learner never match those of the one before
-    self._version = 0
-    self._latest: Any = None
-    self._publish()
-
-  def recovery(self) -> str:
-    if self._restored_step is None:
-      return "no checkpoint: learner step 0"
-    return f"the checkpoint at learner step {self._restored_step}"
-
-  def _batches(self):
-    while not self.stopping():
-      try:
-        yield next(self._sampler)
-      except TimeoutError:
-        continue  # the rate limiter held data back; look at the stop flag and wait again
-
-  def _publish(self) -> None:
-    import jax
-    params = jax.device_get(self._learner.get_variables())
-    if in_ray_worker():
-      import ray
-      params = [ray.put(params)]  # in a list, so Ray passes the reference on instead of the value
-    self._version += 1
-    self._latest = ((self._incarnation, self._version), params)
-
-  def variables(self):
-    return self._latest
-
-  def run(self) -> str:
-    from repertory.utils.prefetch import PrefetchTimeout
-    last_log = last_checkpoint = time.monotonic()
-    calls_since_log = waits_since_log = 0
-    logged_steps = published_steps = self._learner.steps
-    while not self.stopping():
-      waited = not self._data.ready()
-      try:
-        metrics = self._learner.step()
-      except PrefetchTimeout:
-        continue
-      calls_since_log += 1
-      waits_since_log += int(waited)
-      diagnostics = self._learner.take_diagnostics()
-      if diagnostics is not None:
-        self._counter.record("diagnostics", diagnostics)
-      if self._learner.steps - published_steps >= self._publish_period:
-        self._publish()
-        published_steps = self._learner.steps
-      now = time.monotonic()
-      if now - last_log >= self._log_every_s:
-        steps_since_log = self._learner.steps - logged_steps
-        self._counter.increment(learner_steps=steps_since_log)
-        row = {k: float(v) for k, v in metrics.items()}  # the one host sync for logs, once a period
-        row.update(steps_per_second=steps_since_log / (now - last_log),
-                   data_wait_fraction=waits_since_log / calls_since_log)
-        self._counter.record("learner", row)
-        last_log, calls_since_log, waits_since_log, logged_steps = now, 0, 0, self._learner.steps
-      if now - last_checkpoint >= self._experiment.checkpoint_every_s:
-        self.save()
-        last_checkpoint = now
-    self._counter.increment(learner_steps=self._learner.steps - logged_steps)
-    return "stopped"
-
-  def save(self) -> int:
-    self._checkpointer.save(self._learner.steps, self._learner.state())
-    return self._learner.steps
-
-  def stop(self) -> None:
-    super().stop()
-    self._data.close()
 
 
 class ActorService(Service):

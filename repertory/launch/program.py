@@ -29,6 +29,9 @@ class Node:
   on_cpu_host: bool = False  # actors: placed on hosts without accelerators when the cluster has both
   num_cpus: float = 1.0
   restart_kwargs: Dict[str, Any] = dataclasses.field(default_factory=dict)  # replace kwargs when restarted
+  # Nodes of one gang (a multi-host learner's processes) start, live and restart together, one per host; the
+  # `ray` launcher passes each a `coordinator_address` (host:port on the first one's host).
+  gang: str = ""
 
   def with_resolved(self, resolve, restarted: bool = False) -> Tuple[Tuple[Any, ...], Dict[str, Any]]:
     """The constructor's arguments with handles resolved; a restarted node gets `restart_kwargs` too."""

@@ -1,8 +1,8 @@
 """The `ray` launch type: each node of a `Program` a named Ray actor (its own process), reached through
-`RayProxy` handles that follow a restarted node to its next incarnation; attaching to a cluster."""
+`RayProxy` handles that follow a restarted node to its next incarnation; gangs of nodes started together
+(`ray_gang.py`); attaching to a cluster is in `ray_cluster.py`."""
 
 import os
-import socket
 import threading
 import time
 import uuid
@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from repertory.errors import ConfigError
 from repertory.launch.launchers import NodeFailure
 from repertory.launch.program import Handle, Program
+from repertory.launch.ray_cluster import attach_ray, check_cluster_cpus
 
 
 _GIVE_UP = threading.Event()
@@ -71,61 +72,6 @@ class RayProxy:
     self.__dict__.update(state)
 
 
-def check_ray_address(address: str, timeout_s: float = 5.0) -> None:
-  """Fails fast with one line when nothing listens at a Ray cluster address."""
-  if address == "auto":
-    return
-  host, _, port = address.replace("ray://", "").rpartition(":")
-  try:
-    with socket.create_connection((host, int(port)), timeout=timeout_s):
-      pass
-  except (OSError, ValueError):
-    raise ConfigError(f"cannot reach a Ray cluster at '{address}'; start one with `ray start --head` "
-                      "or leave out --ray-address to start a local cluster") from None
-
-
-TOKEN_HINT = ("a cluster with Ray's token authentication needs RAY_AUTH_MODE=token and the cluster's token in "
-              "RAY_AUTH_TOKEN, in RAY_AUTH_TOKEN_PATH or in ~/.ray/auth_token (where `ray get-auth-token --generate` "
-              "writes it) on this host")
-
-
-def attach_ray(address: str) -> None:
-  """Connects this process to the Ray cluster at `address`; one line when that fails (nothing listens, or the
-  cluster wants an authentication token this process lacks: Ray then gives up after ~20 s). Ray's C++ client
-  logs every failed attempt to stderr; while it connects, stderr goes to a file read for the reason."""
-  import os
-  import tempfile
-  import ray
-  check_ray_address(address)
-  with tempfile.TemporaryFile() as log:
-    saved = os.dup(2)
-    os.dup2(log.fileno(), 2)
-    try:
-      ray.init(address=address, log_to_driver=False, logging_level="ERROR")
-      error = None
-    except (ConnectionError, RuntimeError, ray.exceptions.RayError) as e:
-      error = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-    finally:
-      os.dup2(saved, 2)
-      os.close(saved)
-    if error is None:
-      return
-    log.seek(0)
-    if b"InvalidAuthToken" in log.read():
-      raise ConfigError(f"the Ray cluster at '{address}' refused this process's authentication token (or it has none); "
-                        f"{TOKEN_HINT}")
-  raise ConfigError(f"cannot attach to the Ray cluster at '{address}' ({error}); {TOKEN_HINT}")
-
-
-def check_cluster_cpus(needed: float) -> None:
-  """One line when the attached Ray cluster has fewer CPUs in all than a run reserves."""
-  import ray
-  total = sum(n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive"))
-  if needed > total:
-    raise ConfigError(f"the Ray cluster has {total:g} CPU(s) but this run reserves {needed:g} (one per actor and one "
-                      "for the learner); pass fewer --num-actors or add hosts to the cluster")
-
-
 RAY_NAMESPACE = "repertory"
 
 
@@ -162,11 +108,36 @@ class RayLaunch:
     self._runs: Dict[Any, Handle] = {}
     self._incarnations: Dict[Handle, int] = {}
     self._base = f"{program.name}-{uuid.uuid4().hex[:8]}"  # named actors, so proxies find a restarted node
+    self._gangs: Dict[str, Any] = {}  # gang name -> ray_gang.Gang
     try:
       for handle in program.handles():
-        self._start(handle)
+        gang = program.node(handle).gang
+        if not gang:
+          self._start(handle)
+        elif gang not in self._gangs:
+          self._start_gang(gang, 0)
     except BaseException:
       self.shutdown()
+      raise
+
+  def _members(self, gang: str) -> List[Handle]:
+    return [h for h in self._program.handles() if self._program.node(h).gang == gang]
+
+  def _start_gang(self, gang: str, incarnation: int) -> None:
+    """Starts every node of `gang` at once (each waits in its constructor for the others), one per host."""
+    from repertory.launch.ray_gang import Gang
+    members = self._members(gang)
+    if gang not in self._gangs:
+      first = self._program.node(members[0])
+      self._gangs[gang] = Gang(len(members), first.num_cpus, first.wants_accelerator and self._has_gpu, self._timeout_s)
+    address = self._gangs[gang].coordinator_address(self._timeout_s)
+    actors = [self._create(h, incarnation, {"coordinator_address": address}) for h in members]
+    try:
+      for handle, actor in zip(members, actors):
+        self._await(handle, actor, incarnation)
+    except BaseException:
+      for actor in actors:  # the others would wait for the one that failed
+        self._ray.kill(actor)
       raise
 
   def _options(self, handle: Handle) -> Dict[str, Any]:
@@ -174,6 +145,8 @@ class RayLaunch:
     options: Dict[str, Any] = {"max_concurrency": 8, "num_cpus": node.num_cpus, "max_restarts": 0}
     if node.wants_accelerator and self._has_gpu:
       options["num_gpus"] = 1
+    if node.gang:
+      options["scheduling_strategy"] = self._gangs[node.gang].strategy(self._members(node.gang).index(handle))
     elif node.on_cpu_host and self._has_gpu and self._cpu_hosts:
       from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
       host = self._cpu_hosts[self._next_cpu_host % len(self._cpu_hosts)]
@@ -182,14 +155,21 @@ class RayLaunch:
     return options
 
   def _start(self, handle: Handle, incarnation: int = 0) -> None:
-    ray = self._ray
+    self._await(handle, self._create(handle, incarnation), incarnation)
+
+  def _create(self, handle: Handle, incarnation: int, extra_kwargs: Optional[Dict[str, Any]] = None) -> Any:
     node = self._program.node(handle)
-    name = Program.node_name(handle)
     args, kwargs = node.with_resolved(self.resolve, restarted=incarnation > 0)
-    base = f"{self._base}/{name}"
+    base = f"{self._base}/{Program.node_name(handle)}"
     self._incarnations[handle] = incarnation  # before it starts: a failed start is not tried again under its name
     options = dict(self._options(handle), name=ray_actor_name(base, incarnation), namespace=RAY_NAMESPACE)
-    actor = ray.remote(node.service_class).options(**options).remote(*args, **kwargs)
+    return self._ray.remote(node.service_class).options(**options).remote(*args, **kwargs, **(extra_kwargs or {}))
+
+  def _await(self, handle: Handle, actor: Any, incarnation: int) -> None:
+    """Waits for a created actor's constructor; then it is the node's current incarnation."""
+    ray = self._ray
+    name = Program.node_name(handle)
+    base = f"{self._base}/{name}"
     try:
       ray.get(actor.ping.remote(), timeout=self._timeout_s)
     except ray.exceptions.GetTimeoutError:
@@ -212,22 +192,36 @@ class RayLaunch:
     ready, _ = ray.wait(list(self._runs), num_returns=len(self._runs), timeout=0)
     failures = []
     for ref in ready:
-      handle = self._runs.pop(ref)
+      handle = self._runs.pop(ref, None)
+      if handle is None:  # a gang member whose gang already failed in this poll
+        continue
       try:
         ray.get(ref, timeout=1)
       except Exception as e:
+        gang = self._program.node(handle).gang
+        if gang:  # the whole gang restarts, as its first node
+          handle = self._members(gang)[0]
+          for other in [r for r, h in self._runs.items() if self._program.node(h).gang == gang]:
+            del self._runs[other]
         failures.append((handle, f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"))
     return failures
 
   def restart(self, handle: Handle) -> None:
-    """Starts the node again as its next incarnation (a new named actor) with its `restart_kwargs`."""
-    try:
-      self._ray.kill(self.actors[handle])
-    except Exception:  # noqa: BLE001 — already gone
-      pass
-    for ref in [ref for ref, h in self._runs.items() if h == handle]:
+    """Starts the node (all of its gang) again as its next incarnation (a new named actor) with its
+    `restart_kwargs`."""
+    gang = self._program.node(handle).gang
+    handles = self._members(gang) if gang else [handle]
+    for member in handles:
+      try:
+        self._ray.kill(self.actors[member])
+      except Exception:  # noqa: BLE001 — already gone (or never started)
+        pass
+    for ref in [ref for ref, h in self._runs.items() if h in handles]:
       del self._runs[ref]
-    self._start(handle, self._incarnations[handle] + 1)
+    if gang:
+      self._start_gang(gang, self._incarnations[handle] + 1)
+    else:
+      self._start(handle, self._incarnations[handle] + 1)
 
   def stop(self) -> None:
     ray = self._ray
@@ -245,6 +239,8 @@ class RayLaunch:
         self._ray.kill(actor)
       except Exception:
         pass
+    for gang in self._gangs.values():
+      gang.remove()
     if self._started_ray:
       self._ray.shutdown()
       if self._reaper is not None:

@@ -51,6 +51,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
   p.add_argument("--learner-devices", default="auto", metavar="auto|all|N",
                  help="devices the learner splits each batch over: auto (all accelerators, 1 on CPU), all (every local "
                       "device), or N (the first N); N must divide the batch size")
+  p.add_argument("--learner-hosts", type=int, default=1, metavar="N",
+                 help="ray: N learner processes, one per accelerator host of the cluster (--ray-address), forming one "
+                      "JAX program; each samples 1/N of every batch. N must divide the batch size (docs/deploy.md)")
   p.add_argument("--node-timeout", type=float, default=120.0, help="seconds a node may take to start or answer")
   p.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
                  help="override an agent config field, e.g. --config learning_rate=3e-4 (repeatable)")
@@ -126,7 +129,7 @@ def train(args: argparse.Namespace) -> int:
       ray_address=args.ray_address, max_restarts=args.max_restarts,
       node_timeout_s=args.node_timeout, progress=not args.no_progress, checkpoint_replay=args.checkpoint_replay,
       checkpoint_every=args.checkpoint_every, checkpoint_every_s=args.checkpoint_every_s,
-      replay=args.replay, learner_devices=args.learner_devices)
+      replay=args.replay, learner_devices=args.learner_devices, learner_hosts=args.learner_hosts)
   if args.resume:
     prepare_run_dir(args.run_dir, resume=True, overwrite=args.overwrite)
     saved = ExperimentConfig.load(os.path.join(args.run_dir, "config.json"),
@@ -136,7 +139,8 @@ def train(args: argparse.Namespace) -> int:
     check_resumable(args.run_dir)
     experiment = saved.__class__(**{**saved.__dict__, "run_dir": args.run_dir, "max_actor_steps": args.max_actor_steps,
                                     "progress": not args.no_progress, "ray_address": args.ray_address,
-                                    "learner_devices": args.learner_devices, "checkpoint_every": args.checkpoint_every,
+                                    "learner_devices": args.learner_devices, "learner_hosts": args.learner_hosts,
+                                    "checkpoint_every": args.checkpoint_every,
                                     "checkpoint_every_s": args.checkpoint_every_s})
     check_resumed_replay(saved, args.replay)
   experiment = experiment.validate().with_resolved_replay()
@@ -145,8 +149,9 @@ def train(args: argparse.Namespace) -> int:
     experiment.data_parallel()
   if experiment.ray_address is not None:  # attached before the run dir is touched, so a refusal leaves none
     from repertory.launch.distributed import cpus_needed
-    from repertory.launch.ray_launch import attach_ray, check_cluster_cpus
+    from repertory.launch.ray_cluster import attach_ray, check_cluster_cpus, check_learner_hosts
     attach_ray(experiment.ray_address)
+    check_learner_hosts(experiment.learner_hosts)
     check_cluster_cpus(cpus_needed(experiment))
   if not args.resume:
     prepare_run_dir(args.run_dir, resume=False, overwrite=args.overwrite)

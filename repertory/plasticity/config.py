@@ -43,13 +43,14 @@ class PlasticityConfig:
   def __post_init__(self):
     check_plasticity(self)
 
-  def reset(self, initialise, reads_inputs=lambda layer: False) -> Tuple[Optional[resets.Reset], int]:
+  def reset(self, initialise, reads_inputs=lambda layer: False,
+            recycles=lambda layer: True) -> Tuple[Optional[resets.Reset], int]:
     """The scheduled reset the learner runs and its period in updates: (None, 0) when none is set;
-    `initialise(key)` gives fresh parameters, `reads_inputs` as `redo.redo_reset`'s."""
+    `initialise(key)` gives fresh parameters, `reads_inputs` and `recycles` as `redo.redo_reset`'s."""
     if self.shrink_perturb_period:
       return resets.make_shrink_perturb(initialise, self.shrink_factor, self.perturb_scale), self.shrink_perturb_period
     if self.redo_period:
-      return (resets.make_redo(initialise, self.dormant_threshold, reads_inputs, self.redo_reset_moments),
+      return (resets.make_redo(initialise, self.dormant_threshold, reads_inputs, self.redo_reset_moments, recycles),
               self.redo_period)
     return None, 0
 

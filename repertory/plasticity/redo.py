@@ -11,6 +11,9 @@ layer whose output it is, after the non-linearity, for the sequential torsos and
 A unit's incoming parameters are the producer's parameters along their last (output) axis; its outgoing
 ones are each consumer's weights along their input axis (the second to last), where a flattened
 convolution output gives the consumer `positions × channels` rows, row r belonging to channel r mod C.
+`recycles(layer)` names the layers ReDo may touch: an activation is recycled only when its producer and
+every consumer are such layers (a recurrent core's layers read [input, hidden state] concatenations and
+their units feed the next step, so a learner with a core recycles its torso's and heads' units only).
 `redo_reset` also returns which weight entries it recycled (incoming and outgoing, biases included), so the
 learner can zero their optimiser moments as the authors' released code does (`reset_moments`, config
 `redo_reset_moments`): Algorithm 1 names weights only, the code also resets Adam's μ and ν of the recycled weights,
@@ -65,7 +68,8 @@ def _outgoing(leaf: jax.Array, dormant: jax.Array) -> jax.Array:
 
 def redo_reset(forward: Forward, params: Mapping[str, Any], fresh: Mapping[str, Any], inputs: Tuple[Any, ...],
                threshold: float = measures.DORMANT_THRESHOLD,
-               reads_inputs: Callable[[str], bool] = lambda layer: False) -> Tuple[Any, Dict[str, jax.Array], Any]:
+               reads_inputs: Callable[[str], bool] = lambda layer: False,
+               recycles: Callable[[str], bool] = lambda layer: True) -> Tuple[Any, Dict[str, jax.Array], Any]:
   """(params with the τ-dormant units of every hidden activation recycled, {"redo/<producer>": units reset},
   a tree like `params` of booleans: the entries recycled), scored on `forward(params, *inputs)`; `fresh` are
   freshly initialised parameters of the same network."""
@@ -74,6 +78,8 @@ def redo_reset(forward: Forward, params: Mapping[str, Any], fresh: Mapping[str, 
   recycled = {m: {n: jnp.zeros(jnp.shape(x), bool) for n, x in leaves.items()} for m, leaves in params.items()}
   counts, groups = {}, []
   for producer, activation, consumers in _groups(calls):
+    if not (recycles(producer) and all(recycles(c) for c in consumers)):
+      continue
     units = _units(params, producer)
     if not units or activation.shape[-1] % units:
       continue

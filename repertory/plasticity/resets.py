@@ -70,14 +70,16 @@ def make_shrink_perturb(initialise: Callable[[jax.Array], Any], shrink: float = 
 
 
 def make_redo(initialise: Callable[[jax.Array], Any], threshold: float,
-              reads_inputs: Callable[[str], bool] = lambda layer: False, reset_moments: bool = True) -> Reset:
+              reads_inputs: Callable[[str], bool] = lambda layer: False, reset_moments: bool = True,
+              recycles: Callable[[str], bool] = lambda layer: True) -> Reset:
   """The ReDo `Reset` (`repertory.plasticity.redo`): τ-dormant units recycled from a fresh initialisation;
-  `reads_inputs(layer)` names the layers fed network inputs rather than activations; with `reset_moments` the
+  `reads_inputs(layer)` names the layers fed network inputs rather than activations, `recycles(layer)` those it
+  may touch (`redo.redo_reset`); with `reset_moments` the
   recycled entries' optimiser moments are zeroed too."""
   from repertory.plasticity.redo import redo_reset
 
   def reset(params, key, forward, inputs):
-    new, _, recycled = redo_reset(forward, params, initialise(key), inputs, threshold, reads_inputs)
+    new, _, recycled = redo_reset(forward, params, initialise(key), inputs, threshold, reads_inputs, recycles)
     return new, (recycled if reset_moments else None)
 
   return reset

@@ -77,8 +77,13 @@ class Checkpointer:
     import orbax.checkpoint as ocp
     self._ocp = ocp
     self._directory = os.path.abspath(directory)
-    self._manager = ocp.CheckpointManager(
-        self._directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
+    options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True)
+    if jax.process_count() > 1:  # one process of a multi-host learner writes the (replicated) state alone
+      me = jax.process_index()
+      os.makedirs(self._directory, exist_ok=True)  # orbax creates no folder for a subset of processes
+      options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=False, multiprocessing_options=
+                                             ocp.options.MultiprocessingOptions(primary_host=me, active_processes={me}))
+    self._manager = ocp.CheckpointManager(self._directory, options=options)
 
   def save(self, step: int, state: Any) -> None:
     if self._manager.latest_step() == step:

@@ -44,9 +44,9 @@ class Prefetcher:
       error = e
     self._queue.put(_End(error))
 
-  def ready(self) -> bool:
-    """Whether a batch is waiting, i.e. the consumer will not block."""
-    return not self._queue.empty()
+  def ready(self, count: int = 1) -> bool:
+    """Whether `count` batches are waiting, i.e. the consumer will not block for them."""
+    return self._queue.qsize() >= count
 
   def __iter__(self):
     return self

@@ -17,10 +17,8 @@ GLOBAL_BATCH, STEPS, SGD_STEPS_PER_CALL = 16, 3, 2
 
 def main(process_id: int, num_processes: int, port: int, out_dir: str) -> None:
   import jax
-  if num_processes > 1:
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(coordinator_address=f"127.0.0.1:{port}", num_processes=num_processes,
-                               process_id=process_id, initialization_timeout=120)
+  from repertory.launch.learner_processes import LearnerProcesses
+  LearnerProcesses(process_id, num_processes, f"127.0.0.1:{port}").initialize(timeout_s=120)
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
   from learner_helpers import random_batch
   from repertory import environments

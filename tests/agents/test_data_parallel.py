@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import jax
 import numpy as np
@@ -122,6 +123,20 @@ def test_two_learner_processes_equal_one_process_with_the_combined_batch(tmp_pat
   # each process gets back the priorities of its own rows
   np.testing.assert_allclose(np.concatenate([two[0]["priorities"], two[1]["priorities"]], axis=-1), one["priorities"],
                              rtol=2e-5, atol=2e-6)
+
+
+def test_a_learner_process_whose_coordinator_cannot_be_reached_stops_with_one_line():
+  import socket
+  with socket.socket() as s:  # a loopback port nobody listens on
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+  code = ("from repertory.launch.learner_processes import LearnerProcesses\n"
+          f"LearnerProcesses(1, 2, '127.0.0.1:{port}').initialize(timeout_s=2)")
+  started = time.monotonic()
+  result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "JAX_PLATFORMS": "cpu"})
+  assert result.returncode != 0 and time.monotonic() - started < 30  # gave up after its timeout, did not abort
+  assert f"could not reach the learner's coordinator at 127.0.0.1:{port}" in result.stderr.strip().splitlines()[-1]
 
 
 @pytest.mark.parametrize("setting, message", [

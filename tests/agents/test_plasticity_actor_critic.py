@@ -1,6 +1,6 @@
 """The plasticity interventions inside the IMPALA and SAC learners: injection into IMPALA's heads and into SAC's
 actor and critic heads keeps every output bit for bit and the trained-parameter count; shrink-and-perturb gives λθ (σ = 0); ReDo recycles the
-units below τ, zeroing their outgoing weights; diagnostics are selected by name."""
+units below τ, zeroing their outgoing weights (with a recurrent core: outside the core); diagnostics are selected by name."""
 
 import jax
 import jax.numpy as jnp
@@ -109,9 +109,30 @@ def test_redo_in_the_actor_critic_learners_recycles_units_below_the_threshold(ag
   np.testing.assert_array_equal(zero_rows, changed)  # incoming re-drawn exactly where outgoing is zero
 
 
+@pytest.mark.parametrize("core", ["lstm", "gtrxl"])
+def test_redo_with_a_recurrent_core_recycles_the_torso_and_leaves_the_core_and_heads(core):
+  overrides = {**FROZEN, "redo_period": "2", "dormant_threshold": "0.9", "core": core, "hidden_sizes": "32,32"}
+  states = []
+  _, recycled, *_ = run_updates("impala", steps=3, extra_overrides=overrides, snapshots=states)
+  before, after = states[1].params, recycled.params
+  producer, consumer = (f"impala_network/~/torso_mlp/mlp/~/linear_{i}" for i in (0, 1))
+  changed = np.any(np.asarray(after[producer]["w"]) != np.asarray(before[producer]["w"]), axis=0)
+  assert changed.any() and not changed.all()
+  zero_rows = np.all(np.abs(np.asarray(after[consumer]["w"])) < 1e-20, axis=1)
+  np.testing.assert_array_equal(zero_rows, changed)  # incoming re-drawn exactly where outgoing is zero
+  # the torso's last layer feeds the core, whose layers read [input, hidden state]: neither is touched
+  untouched = [m for m in before if m != producer]
+  assert any(core_name in m for m in untouched for core_name in ("lstm_core", "gated_transformer_xl"))
+  for module in untouched:
+    for name, value in before[module].items():
+      same = np.isclose(np.asarray(after[module][name]), np.asarray(value), rtol=1e-6, atol=1e-12)
+      if module == consumer and name == "w":
+        same |= zero_rows[:, None]  # its outgoing rows, zeroed
+      assert same.all(), (module, name)
+
+
 def test_interventions_an_agent_lacks_and_unknown_diagnostics_are_one_line_errors():
   for agent, overrides, message in (("sac", {"injection_step": "10", "hidden_sizes": "64"}, "at least 2 hidden layers"),
-                                    ("impala", {"redo_period": "10"}, "core=none"),
                                     ("dqn", {"diagnostics_period": "5", "diagnostics": "srank,curvature"},
                                      "unknown diagnostic 'curvature'")):
     with pytest.raises(ConfigError, match=message) as error:

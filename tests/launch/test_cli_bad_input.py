@@ -40,6 +40,10 @@ def _train(tmp_path, *extra):
     (("--learner-devices", "many"), "--learner-devices must be auto, all or a number >= 1"),
     (("--learner-devices", "3"), "--learner-devices 3 does not divide the batch size 128"),
     (("--learner-devices", "64"), "asks for more devices than the 1 cpu device(s) here"),
+    (("--learner-hosts", "0"), "--learner-hosts must be >= 1, got 0"),
+    (("--launcher", "ray", "--learner-hosts", "2"), "--learner-hosts 2 needs a Ray cluster of that many hosts"),
+    (("--launcher", "ray", "--ray-address", "127.0.0.1:1", "--learner-hosts", "3"),
+     "--learner-hosts 3 does not divide the batch size 128"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, extra, message):
   assert _train(tmp_path, *extra) == cli.EXIT_BAD_INPUT

@@ -184,7 +184,7 @@ def test_attaching_to_a_cluster_with_token_authentication(tmp_path):
                               capture_output=True, text=True, env=with_token, timeout=120)
     assert too_many.returncode == 2 and not (tmp_path / "big").exists()
     assert too_many.stderr.strip() == ("repertory: error: the Ray cluster has 2 CPU(s) but this run reserves 5 (one per "
-                                       "actor and one for the learner); pass fewer --num-actors or add hosts to the cluster")
+                                       "actor and one per learner process); pass fewer --num-actors or add hosts to the cluster")
     attached = subprocess.run([*train, "--run-dir", str(tmp_path / "run")], cwd=REPO, capture_output=True, text=True,
                               env=with_token, timeout=300)
     assert attached.returncode == 0, attached.stderr[-3000:]

@@ -91,11 +91,6 @@ class IMPALAConfig(PlasticityConfig):
       raise ConfigError("impala gradient_similarity weights the PPR aux loss; set ppr_aux_weight > 0 (and core=ppr)")
     if self.default_policy_kl_weight < 0:
       raise ConfigError(f"impala default_policy_kl_weight must be >= 0, got {self.default_policy_kl_weight}")
-    if self.redo_period and self.core != "none":
-      # ReDo reads the layer graph from the call order; a recurrent core's layers read [input, hidden state]
-      # concatenations, whose units are no single producer's.
-      raise ConfigError(f"redo_period needs a feed-forward impala (core=none), got core={self.core}; "
-                        "use shrink_perturb_period for recurrent cores")
     view = self.default_policy_view
     if view not in ("observation", "none") and not _is_slice(view):
       raise ConfigError(f"impala default_policy_view '{view}' is unknown; use observation, none or slice:START:STOP")

@@ -204,7 +204,9 @@ class IMPALALearner(LearnerBase):
     if config.diagnostics_period:
       self._diagnostics = Diagnostics(make_diagnose(forward, loss_grads, self._optimizer,
                                                     config.diagnostics_settings()), config.diagnostics_period)
-    reset, period = config.reset(networks.init)
+    recurrent = config.core != "none"  # ReDo leaves a recurrent core's units alone (redo.redo_reset)
+    reset, period = config.reset(networks.init, recycles=lambda layer: not (
+        recurrent and layer.startswith(networks.core_module)))
     if reset is not None:  # ReDo scores units on one acting step from the batch's first observations
       def reset_state(state: TrainingState, data):
         key = jax.random.fold_in(jax.random.PRNGKey(seed + 1), state.steps)

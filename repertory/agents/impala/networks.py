@@ -131,6 +131,10 @@ class IMPALANetwork(hk.Module):
   def initial_state(self, batch_size: int) -> Any:
     return self._core.initial_state(batch_size)
 
+  @property
+  def core_module(self) -> str:
+    return self._core.module_name
+
   def _heads(self, output: Any):
     if _is_ppr(output):  # the parts side by side through one call of the heads
       parts = ("reaction", "prediction", "perception")
@@ -166,6 +170,7 @@ class IMPALANetworks:
   unroll: Callable[..., UnrollOutput]  # (params, observations [T, B, ...], state, resets [T, B])
   num_actions: int
   example_observation: np.ndarray
+  core_module: str = ""  # the Haiku module name of the core: its layers' names start with it
 
 
 def make_networks(spec: EnvironmentSpec, config: IMPALAConfig) -> IMPALANetworks:
@@ -181,11 +186,11 @@ def make_networks(spec: EnvironmentSpec, config: IMPALAConfig) -> IMPALANetworks
     def init(observations):  # [T=1, B=1, ...]
       return network.unroll(observations, network.initial_state(1), jnp.ones(observations.shape[:2], bool))
 
-    return init, (network.initial_state, network.step, network.unroll)
+    return init, (network.initial_state, network.step, network.unroll, lambda: network.core_module)
 
   transformed = hk.without_apply_rng(hk.multi_transform(forward))
-  initial_state, step, unroll = transformed.apply
+  initial_state, step, unroll, core_module = transformed.apply
   return IMPALANetworks(
       init=lambda key: transformed.init(key, jnp.asarray(example)[None, None]),
       initial_state=initial_state, step=step, unroll=unroll, num_actions=num_actions,
-      example_observation=example)
+      example_observation=example, core_module=core_module({}))
