@@ -49,12 +49,11 @@ class LearnerService(Service):
     if saved is not None:
       self._learner.restore(saved)
       self._restored_step = self._learner.steps
-    if self._processes.leader:
-      counter.set_learner_steps(self._learner.steps)  # a restart without a checkpoint starts again at 0
     self._incarnation = time.time_ns()  # versions of a restarted learner never match those of the one before
     self._version = 0
     self._latest: Any = None
     if self._processes.leader:
+      counter.set_learner_steps(self._learner.steps)  # a restart without a checkpoint starts again at 0
       self._publish()
 
   def recovery(self) -> str:
@@ -84,8 +83,6 @@ class LearnerService(Service):
   def _may_step(self) -> bool:
     """Whether to take the next update: while not stopping; with several processes, once all agree
     (each with its batches buffered, so that no process waits for data inside a collective)."""
-    if not self._processes.several:
-      return not self.stopping()
     return wait_for_agreement(self._processes, lambda: self._data.ready(self._batches_per_step), self.stopping)
 
   def run(self) -> str:
