@@ -139,12 +139,12 @@ def _stacked_batch(example: Any, batch_size: int):
 
 def measure_replay(results: Results, agent: str, game: str, seconds: float, backends: List[str]) -> None:
   from repertory.agents import make_builder
-  from repertory.benchmarks.throughput_replay import measure_backend
+  from repertory.benchmarks.throughput_replay import distinct_items, measure_backend
   builder = make_builder(agent, {"min_replay_size": "1"} if agent in ("dqn", "der") else {})
-  example = builder.example_item(atari_spec(game))
+  items = distinct_items(agent, builder.example_item(atari_spec(game)), game)
   table = _without_rate_limit(builder.table_config())
   for backend in backends:
-    measure_backend(results, _rate, agent, builder, example, table, backend, seconds)
+    measure_backend(results, _rate, agent, builder, items, table, backend, seconds)
 
 
 def learner_rate(agent: str, spec: Any, seconds: float, overrides: Dict[str, str] = None,
@@ -259,8 +259,8 @@ class Throughput(Benchmark):
     if unknown:
       raise ConfigError(f"unknown agent(s) {', '.join(unknown)}; installed: {', '.join(agent_names())}")
     backends = throughput_replay.backends(args.replay)
-    if "native" in backends and not args.quick:
-      backends.insert(backends.index("native") + 1, "native+ray")
+    if not args.quick:  # each backend also as the `ray` launcher serves it: from another process
+      backends = [name for backend in backends for name in (backend, f"{backend}+ray")]
     runs = end_to_end_runs(args.out, args.game, args.num_envs, args.ray_steps, backends[0]) if args.ray_steps else []
     record = {"game": args.game, "num_envs": args.num_envs, "seconds": args.seconds, "quick": args.quick,
               "replay_backends": backends}
@@ -276,9 +276,12 @@ class Throughput(Benchmark):
     throughput_replay.measure_atari_memory(results, args.game, 300 if args.quick else 3_000)
     throughput_replay.measure_prioritized_scaling(results, (1_000, 10_000) if args.quick else (10_000, 100_000, 1_000_000))
     updates_per_second = {}
-    for agent in measurement.agents:
-      measure_replay(results, agent, args.game, args.seconds, measurement.backends)
-      updates_per_second[agent] = measure_learner(results, agent, args.game, args.seconds)
+    try:
+      for agent in measurement.agents:
+        measure_replay(results, agent, args.game, args.seconds, measurement.backends)
+        updates_per_second[agent] = measure_learner(results, agent, args.game, args.seconds)
+    finally:
+      throughput_replay.stop_ray()
     for row in list(results.rows):
       agent, _, measured = row["measurement"].partition(": ")
       if measured.endswith(" samples/s") and agent in updates_per_second:

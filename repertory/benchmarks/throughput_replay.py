@@ -1,11 +1,15 @@
 """Replay measurements of `repertory bench throughput`, for each installed backend on the same cores.
 
-  * insert and sample rates of each agent's items: Reverb through its gRPC server, the native table in
-    process and served by a Ray actor (how the `ray` launcher serves it);
+  * insert and sample rates of each agent's items (DQN and DER: distinct real Atari transitions): the
+    native table in process and served by a Ray actor through the learner's sampler (how the `ray`
+    launcher serves it), Reverb with its server in the same process and in a Ray actor (gRPC between
+    processes, how the `ray` launcher serves it);
   * memory per 100k Atari transitions: the plain layout, and the native table with frame deduplication;
   * prioritised sampling time (batch 32 + its priority update) at 10k, 100k and 1M items.
 """
 
+import itertools
+import sys
 import time
 from typing import Any, Callable, List
 
@@ -23,12 +27,46 @@ def backends(requested: str) -> List[str]:
   return [requested]
 
 
-def _reverb_client(table, example, batch_size):
+def _ray_actor(cls, *args, max_concurrency: int = 1):
+  """An actor of `cls` in its own process and a function that kills it. Ray starts here on first use and
+  stays up until `stop_ray` (starting it again in one process can fail to reach its new GCS)."""
+  import ray
+  if not ray.is_initialized():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+  actor = ray.remote(cls).options(max_concurrency=max_concurrency).remote(*args)
+  return actor, lambda: ray.kill(actor)
+
+
+def stop_ray() -> None:
+  """Shuts down the Ray that `_ray_actor` started, if any."""
+  ray = sys.modules.get("ray")  # imported only where an actor was started
+  if ray is not None and ray.is_initialized():
+    ray.shutdown()
+
+
+class _ReverbServerNode:
+  """A Reverb server in a Ray actor, as the `ray` launcher's replay node holds it."""
+
+  def __init__(self, table, example):
+    from repertory.replay.reverb_backend import ReverbReplayServer
+    self._server = ReverbReplayServer({table.name: (table, example)})
+
+  def address(self) -> str:
+    return self._server.address()
+
+
+def _reverb_client(table, example, batch_size, served_by_ray: bool):
   from repertory.replay.reverb_backend import ReverbReplayServer, ReverbSampler, ReverbWriter
-  server = ReverbReplayServer({table.name: (table, example)})
-  writer = ReverbWriter(server.address(), table.name)
-  sampler = ReverbSampler(server.address(), table.name, batch_size)
-  return writer, (lambda: next(sampler)), server.stop
+  if served_by_ray:
+    import ray
+    actor, stop = _ray_actor(_ReverbServerNode, table, example)
+    address = ray.get(actor.address.remote(), timeout=60)
+  else:
+    server = ReverbReplayServer({table.name: (table, example)})
+    address, stop = server.address(), server.stop
+  writer = ReverbWriter(address, table.name)
+  sampler = ReverbSampler(address, table.name, batch_size)
+  return writer, (lambda: next(sampler)), stop
 
 
 def _native_client(table, batch_size, served_by_ray: bool):
@@ -38,10 +76,8 @@ def _native_client(table, batch_size, served_by_ray: bool):
     local = Table(table, seed=0)
     return TableWriter(local), TableSampler(local, batch_size).__next__, local.close
   import ray
-  started = not ray.is_initialized()
-  if started:
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-  actor = ray.remote(Table).options(max_concurrency=4).remote(table, 0)
+  from repertory.launch.replay_node import SAMPLER_BATCHES_PER_CALL, SAMPLER_CALLS_IN_FLIGHT
+  actor, stop_actor = _ray_actor(Table, table, 0, max_concurrency=4)
 
   class Remote:  # the replay node's calls, as Ray remote calls
     def insert_batch(self, items, priorities, timeout_s):
@@ -50,29 +86,58 @@ def _native_client(table, batch_size, served_by_ray: bool):
     def sample(self, batch_size, timeout_s):
       return ray.get(actor.sample.remote(batch_size, timeout_s), timeout=60)
 
+    def sample_batches(self, batch_size, max_batches, timeout_s):
+      return ray.get(actor.sample_batches.remote(batch_size, max_batches, timeout_s), timeout=60)
+
+  sampler = TableSampler(Remote(), batch_size, batches_per_call=SAMPLER_BATCHES_PER_CALL,
+                         calls_in_flight=SAMPLER_CALLS_IN_FLIGHT)
+
   def stop():
-    ray.kill(actor)
-    if started:
-      ray.shutdown()
-  return TableWriter(Remote()), TableSampler(Remote(), batch_size).__next__, stop
+    sampler.close()
+    stop_actor()
+  return TableWriter(Remote()), sampler.__next__, stop
 
 
-def measure_backend(results: Any, rate: Callable, agent: str, builder: Any, example: Any, table: Any,
+def distinct_items(agent: str, example: Any, game: str, count: int = 1_000) -> List[Any]:
+  """Items to insert: for DQN and DER `count` distinct n-step transitions of `game` under a random policy
+  (real frames, as a table holds them), for other agents the example item."""
+  if agent not in ("dqn", "der"):
+    return [example]
+  from repertory import environments
+
+  class Collect:
+    def __init__(self):
+      self.items = []
+
+    def insert(self, item, priority=None):
+      self.items.append(item)
+
+  collected = Collect()
+  environment = environments.make(f"atari:{game}", seed=0)
+  write_random_policy_transitions(environment, collected, count)
+  environment.close()
+  return collected.items[:count]
+
+
+def measure_backend(results: Any, rate: Callable, agent: str, builder: Any, items: List[Any], table: Any,
                     backend: str, seconds: float) -> None:
-  """Insert and sample rates of `agent`'s items through one backend ("reverb", "native", "native+ray")."""
+  """Insert and sample rates of `agent`'s `items` through one backend ("native", "native+ray", "reverb",
+  "reverb+ray")."""
   batch_size = builder.config.batch_size
-  if backend == "reverb":
-    writer, sample, stop = _reverb_client(table, example, batch_size)
+  served_by_ray = backend.endswith("+ray")
+  if backend.startswith("reverb"):
+    writer, sample, stop = _reverb_client(table, items[0], batch_size, served_by_ray)
   else:
-    writer, sample, stop = _native_client(table, batch_size, served_by_ray=backend == "native+ray")
+    writer, sample, stop = _native_client(table, batch_size, served_by_ray)
+  inserted = iter(itertools.cycle(items))
   try:
     def insert(n: int = 100) -> int:
       for _ in range(n):
-        writer.insert(example)
+        writer.insert(next(inserted))
       writer.flush()
       return n
 
-    results.add("replay", f"{agent}: {backend} inserts/s", rate(insert, seconds), "items/s", type(example).__name__)
+    results.add("replay", f"{agent}: {backend} inserts/s", rate(insert, seconds), "items/s", type(items[0]).__name__)
 
     def draw(n: int = 10) -> int:
       for _ in range(n):

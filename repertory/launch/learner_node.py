@@ -124,6 +124,7 @@ class LearnerService(Service):
           last_checkpoint = now
     finally:
       self._data.close()
+      self._sampler.close()
     if leader:
       self._counter.increment(learner_steps=self._learner.steps - logged_steps)
     return "stopped"

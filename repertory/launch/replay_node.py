@@ -15,6 +15,9 @@ from repertory.launch.service import Service, node_ip
 from repertory.replay.backends import check_checkpoint_backend
 
 CLIENT_TIMEOUT_S = 1.0  # each blocked insert or sample returns within this, so stop flags are seen
+# The learner's native sampler: up to 4 batches per call, 2 calls in flight. Served by a Ray actor, DER's
+# Atari batches then come about twice as fast as one batch per call (BUILD_NOTES.md, "The native replay service").
+SAMPLER_BATCHES_PER_CALL, SAMPLER_CALLS_IN_FLIGHT = 4, 2
 
 
 class ReplayService(Service):
@@ -71,6 +74,9 @@ class ReplayService(Service):
 
   def sample(self, batch_size: int, timeout_s: float = CLIENT_TIMEOUT_S):
     return self._table.sample(batch_size, timeout_s=timeout_s)
+
+  def sample_batches(self, batch_size: int, max_batches: int, timeout_s: float = CLIENT_TIMEOUT_S):
+    return self._table.sample_batches(batch_size, max_batches, timeout_s=timeout_s)
 
   def update_priorities(self, keys, priorities) -> None:
     self._table.update_priorities(keys, priorities)
@@ -143,4 +149,5 @@ def make_sampler(replay: Any, batch_size: int) -> Any:
     return ReverbClientOfNode(replay, lambda address: ReverbSampler(address, table, batch_size,
                                                                     timeout_s=CLIENT_TIMEOUT_S))
   from repertory.replay.table_client import TableSampler
-  return TableSampler(replay, batch_size, timeout_s=CLIENT_TIMEOUT_S)
+  return TableSampler(replay, batch_size, timeout_s=CLIENT_TIMEOUT_S, batches_per_call=SAMPLER_BATCHES_PER_CALL,
+                      calls_in_flight=SAMPLER_CALLS_IN_FLIGHT)

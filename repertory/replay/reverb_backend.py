@@ -134,6 +134,9 @@ class ReverbSampler:
     updates = dict(zip(np.asarray(keys, np.uint64).tolist(), np.asarray(priorities, np.float64).tolist()))
     self._client.mutate_priorities(self._table, updates=updates)
 
+  def close(self) -> None:
+    """Nothing to stop: the dataset's sampling workers belong to the process (as `TableSampler.close`)."""
+
 
 def table_size(address: str, table: str, timeout_s: float = 10.0) -> int:
   info = reverb.Client(address).server_info(timeout=int(timeout_s))

@@ -1,11 +1,15 @@
 """Writers and samplers for a native replay table held by another node.
 
-`table` is anything with the replay node's methods (`insert_batch`, `sample`, `update_priorities`): the
-replay service itself under the thread launcher, or a proxy whose calls are Ray remote calls. A writer
-sends one call per chunk of items, not one per item; a sampler asks for one batch per call (the
-learner's prefetch thread keeps several in flight).
+`table` is anything with the replay node's methods (`insert_batch`, `sample`, `sample_batches`,
+`update_priorities`): the replay service itself under the thread launcher, or a proxy whose calls are Ray
+remote calls. A writer sends one call per chunk of items, not one per item. A sampler can ask for several
+batches per call and keep several calls in flight, as Reverb's sampler keeps samples in flight: a round
+trip to a served table (~1.7 ms through Ray on this CPU, BUILD_NOTES.md) then costs once per several
+batches and overlaps with the table's work.
 """
 
+import queue
+import threading
 from typing import Any, List, Optional, Sequence
 
 import numpy as np
@@ -49,18 +53,86 @@ class TableWriter:
 
 
 class TableSampler:
-  """An iterator of `ReplayBatch`es from a table node, with priority write-back."""
+  """An iterator of `ReplayBatch`es from a table node, with priority write-back.
 
-  def __init__(self, table: Any, batch_size: int, timeout_s: float = 60.0):
+  Each call asks for up to `batches_per_call` batches (`sample_batches`: the extra ones only where the rate
+  limiter grants them at once, so the limiter sees what it would see from single batches). With
+  `calls_in_flight` > 1, that many daemon threads call the table at the same time and hand the batches
+  over through a queue; `__next__` then waits at most `timeout_s` and raises TimeoutError, and an error
+  other than a timeout ends the threads and reaches the consumer. Batches in flight were drawn before the
+  latest priority updates, as with Reverb's samples in flight.
+  """
+
+  def __init__(self, table: Any, batch_size: int, timeout_s: float = 60.0, batches_per_call: int = 1,
+               calls_in_flight: int = 1):
+    if batches_per_call < 1 or calls_in_flight < 1:
+      raise ValueError(f"batches_per_call and calls_in_flight must be >= 1, got {batches_per_call}, {calls_in_flight}")
     self._table = table
     self._batch_size = batch_size
     self._timeout_s = timeout_s
+    self._batches_per_call = batches_per_call
+    self._ready: "queue.Queue[Any]" = queue.Queue(maxsize=batches_per_call * calls_in_flight)
+    self._stop = threading.Event()
+    self._error: Optional[BaseException] = None  # what ended the threads, raised again on every later call
+    self._threads = [threading.Thread(target=self._fill, name=f"replay-sampler-{i}", daemon=True)
+                     for i in range(calls_in_flight)] if calls_in_flight > 1 else []
+    self._started = False
+
+  def _call(self) -> List[Any]:
+    if self._batches_per_call == 1:
+      return [self._table.sample(self._batch_size, self._timeout_s)]
+    return list(self._table.sample_batches(self._batch_size, self._batches_per_call, self._timeout_s))
+
+  def _put(self, item: Any) -> bool:
+    while not self._stop.is_set():
+      try:
+        self._ready.put(item, timeout=0.1)
+        return True
+      except queue.Full:
+        continue
+    return False
+
+  def _fill(self) -> None:
+    while not self._stop.is_set():
+      try:
+        batches = self._call()
+      except TimeoutError:  # rate-limited: call again; the consumer's own wait times out meanwhile
+        continue
+      except BaseException as e:  # the node died or the table closed: the consumer re-raises it
+        self._put(e)
+        return
+      for batch in batches:
+        if not self._put(batch):
+          return
 
   def __iter__(self):
     return self
 
   def __next__(self) -> ReplayBatch:
-    return self._table.sample(self._batch_size, self._timeout_s)  # TimeoutError while rate-limited
+    if not self._threads:
+      if self._ready.empty():
+        for batch in self._call():  # TimeoutError while rate-limited
+          self._ready.put_nowait(batch)
+      return self._ready.get_nowait()
+    if self._error is not None:
+      raise self._error
+    if not self._started:  # the first call starts the threads
+      self._started = True
+      for thread in self._threads:
+        thread.start()
+    try:
+      item = self._ready.get(timeout=self._timeout_s)
+    except queue.Empty:
+      raise TimeoutError(f"replay served no batch within {self._timeout_s:g} s") from None
+    if isinstance(item, BaseException):
+      self._stop.set()
+      self._error = item
+      raise item
+    return item
 
   def update_priorities(self, keys: np.ndarray, priorities: np.ndarray) -> None:
     self._table.update_priorities(np.asarray(keys), np.asarray(priorities))
+
+  def close(self) -> None:
+    """Stops the threads after their current call (each call ends within its timeout)."""
+    self._stop.set()
