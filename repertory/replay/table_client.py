@@ -59,8 +59,9 @@ class TableSampler:
   limiter grants them at once, so the limiter sees what it would see from single batches). With
   `calls_in_flight` > 1, that many daemon threads call the table at the same time and hand the batches
   over through a queue; `__next__` then waits at most `timeout_s` and raises TimeoutError, and an error
-  other than a timeout ends the threads and reaches the consumer. Batches in flight were drawn before the
-  latest priority updates, as with Reverb's samples in flight.
+  other than a timeout ends the threads and reaches the consumer. Priority updates then go to the table
+  through one more thread, in the order given. Batches in flight were drawn before the latest priority
+  updates, as with Reverb's samples in flight.
   """
 
   def __init__(self, table: Any, batch_size: int, timeout_s: float = 60.0, batches_per_call: int = 1,
@@ -77,6 +78,8 @@ class TableSampler:
     self._threads = [threading.Thread(target=self._fill, name=f"replay-sampler-{i}", daemon=True)
                      for i in range(calls_in_flight)] if calls_in_flight > 1 else []
     self._started = False
+    self._updates: "queue.Queue[Any]" = queue.Queue(maxsize=calls_in_flight)
+    self._writer = threading.Thread(target=self._write, name="replay-priorities", daemon=True)
 
   def _call(self) -> List[Any]:
     if self._batches_per_call == 1:
@@ -131,8 +134,40 @@ class TableSampler:
     return item
 
   def update_priorities(self, keys: np.ndarray, priorities: np.ndarray) -> None:
-    self._table.update_priorities(np.asarray(keys), np.asarray(priorities))
+    """Writes priorities back: at once, or with calls in flight through a writer thread in call order, so
+    the learner does not wait a round trip per update (an error of the writer is raised here or by
+    `__next__`, as the samplers' errors are)."""
+    update = (np.asarray(keys), np.asarray(priorities))
+    if not self._threads:
+      self._table.update_priorities(*update)
+      return
+    if self._error is not None:
+      raise self._error
+    if not self._writer.is_alive() and not self._stop.is_set():
+      self._writer.start()
+    while not self._stop.is_set():  # a full queue drains as fast as the writer's (bounded) calls return
+      try:
+        self._updates.put(update, timeout=0.1)
+        return
+      except queue.Full:
+        continue
+    if self._error is not None:
+      raise self._error
+
+  def _write(self) -> None:
+    while not (self._stop.is_set() and self._updates.empty()):
+      try:
+        update = self._updates.get(timeout=0.1)
+      except queue.Empty:
+        continue
+      try:
+        self._table.update_priorities(*update)
+      except BaseException as e:
+        self._error = self._error or e
+        self._stop.set()
+        return
 
   def close(self) -> None:
-    """Stops the threads after their current call (each call ends within its timeout)."""
+    """Stops the threads after their current call (each call ends within its timeout); the writer first
+    sends the priority updates it holds."""
     self._stop.set()

@@ -18,7 +18,7 @@ class CountingTable:
   """A real table that counts the calls made to it, as a remote replay node would receive them."""
 
   def __init__(self, table):
-    self.table, self.insert_calls, self.sample_calls = table, 0, 0
+    self.table, self.insert_calls, self.sample_calls, self.updates = table, 0, 0, []
 
   def insert_batch(self, items, priorities, timeout_s):
     self.insert_calls += 1
@@ -33,6 +33,7 @@ class CountingTable:
     return self.table.sample_batches(batch_size, max_batches, timeout_s)
 
   def update_priorities(self, keys, priorities):
+    self.updates.append(priorities.tolist())
     self.table.update_priorities(keys, priorities)
 
 
@@ -118,6 +119,29 @@ def test_sampler_with_calls_in_flight_times_out_and_passes_a_closed_table_on():
   for _ in range(2):  # the error ends the threads and stays
     with pytest.raises(ReplayClosed):
       next(sampler)
+
+
+def test_sampler_with_calls_in_flight_writes_priorities_back_in_order_and_passes_errors_on():
+  table = Table(TableConfig(max_size=10, min_size_to_sample=1), seed=0)
+  table.insert_batch([np.float32(i) for i in range(4)])
+  node = CountingTable(table)
+  sampler = TableSampler(node, batch_size=2, timeout_s=5.0, batches_per_call=2, calls_in_flight=2)
+  keys = np.arange(1, 5, dtype=np.uint64)
+  sent = [[float(i + k) for k in range(4)] for i in range(1, 30)]
+  for priorities in sent:
+    sampler.update_priorities(keys, np.array(priorities))
+  deadline = time.monotonic() + 10.0
+  while len(node.updates) < len(sent) and time.monotonic() < deadline:
+    time.sleep(0.01)
+  assert node.updates == sent  # every update, in the order given
+  sampler.update_priorities(keys, np.array([1.0, -1.0, 1.0, 1.0]))  # the table refuses it, in the writer
+  with pytest.raises(ValueError):
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline:
+      next(sampler)
+  with pytest.raises(ValueError):
+    sampler.update_priorities(keys, np.ones(4))
+  sampler.close()
 
 
 def test_auto_takes_reverb_only_where_it_is_installed(monkeypatch):
