@@ -10,6 +10,7 @@ batches and overlaps with the table's work.
 
 import queue
 import threading
+import time
 from typing import Any, List, Optional, Sequence
 
 import numpy as np
@@ -74,7 +75,7 @@ class TableSampler:
     self._batches_per_call = batches_per_call
     self._ready: "queue.Queue[Any]" = queue.Queue(maxsize=batches_per_call * calls_in_flight)
     self._stop = threading.Event()
-    self._error: Optional[BaseException] = None  # what ended the threads, raised again on every later call
+    self._error: Optional[BaseException] = None  # what ended the threads (`_fail`)
     self._threads = [threading.Thread(target=self._fill, name=f"replay-sampler-{i}", daemon=True)
                      for i in range(calls_in_flight)] if calls_in_flight > 1 else []
     self._started = False
@@ -102,7 +103,7 @@ class TableSampler:
       except TimeoutError:  # rate-limited: call again; the consumer's own wait times out meanwhile
         continue
       except BaseException as e:  # the node died or the table closed: the consumer re-raises it
-        self._put(e)
+        self._fail(e)
         return
       for batch in batches:
         if not self._put(batch):
@@ -117,21 +118,23 @@ class TableSampler:
         for batch in self._call():  # TimeoutError while rate-limited
           self._ready.put_nowait(batch)
       return self._ready.get_nowait()
-    if self._error is not None:
-      raise self._error
     if not self._started:  # the first call starts the threads
       self._started = True
       for thread in self._threads:
         thread.start()
-    try:
-      item = self._ready.get(timeout=self._timeout_s)
-    except queue.Empty:
-      raise TimeoutError(f"replay served no batch within {self._timeout_s:g} s") from None
-    if isinstance(item, BaseException):
-      self._stop.set()
-      self._error = item
-      raise item
-    return item
+    deadline = time.monotonic() + self._timeout_s
+    while self._error is None:
+      try:
+        return self._ready.get(timeout=min(0.1, max(0.0, deadline - time.monotonic())))
+      except queue.Empty:
+        if time.monotonic() >= deadline:
+          raise TimeoutError(f"replay served no batch within {self._timeout_s:g} s") from None
+    raise self._error
+
+  def _fail(self, error: BaseException) -> None:
+    """Ends the threads; `error` is raised by every later `__next__` and `update_priorities`."""
+    self._error = self._error or error
+    self._stop.set()
 
   def update_priorities(self, keys: np.ndarray, priorities: np.ndarray) -> None:
     """Writes priorities back: at once, or with calls in flight through a writer thread in call order, so
@@ -163,8 +166,7 @@ class TableSampler:
       try:
         self._table.update_priorities(*update)
       except BaseException as e:
-        self._error = self._error or e
-        self._stop.set()
+        self._fail(e)
         return
 
   def close(self) -> None:
