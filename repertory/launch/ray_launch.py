@@ -140,7 +140,7 @@ class RayLaunch:
         self._ray.kill(actor)
       raise
 
-  def _options(self, handle: Handle) -> Dict[str, Any]:
+  def _options(self, handle: Handle, incarnation: int = 0) -> Dict[str, Any]:
     node = self._program.node(handle)
     options: Dict[str, Any] = {"max_concurrency": 8, "num_cpus": node.num_cpus, "max_restarts": 0}
     if node.wants_accelerator and self._has_gpu:
@@ -151,7 +151,9 @@ class RayLaunch:
       from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
       host = self._cpu_hosts[self._next_cpu_host % len(self._cpu_hosts)]
       self._next_cpu_host += 1
-      options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(host, soft=True)
+      # Hard at the first start (the host is alive; a soft affinity fell back to the head once Ray's
+      # raylets lagged behind a joined host), soft for a restart, whose host may be the one that died.
+      options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(host, soft=incarnation > 0)
     return options
 
   def _start(self, handle: Handle, incarnation: int = 0) -> None:
@@ -162,7 +164,7 @@ class RayLaunch:
     args, kwargs = node.with_resolved(self.resolve, restarted=incarnation > 0)
     base = f"{self._base}/{Program.node_name(handle)}"
     self._incarnations[handle] = incarnation  # before it starts: a failed start is not tried again under its name
-    options = dict(self._options(handle), name=ray_actor_name(base, incarnation), namespace=RAY_NAMESPACE)
+    options = dict(self._options(handle, incarnation), name=ray_actor_name(base, incarnation), namespace=RAY_NAMESPACE)
     return self._ray.remote(node.service_class).options(**options).remote(*args, **kwargs, **(extra_kwargs or {}))
 
   def _await(self, handle: Handle, actor: Any, incarnation: int) -> None:

@@ -50,9 +50,6 @@ def test_the_walkthrough_runs_on_a_two_node_cluster_and_places_the_learner_on_th
         break
       time.sleep(2)
     assert shown.stdout.count("node_") >= 2, shown.stdout  # both nodes joined
-    # A soft node affinity falls back to another host while the head's raylet does not yet see the new node
-    # (once, under load, the replay node landed on the head); hosts of a real cluster joined long before.
-    time.sleep(3)
 
     train = [a.replace("<head>:6379", head) for a in commands["train"][1:]]
     run_dir = str(tmp_path / "cluster_dqn")
