@@ -83,9 +83,6 @@ def _native_client(table, batch_size, served_by_ray: bool):
     def insert_batch(self, items, priorities, timeout_s):
       return ray.get(actor.insert_batch.remote(items, priorities, timeout_s), timeout=60)
 
-    def sample(self, batch_size, timeout_s):
-      return ray.get(actor.sample.remote(batch_size, timeout_s), timeout=60)
-
     def sample_batches(self, batch_size, max_batches, timeout_s):
       return ray.get(actor.sample_batches.remote(batch_size, max_batches, timeout_s), timeout=60)
 

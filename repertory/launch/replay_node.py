@@ -72,9 +72,6 @@ class ReplayService(Service):
     """Inserts as many of `items` as the rate limiter lets in within `timeout_s`; returns how many."""
     return self._table.insert_batch(items, priorities, timeout_s=timeout_s)
 
-  def sample(self, batch_size: int, timeout_s: float = CLIENT_TIMEOUT_S):
-    return self._table.sample(batch_size, timeout_s=timeout_s)
-
   def sample_batches(self, batch_size: int, max_batches: int, timeout_s: float = CLIENT_TIMEOUT_S):
     return self._table.sample_batches(batch_size, max_batches, timeout_s=timeout_s)
 

@@ -1,11 +1,11 @@
 """Writers and samplers for a native replay table held by another node.
 
-`table` is anything with the replay node's methods (`insert_batch`, `sample`, `sample_batches`,
-`update_priorities`): the replay service itself under the thread launcher, or a proxy whose calls are Ray
-remote calls. A writer sends one call per chunk of items, not one per item. A sampler can ask for several
-batches per call and keep several calls in flight, as Reverb's sampler keeps samples in flight: a round
-trip to a served table (~1.7 ms through Ray on this CPU, BUILD_NOTES.md) then costs once per several
-batches and overlaps with the table's work.
+`table` is anything with the replay node's methods (`insert_batch`, `sample_batches`, `update_priorities`):
+the replay service itself under the thread launcher, or a proxy whose calls are Ray remote calls. A writer
+sends one call per chunk of items, not one per item. A sampler can ask for several batches per call and keep
+several calls in flight, as Reverb's sampler keeps samples in flight: a round trip to a served table (~1.7 ms
+through Ray on this CPU, BUILD_NOTES.md) then costs once per several batches and overlaps with the table's
+work.
 """
 
 import queue
@@ -78,19 +78,26 @@ class TableSampler:
     self._error: Optional[BaseException] = None  # what ended the threads (`_fail`)
     self._threads = [threading.Thread(target=self._fill, name=f"replay-sampler-{i}", daemon=True)
                      for i in range(calls_in_flight)] if calls_in_flight > 1 else []
-    self._started = False
     self._updates: "queue.Queue[Any]" = queue.Queue(maxsize=calls_in_flight)
-    self._writer = threading.Thread(target=self._write, name="replay-priorities", daemon=True)
+    if self._threads:
+      self._threads.append(threading.Thread(target=self._write, name="replay-priorities", daemon=True))
+    self._started = False
 
   def _call(self) -> List[Any]:
-    if self._batches_per_call == 1:
-      return [self._table.sample(self._batch_size, self._timeout_s)]
     return list(self._table.sample_batches(self._batch_size, self._batches_per_call, self._timeout_s))
 
-  def _put(self, item: Any) -> bool:
+  def _start(self) -> None:
+    """Starts the threads on first use (a sampler built but never used holds no call in flight)."""
+    if not self._started:
+      self._started = True
+      for thread in self._threads:
+        thread.start()
+
+  def _put(self, into: "queue.Queue[Any]", item: Any) -> bool:
+    """Puts `item` once there is room; False when the sampler stopped first."""
     while not self._stop.is_set():
       try:
-        self._ready.put(item, timeout=0.1)
+        into.put(item, timeout=0.1)
         return True
       except queue.Full:
         continue
@@ -106,7 +113,7 @@ class TableSampler:
         self._fail(e)
         return
       for batch in batches:
-        if not self._put(batch):
+        if not self._put(self._ready, batch):
           return
 
   def __iter__(self):
@@ -118,10 +125,7 @@ class TableSampler:
         for batch in self._call():  # TimeoutError while rate-limited
           self._ready.put_nowait(batch)
       return self._ready.get_nowait()
-    if not self._started:  # the first call starts the threads
-      self._started = True
-      for thread in self._threads:
-        thread.start()
+    self._start()
     deadline = time.monotonic() + self._timeout_s
     while self._error is None:
       try:
@@ -144,16 +148,10 @@ class TableSampler:
     if not self._threads:
       self._table.update_priorities(*update)
       return
-    if self._error is not None:
-      raise self._error
-    if not self._writer.is_alive() and not self._stop.is_set():
-      self._writer.start()
-    while not self._stop.is_set():  # a full queue drains as fast as the writer's (bounded) calls return
-      try:
-        self._updates.put(update, timeout=0.1)
-        return
-      except queue.Full:
-        continue
+    self._start()
+    # A full queue drains as fast as the writer's (bounded) calls return; a stopped sampler drops the update.
+    if self._error is None and self._put(self._updates, update):
+      return
     if self._error is not None:
       raise self._error
 

@@ -24,10 +24,6 @@ class CountingTable:
     self.insert_calls += 1
     return self.table.insert_batch(items, priorities, timeout_s)
 
-  def sample(self, batch_size, timeout_s):
-    self.sample_calls += 1
-    return self.table.sample(batch_size, timeout_s)
-
   def sample_batches(self, batch_size, max_batches, timeout_s):
     self.sample_calls += 1
     return self.table.sample_batches(batch_size, max_batches, timeout_s)
