@@ -1,8 +1,10 @@
 """`repertory bench plasticity`: plasticity loss on a changing task, and the remedies side by side.
 
 Each run trains an agent (DQN by default) on a vector task whose observation entries are permuted anew
-every --permute-every environment steps (`?permute_every=N`, `repertory.environments.nonstationary`), with
-one intervention, logging the plasticity diagnostics as it goes. Every (intervention, seed) is its own
+every --permute-every environment steps (`?permute_every=N`, `repertory.environments.nonstationary`), or
+on a sequence of Atari games that moves to the next game every --permute-every steps
+(`--agent der --env atari:Pong,Boxing,Freeway`, `repertory.environments.atari_sequence`), with one
+intervention, logging the plasticity diagnostics as it goes. Every (intervention, seed) is its own
 `sync` run; finished runs are skipped, interrupted ones resumed. Writes into --out:
 
   bench.json              the configuration (an --out holding a different one is refused)
@@ -18,7 +20,9 @@ Interventions (--interventions, comma-separated): none; injection (plasticity in
 --injection-step updates, Nikishin et al. 2023, arXiv 2305.15555); layer_norm (Lyle et al. 2023,
 arXiv 2303.01486); shrink_perturb (every --reset-period updates, Ash & Adams 2020, arXiv 1910.08475);
 redo (recycling τ-dormant units every --redo-period updates, Sokar et al. 2023, arXiv 2302.12902).
-The same command runs on a GPU host; `--env` takes any vector task (gym, popgym).
+The same command runs on a GPU host; `--env` takes any vector task (gym, popgym) or a list of Atari games
+(the Atari 100k games on a GPU host: `--agent der --env atari:Pong,Boxing,Freeway --steps 300000
+--permute-every 100000`).
 """
 
 import argparse
@@ -32,8 +36,11 @@ from repertory.errors import ConfigError
 
 INTERVENTIONS = ("none", "injection", "layer_norm", "shrink_perturb", "redo")
 DEFAULT_ENV = "gym:CartPole-v1"
-QUICK_OVERRIDES: Tuple[Tuple[str, str], ...] = (("hidden_sizes", "32,32"), ("batch_size", "32"),
-                                                ("min_replay_size", "200"), ("probe_steps", "4"))
+QUICK_OVERRIDES: Dict[str, Tuple[Tuple[str, str], ...]] = {
+    "dqn": (("hidden_sizes", "32,32"), ("batch_size", "32"), ("min_replay_size", "200"), ("probe_steps", "4")),
+    "der": (("hidden_size", "32"), ("batch_size", "8"), ("min_replay_size", "200"), ("probe_steps", "4")),
+}
+AGENTS = tuple(QUICK_OVERRIDES)
 BINS = 40  # bins of actor steps for the return curves
 
 
@@ -67,10 +74,28 @@ class PlasticitySettings:
     from repertory.launch.experiment import ExperimentConfig
     overrides = (tuple(self.agent_overrides) + (("diagnostics_period", str(self.diagnostics_period)),)
                  + self.intervention_overrides(intervention))
-    env = f"{self.env}{'&' if '?' in self.env else '?'}permute_every={self.permute_every}&permute_seed={seed}"
+    env = task_sequence(self.env, self.permute_every, seed)
     return ExperimentConfig(agent=self.agent, env=env, run_dir=run_dir, launcher="sync", seed=seed,
                             max_actor_steps=self.steps, eval_every=self.eval_every, eval_episodes=self.eval_episodes,
                             agent_overrides=overrides, progress=False)
+
+
+def is_game_sequence(env: str) -> bool:
+  from repertory.environments import parse_name
+  return parse_name(env)[0] == "atari"
+
+
+def task_sequence(env: str, every: int, seed: int) -> str:
+  """`env` as a task sequence: Atari games switched every `every` steps, or a vector task permuted."""
+  option = (f"switch_every={every}" if is_game_sequence(env)
+            else f"permute_every={every}&permute_seed={seed}")
+  return f"{env}{'&' if '?' in env else '?'}{option}"
+
+
+def _check_env(env: str) -> None:
+  if is_game_sequence(env) and "," not in env.split("?")[0]:
+    raise ConfigError(f"--env {env} is one game, so the task never changes; give a sequence of games, "
+                      "e.g. atari:Pong,Boxing,Freeway")
 
 
 def _interventions(text: str) -> List[str]:
@@ -83,19 +108,22 @@ def _interventions(text: str) -> List[str]:
 
 class PlasticityBenchmark(Benchmark):
   name = "plasticity"
-  help = "plasticity loss on a permuted task sequence, with injection, layer norm, shrink-and-perturb and ReDo"
+  help = "plasticity loss on a task sequence (permuted inputs or Atari games), with injection, layer norm, shrink-and-perturb and ReDo"
   description = __doc__
   resume_interrupted = True
 
   def add_arguments(self, p: argparse.ArgumentParser) -> None:
-    p.add_argument("--agent", default="dqn", help="agent on the shared SGD learner: dqn (vector tasks)")
-    p.add_argument("--env", default=DEFAULT_ENV, help="vector task whose observations get permuted")
+    p.add_argument("--agent", default="dqn",
+                   help="agent on the shared SGD learner: dqn (vector tasks, Atari) or der (Atari)")
+    p.add_argument("--env", default=DEFAULT_ENV, help="vector task whose observations get permuted, or a list of "
+                   "Atari games played one after the other (atari:Pong,Boxing,Freeway)")
     p.add_argument("--interventions", default=",".join(INTERVENTIONS),
                    help=f"comma-separated, from {', '.join(INTERVENTIONS)}")
     p.add_argument("--seeds", type=int, default=3, help="seeds per intervention")
     p.add_argument("--first-seed", type=int, default=0, help="seeds are first-seed, first-seed+1, ...")
     p.add_argument("--steps", type=int, default=60_000, help="actor steps per run")
-    p.add_argument("--permute-every", type=int, default=15_000, help="actor steps per task (a new permutation)")
+    p.add_argument("--permute-every", type=int, default=15_000,
+                   help="actor steps per task (a new permutation, or the next Atari game)")
     p.add_argument("--injection-step", type=int, default=None,
                    help="learner update of the injection (default: the first task change's)")
     p.add_argument("--reset-period", type=int, default=None,
@@ -109,7 +137,7 @@ class PlasticityBenchmark(Benchmark):
     p.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
                    help="override an agent config field for every run (repeatable)")
     p.add_argument("--quick", action="store_true", help="reduced mode for CI: small networks and batches "
-                   "(QUICK_OVERRIDES), at most 2 evaluation episodes")
+                   "(QUICK_OVERRIDES of the agent), at most 2 evaluation episodes")
 
   def settings(self, record):
     return record.get("configuration") or {}
@@ -124,16 +152,17 @@ class PlasticityBenchmark(Benchmark):
     if args.permute_every >= args.steps:
       raise ConfigError(f"--permute-every {args.permute_every} >= --steps {args.steps}: the task never changes; "
                         "use more steps or shorter tasks")
+    if args.agent not in AGENTS:
+      raise ConfigError(f"--agent {args.agent}: the bench runs {' or '.join(AGENTS)} (replay learners with injection)")
+    _check_env(args.env)
     interventions = _interventions(args.interventions)
     reserved = {k: f"set it with the benchmark's flags, not --config {k}=..." for k in
                 ("injection_step", "layer_norm", "shrink_perturb_period", "redo_period", "diagnostics_period")}
     overrides = agents.parse_overrides(args.config, reserved)
     if args.quick:
       given = {k for k, _ in overrides}
-      overrides = tuple(p for p in QUICK_OVERRIDES if p[0] not in given) + overrides
+      overrides = tuple(p for p in QUICK_OVERRIDES[args.agent] if p[0] not in given) + overrides
     config = agents.make_config(args.agent, dict(overrides))
-    if "injection" not in config.INTERVENTIONS or not hasattr(config, "updates_per_actor_step"):
-      raise ConfigError(f"agent '{args.agent}' has no injection on a replay learner; use --agent dqn")
     updates_per_task = max(1, int(args.permute_every * config.updates_per_actor_step))
     budget = int(max(0, args.steps - config.min_replay_size) * config.updates_per_actor_step)
     injection_step = args.injection_step or max(1, int((args.permute_every - config.min_replay_size)

@@ -51,14 +51,14 @@ def diagnostics_table(runs: Sequence) -> pd.DataFrame:
 
 
 def write_reports(out: str, settings, finished: Sequence) -> List[str]:
-  from repertory.benchmarks.plasticity import BINS, task_changes
+  from repertory.benchmarks.plasticity import BINS, is_game_sequence, task_changes
   from repertory.utils import final_scores, plotting, scores
   written = []
   curves = episode_curves(finished, BINS, settings.steps)
   written.append(os.path.join(out, "curves.csv"))
   curves.to_csv(written[-1], index=False)
-  title = (f"{settings.agent} on {settings.env}, observations permuted every {settings.permute_every:,} steps: "
-           "episode return")
+  change = "the next game" if is_game_sequence(settings.env) else "observations permuted"
+  title = f"{settings.agent} on {settings.env}, {change} every {settings.permute_every:,} steps: episode return"
   written.append(plotting.plot_curves_with_ci(curves, os.path.join(out, "curves.png"), title=title,
                                               xlabel="actor steps", marks=task_changes(settings)))
   diagnostics = diagnostics_table(finished)

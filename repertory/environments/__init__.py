@@ -5,6 +5,7 @@ Names are `prefix:rest`, optionally with query options `prefix:rest?key=value&ke
 
   gym:<id>                 any gymnasium id (`gym:CartPole-v1`; `gym:module:Id` imports module)
   atari:<Game>             ale-py with the Atari-100k protocol (`atari:Pong`, `atari:MsPacman`)
+  atari:<Game>,<Game>,...  a sequence of games, the next every N steps: `atari:Pong,Boxing?switch_every=N`
   minigrid:<id>            MiniGrid partial-view image (`minigrid:MiniGrid-MemoryS7-v0`)
   popgym:<Name>            POPGym memory tasks, flat float32 observations (`popgym:CountRecallEasy`)
   dmc:<domain>-<task>      dm_control suite states, or pixels with `?pixels=84`

@@ -251,11 +251,23 @@ class AtariEnvironment(StoredSpecs, dm_env.Environment):
     return dm_env.TimeStep(dm_env.StepType.LAST, reward, np.float32(discount), observation)
 
 
-def make_atari(game: str, seed: int = 0, **options) -> AtariEnvironment:
-  """`atari:<Game>` with `AtariConfig` options, e.g. `make_atari("Pong", training=False)`."""
+def make_atari(game: str, seed: int = 0, **options) -> dm_env.Environment:
+  """`atari:<Game>` with `AtariConfig` options, e.g. `make_atari("Pong", training=False)`; a list of games
+  with `switch_every` is a game sequence (`atari_sequence.AtariGameSequence`)."""
+  switch_every = options.pop("switch_every", None)
+  if "," in game or switch_every is not None:
+    from repertory.environments.atari_sequence import AtariGameSequence, parse_games
+    games = parse_games(game)
+    if switch_every is None:
+      raise ConfigError(f"atari:{game} lists several games; add ?switch_every=N (environment steps per game)")
+    return AtariGameSequence(games, switch_every, seed=seed, config=_atari_config(options))
   rom_id(game)  # Validate before building anything.
-  valid = [f.name for f in dataclasses.fields(AtariConfig)]
+  return AtariEnvironment(game, seed=seed, config=_atari_config(options))
+
+
+def _atari_config(options) -> AtariConfig:
+  valid = [f.name for f in dataclasses.fields(AtariConfig)] + ["switch_every"]
   unknown = sorted(set(options) - set(valid))
   if unknown:
     raise ConfigError(f"unknown atari option(s) {unknown}; valid options: {valid}")
-  return AtariEnvironment(game, seed=seed, config=AtariConfig(**options))
+  return AtariConfig(**options)

@@ -33,7 +33,8 @@ class PermutedObservations(Wrapper):
     shape = environment.observation_spec().shape
     if len(shape) != 1:
       raise ConfigError(f"permute_every needs vector observations, but this environment's are {shape}; "
-                        "use it with a gym or popgym task")
+                        "use it with a gym or popgym task (for Atari, a game sequence: "
+                        "atari:Pong,Boxing?switch_every=N)")
     if period < 1:
       raise ConfigError(f"permute_every={period} must be >= 1 (environment steps per task)")
     self._period, self._seed, self._size = period, seed, shape[0]
