@@ -20,6 +20,7 @@ COMMANDS = {  # as each result's README / NOTES records it
                                     "final_scores.csv", "variant"),
     "plasticity_cartpole": (["plasticity", "--steps", "40000", "--permute-every", "10000", "--seeds", "2"],
                             "final_scores.csv", "variant"),
+    "plasticity_cartpole_60k": (["plasticity", "--seeds", "3"], "final_scores.csv", "variant"),
     "sac_pendulum_gpl_vs_clipped": (["control", "--agent", "sac", "--penalty", "gpl,clipped", "--env", "gym:Pendulum-v1",
                                      "--seeds", "3", "--steps", "10000", "--eval-every", "1000", "--eval-episodes", "5",
                                      "--config", "hidden_sizes=64,64", "--config", "batch_size=128"],
