@@ -83,7 +83,7 @@ class StackedLearner:
     new_state, metrics, priorities = self._sgd_steps(self._state, data, weights)
     self._state = new_state if all(active) else self._keep_inactive(np.asarray(active, bool), new_state, self._state)
     self._version += 1
-    priorities = np.asarray(priorities)
+    priorities, metrics = jax.device_get((priorities, metrics))  # one transfer for the group, not one per run
     results: List[Optional[Dict[str, Any]]] = []
     for k, (learner, batch) in enumerate(zip(self._learners, sampled)):
       if batch is None:

@@ -65,18 +65,20 @@ class GroupPolicy:
   def __init__(self, actors: Sequence[Any]):
     self._actors = actors
     self._policy = jax.jit(jax.vmap(actors[0].policy))
-    self._idle_key = jax.random.PRNGKey(0)
+    self._split = jax.jit(jax.vmap(jax.random.split))  # every actor's key in one call (the same bits as one by one)
+    self._idle_key = np.asarray(jax.random.PRNGKey(0))
 
   def select(self, variables: Any, observations: List[Optional[np.ndarray]]) -> np.ndarray:
     """Actions [K] for the observations of the runs still acting (None for a run that has finished)."""
     template = next(o for o in observations if o is not None)
+    splits = np.asarray(self._split(np.stack([np.asarray(actor.key) for actor in self._actors])))
     keys, epsilons = [], []
-    for actor, observation in zip(self._actors, observations):
-      key, epsilon = actor.policy_inputs() if observation is not None else (self._idle_key, 0.0)
+    for actor, observation, split in zip(self._actors, observations, splits):
+      key, epsilon = actor.policy_inputs((split[0], split[1])) if observation is not None else (self._idle_key, 0.0)
       keys.append(key)
       epsilons.append(epsilon)
     stacked = np.stack([(o if o is not None else np.zeros_like(template))[None] for o in observations])
-    actions = self._policy(variables, jnp.stack(keys), stacked, np.asarray(epsilons, np.float32))
+    actions = self._policy(variables, np.stack(keys), stacked, np.asarray(epsilons, np.float32))
     return np.asarray(actions)[:, 0]
 
 

@@ -53,8 +53,9 @@ class SumTree:
     nodes = indices[keep] + self._offset  # distinct and sorted
     self._nodes[nodes] = values[keep]
     for _ in range(self._depth):
-      nodes = np.unique(nodes >> 1)
-      # Recomputed from the children rather than adjusted by deltas, so rounding never accumulates.
+      # Recomputed from the children rather than adjusted by deltas, so rounding never accumulates; a parent
+      # listed twice gets the same sum twice, so repeats need no removal.
+      nodes = nodes >> 1
       self._nodes[nodes] = self._nodes[2 * nodes] + self._nodes[2 * nodes + 1]
 
   def get(self, indices: np.ndarray) -> np.ndarray:

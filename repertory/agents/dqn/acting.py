@@ -43,9 +43,14 @@ class DQNActor(FeedForwardActor):
     """policy(variables, key, observations, epsilon) → actions: what `select_actions` calls."""
     return self._policy
 
-  def policy_inputs(self):
-    """(key, ε) of this actor's next action: its key advances as `select_actions` advances it."""
-    self._key, key = jax.random.split(self._key)
+  @property
+  def key(self):
+    return self._key
+
+  def policy_inputs(self, split=None):
+    """(key, ε) of this actor's next action: its key advances as `select_actions` advances it. `split`: this
+    actor's key already split in two (a group of actors splits all their keys in one call)."""
+    self._key, key = jax.random.split(self._key) if split is None else split
     return key, self._epsilon(self._steps)
 
   def select_actions(self, observations: np.ndarray) -> np.ndarray:
