@@ -1,4 +1,9 @@
-"""Metrics to metrics.csv (one row per record, a `source` column) and TensorBoard event files."""
+"""Metrics to metrics.csv (one row per record, a `source` column) and TensorBoard event files.
+
+A writer opened on an existing metrics.csv (a resumed run, a restarted counter) continues its `time` column
+from the last row. Cutting the file back to a checkpoint's rows (`restore_snapshot`) also rewrites the
+TensorBoard events from the rows kept, so neither holds a row the resumed run writes again.
+"""
 
 import csv
 import os
@@ -11,6 +16,24 @@ import numpy as np
 from repertory.errors import ConfigError
 
 LEADING_COLUMNS = ["source", "time", "actor_steps", "learner_steps", "episodes"]
+
+
+def _number(text: str) -> Any:
+  """A metrics.csv cell as the number it was written from, or None (empty, text, a bool)."""
+  for convert in (int, float):
+    try:
+      return convert(text)
+    except (TypeError, ValueError):
+      pass
+  return None
+
+
+def _last_time(rows: List[Dict[str, str]]) -> float:
+  for row in reversed(rows):
+    value = _number(row.get("time"))
+    if value is not None:
+      return float(value)
+  return 0.0
 
 
 def _scalar(value: Any) -> Any:
@@ -33,18 +56,39 @@ class MetricsWriter:
     if os.path.exists(self.path):
       with open(self.path, newline="") as f:
         header = next(csv.reader(f), None)
-        self.rows = sum(1 for _ in csv.reader(f))
+      with open(self.path, newline="") as f:
+        rows = list(csv.DictReader(f))
+      self.rows = len(rows)
       self._columns = header or self._columns
+      self._start -= _last_time(rows)
     else:
       self._rewrite([])
-    self._tb = None
-    if tensorboard:
-      try:
-        from tensorboardX import SummaryWriter
-      except ImportError:  # e.g. a GPU host without tensorboardX: metrics.csv still gets every row
-        SummaryWriter = None
-      if SummaryWriter is not None:
-        self._tb = SummaryWriter(os.path.join(run_dir, "tensorboard"), flush_secs=10)
+    self._tb_dir = os.path.join(run_dir, "tensorboard")
+    self._tb = self._open_tensorboard() if tensorboard else None
+
+  def _open_tensorboard(self):
+    try:
+      from tensorboardX import SummaryWriter
+    except ImportError:  # e.g. a GPU host without tensorboardX: metrics.csv still gets every row
+      return None
+    return SummaryWriter(self._tb_dir, flush_secs=10)
+
+  def _add_scalars(self, source: str, row: Mapping[str, Any]) -> None:
+    step = row.get("actor_steps") or row.get("learner_steps") or 0
+    for key, value in row.items():
+      if key not in ("source", "time", "actor_steps") and isinstance(value, (int, float)) and not isinstance(value, bool):
+        self._tb.add_scalar(f"{source}/{key}", value, int(step))
+
+  def _rewrite_tensorboard(self, rows: List[Dict[str, str]]) -> None:
+    """Replaces the event files by the events of `rows` (what `write` would have logged for them)."""
+    self._tb.close()
+    for name in os.listdir(self._tb_dir):
+      if name.startswith("events.out.tfevents"):
+        os.remove(os.path.join(self._tb_dir, name))
+    self._tb = self._open_tensorboard()
+    for row in rows:
+      self._add_scalars(row["source"], {k: _number(v) for k, v in row.items() if k != "source"})
+    self._tb.flush()
 
   def _rewrite(self, rows: List[Dict[str, Any]]) -> None:
     tmp = self.path + ".tmp"
@@ -69,10 +113,7 @@ class MetricsWriter:
         csv.DictWriter(f, self._columns).writerow(row)
       self.rows += 1
       if self._tb is not None:
-        step = row.get("actor_steps") or row.get("learner_steps") or 0
-        for key, value in row.items():
-          if key not in ("source", "time", "actor_steps") and isinstance(value, (int, float)) and not isinstance(value, bool):
-            self._tb.add_scalar(f"{source}/{key}", value, int(step))
+        self._add_scalars(source, row)
 
   def snapshot_state(self) -> dict:
     return {"rows": self.rows}
@@ -85,8 +126,12 @@ class MetricsWriter:
       if len(rows) < state["rows"]:
         raise ConfigError(f"'{self.path}' has {len(rows)} rows, fewer than the {state['rows']} of the checkpoint; "
                           "restore the file, or start the run afresh with --overwrite")
-      self._rewrite(rows[:state["rows"]])
+      kept = rows[:state["rows"]]
+      self._rewrite(kept)
       self.rows = state["rows"]
+      self._start = time.time() - _last_time(kept)
+      if self._tb is not None:
+        self._rewrite_tensorboard(kept)
 
   def close(self) -> None:
     if self._tb is not None:

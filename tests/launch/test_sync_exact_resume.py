@@ -1,5 +1,5 @@
-"""A `sync` run interrupted anywhere and resumed writes the same metrics.csv rows and ends with the same
-parameters as the run left alone: on SIGTERM (checkpointed at the end of the step), on SIGKILL and on a second
+"""A `sync` run interrupted anywhere and resumed writes the same metrics.csv rows (and TensorBoard scalars) and
+ends with the same parameters as the run left alone: on SIGTERM (checkpointed at the end of the step), on SIGKILL and on a second
 signal (resumed from the last periodic checkpoint, the rows written after it dropped), for every agent. Several
 runs in one process, interrupted and resumed: test_sync_group.py."""
 
@@ -17,6 +17,7 @@ import pytest
 
 from launch_helpers import REPO
 from legs import one_leg
+from tensorboard_events import scalars
 from repertory import cli
 from repertory.launch.sync_run import SyncRun
 
@@ -44,6 +45,10 @@ def _final_params(run_dir):
 
 def _assert_same_run(reference, resumed):
   assert _rows(resumed) == _rows(reference)
+  assert scalars(os.path.join(resumed, "tensorboard")) == scalars(os.path.join(reference, "tensorboard"))
+  with open(os.path.join(resumed, "metrics.csv"), newline="") as f:
+    times = [float(row["time"]) for row in csv.DictReader(f)]
+  assert times == sorted(times)  # the wall clock goes on from the checkpoint's last row
   (step, leaves), (reference_step, reference_leaves) = _final_params(resumed), _final_params(reference)
   assert step == reference_step and len(leaves) == len(reference_leaves)
   assert all(np.array_equal(a, b) for a, b in zip(leaves, reference_leaves))

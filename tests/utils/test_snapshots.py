@@ -131,6 +131,27 @@ def test_metrics_rows_past_the_snapshot_are_dropped(tmp_path):
     again.restore_snapshot({"rows": 5})
 
 
+def test_tensorboard_keeps_only_the_rows_kept_and_the_time_column_goes_on(tmp_path):
+  from repertory.utils.loggers import MetricsWriter, read_metrics
+  from tensorboard_events import scalars
+  writer = MetricsWriter(str(tmp_path))
+  writer.write("actor", {"actor_steps": 10, "episode_return": 1.5, "time": 100.0})
+  writer.write("learner", {"actor_steps": 0, "learner_steps": 3, "loss": 0.25, "done": True, "time": 101.0})
+  state = writer.snapshot_state()
+  writer.write("actor", {"actor_steps": 20, "episode_return": 7.0, "time": 102.0})  # past the snapshot
+  writer.close()
+  kept = [("actor/episode_return", 10, 1.5), ("learner/learner_steps", 3, 3.0), ("learner/loss", 3, 0.25)]
+  assert sorted(scalars(str(tmp_path / "tensorboard"))) == sorted(kept + [("actor/episode_return", 20, 7.0)])
+  again = MetricsWriter(str(tmp_path))
+  again.restore_snapshot(state)
+  again.write("actor", {"actor_steps": 20, "episode_return": 7.0})
+  again.close()
+  events = scalars(str(tmp_path / "tensorboard"))
+  assert sorted(events) == sorted(kept + [("actor/episode_return", 20, 7.0)])  # the dropped row's event not twice
+  times = [float(r["time"]) for r in read_metrics(str(tmp_path / "metrics.csv"))]
+  assert times[:2] == [100.0, 101.0] and 101.0 <= times[2] < 160.0  # continued from the last row kept, not from 0
+
+
 def test_a_table_restored_in_place_samples_as_the_original_goes_on():
   from repertory.replay.config import TableConfig
   from repertory.replay.table import Table
