@@ -16,6 +16,7 @@ from typing import Any, List, Optional, Sequence
 import numpy as np
 
 from repertory.replay.types import ReplayBatch
+from repertory.utils.prefetch import put_until_stopped
 
 
 class TableWriter:
@@ -93,16 +94,6 @@ class TableSampler:
       for thread in self._threads:
         thread.start()
 
-  def _put(self, into: "queue.Queue[Any]", item: Any) -> bool:
-    """Puts `item` once there is room; False when the sampler stopped first."""
-    while not self._stop.is_set():
-      try:
-        into.put(item, timeout=0.1)
-        return True
-      except queue.Full:
-        continue
-    return False
-
   def _fill(self) -> None:
     while not self._stop.is_set():
       try:
@@ -113,7 +104,7 @@ class TableSampler:
         self._fail(e)
         return
       for batch in batches:
-        if not self._put(self._ready, batch):
+        if not put_until_stopped(self._ready, batch, self._stop):
           return
 
   def __iter__(self):
@@ -150,7 +141,7 @@ class TableSampler:
       return
     self._start()
     # A full queue drains as fast as the writer's (bounded) calls return; a stopped sampler drops the update.
-    if self._error is None and self._put(self._updates, update):
+    if self._error is None and put_until_stopped(self._updates, update, self._stop):
       return
     if self._error is not None:
       raise self._error

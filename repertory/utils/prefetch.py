@@ -9,6 +9,18 @@ class PrefetchTimeout(TimeoutError):
   """No batch arrived within the timeout."""
 
 
+def put_until_stopped(into: "queue.Queue[Any]", item: Any, stop: threading.Event, poll_s: float = 0.1) -> bool:
+  """Puts `item` into `into` once there is room; False when `stop` was set first (a full queue never hangs a
+  producer whose consumer is gone)."""
+  while not stop.is_set():
+    try:
+      into.put(item, timeout=poll_s)
+      return True
+    except queue.Full:
+      continue
+  return False
+
+
 class _End:
   def __init__(self, error: Optional[BaseException]):
     self.error = error
@@ -31,14 +43,7 @@ class Prefetcher:
     error = None
     try:
       for item in self._source:
-        item = self._transform(item)
-        while not self._stop.is_set():
-          try:
-            self._queue.put(item, timeout=0.1)
-            break
-          except queue.Full:
-            continue
-        if self._stop.is_set():
+        if not put_until_stopped(self._queue, self._transform(item), self._stop) or self._stop.is_set():
           return
     except BaseException as e:  # handed to the consumer, which re-raises it
       error = e
