@@ -78,6 +78,30 @@ def _save_on_interrupt(launched) -> None:
       pass
 
 
+class CheckpointRounds:
+  """The checkpoints of a thread/ray run, taken by the driver: every `checkpoint_every` actor steps and every
+  `checkpoint_every_s` seconds, whichever comes first, the learner (between two updates), the counter and, with
+  `checkpoint_replay`, the replay table, one right after the other; each round is a `checkpoint` row of metrics.csv."""
+
+  def __init__(self, experiment: ExperimentConfig, actor_steps: float):
+    self._every, self._every_s = experiment.checkpoint_every, experiment.checkpoint_every_s
+    self._with_replay = experiment.checkpoint_replay
+    self._steps, self._at = int(actor_steps), time.monotonic()
+
+  def due(self, actor_steps: float) -> bool:
+    return (int(actor_steps) // self._every > self._steps // self._every
+            or time.monotonic() - self._at >= self._every_s)
+
+  def take(self, learner: Any, counter: Any, replay: Any, actor_steps: float) -> int:
+    learner_step = learner.save()
+    counter.save()
+    if self._with_replay:
+      replay.checkpoint()  # what a restarted replay node and --resume start from
+    self._steps, self._at = int(actor_steps), time.monotonic()
+    counter.record("checkpoint", {"checkpoint_learner_step": learner_step})
+    return learner_step
+
+
 def run_distributed(experiment: ExperimentConfig, spec: Optional[EnvironmentSpec] = None,
                     resume: bool = False) -> Dict[str, Any]:
   """Runs until the counter reaches `max_actor_steps`, restarting any node that dies (`Supervisor`).
@@ -98,16 +122,15 @@ def run_distributed(experiment: ExperimentConfig, spec: Optional[EnvironmentSpec
     where = placement(program, launched) if experiment.launcher == "ray" else {}
     if where:
       print(placement_line(where), flush=True)
-    replay_saved_at = time.monotonic()
+    rounds = CheckpointRounds(experiment, counts["actor_steps"])
     while True:
       supervisor.check()
       counts = counter.get()
       progress.update(counts)
       if counts["actor_steps"] >= experiment.max_actor_steps:
         break
-      if experiment.checkpoint_replay and time.monotonic() - replay_saved_at > experiment.checkpoint_every_s:
-        replay.checkpoint()  # what a restarted replay node starts from
-        replay_saved_at = time.monotonic()
+      if rounds.due(counts["actor_steps"]):
+        rounds.take(learner, counter, replay, counts["actor_steps"])
       time.sleep(0.5)
       raise_if_terminated()
     final_evaluation = evaluator.evaluate()

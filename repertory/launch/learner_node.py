@@ -3,6 +3,7 @@ logs to the counter. With `--learner-hosts N` it is N such nodes forming one JAX
 (`learner_processes.py`)."""
 
 import os
+import threading
 import time
 from typing import Any
 
@@ -49,6 +50,7 @@ class LearnerService(Service):
     if saved is not None:
       self._learner.restore(saved)
       self._restored_step = self._learner.steps
+    self._updating = threading.RLock()  # held through each update and each checkpoint: a save never sees half a step
     self._incarnation = time.time_ns()  # versions of a restarted learner never match those of the one before
     self._version = 0
     self._latest: Any = None
@@ -87,7 +89,7 @@ class LearnerService(Service):
 
   def run(self) -> str:
     from repertory.utils.prefetch import PrefetchTimeout
-    last_log = last_checkpoint = time.monotonic()
+    last_log = time.monotonic()
     calls_since_log = waits_since_log = 0
     logged_steps = published_steps = self._learner.steps
     leader = self._processes.leader
@@ -95,7 +97,8 @@ class LearnerService(Service):
       while self._may_step():
         waited = not self._data.ready()
         try:
-          metrics = self._learner.step()
+          with self._updating:
+            metrics = self._learner.step()
         except PrefetchTimeout:
           continue
         calls_since_log += 1
@@ -119,9 +122,6 @@ class LearnerService(Service):
                      processes=self._learner.data_parallel.num_processes)
           self._counter.record("learner", row)
           last_log, calls_since_log, waits_since_log, logged_steps = now, 0, 0, self._learner.steps
-        if now - last_checkpoint >= self._experiment.checkpoint_every_s:
-          self.save()
-          last_checkpoint = now
     finally:
       self._data.close()
       self._sampler.close()
@@ -130,10 +130,12 @@ class LearnerService(Service):
     return "stopped"
 
   def save(self) -> int:
-    """Checkpoints the learner (process 0 of a multi-host learner; the others hold the same state)."""
-    if self._checkpointer is not None:
-      self._checkpointer.save(self._learner.steps, self._learner.state())
-    return self._learner.steps
+    """Checkpoints the learner between two updates (process 0 of a multi-host learner; the others hold the same
+    state); the driver calls it for each checkpoint of the run (`distributed.CheckpointRounds`)."""
+    with self._updating:
+      if self._checkpointer is not None:
+        self._checkpointer.save(self._learner.steps, self._learner.state())
+      return self._learner.steps
 
   def stop(self) -> None:
     super().stop()

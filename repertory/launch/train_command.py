@@ -35,12 +35,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
   p.add_argument("--eval-every", type=int, default=5_000, help="actor steps between evaluations")
   p.add_argument("--eval-episodes", type=int, default=5, help="episodes per evaluation")
   p.add_argument("--checkpoint-every", type=int, default=5_000,
-                 help="sync: actor steps between checkpoints of the whole run (learner, replay, actors, environments), "
-                      "from which --resume continues exactly")
+                 help="actor steps between checkpoints (besides every --checkpoint-every-s); sync: of the whole run "
+                      "(learner, replay, actors, environments), from which --resume continues exactly; thread/ray: of "
+                      "the learner, the counter and, with --checkpoint-replay, the replay table, one after the other")
   p.add_argument("--checkpoint-every-s", type=float, default=120.0,
-                 help="seconds between checkpoints (sync: of the whole run; thread/ray: of the learner)")
+                 help="seconds between checkpoints (besides every --checkpoint-every actor steps)")
   p.add_argument("--checkpoint-replay", action="store_true",
-                 help="thread/ray: checkpoint the replay table every --checkpoint-every-s and at the end, so that a "
+                 help="thread/ray: checkpoint the replay table with each checkpoint and at the end, so that a "
                       "restarted replay node and --resume restore it (Atari tables take gigabytes)")
   p.add_argument("--replay", default="auto", choices=("auto", "native", "reverb"),
                  help="thread/ray replay service: native (the project's tables, any Python) or reverb (dm-reverb, "

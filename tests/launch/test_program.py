@@ -93,3 +93,29 @@ def test_replay_checkpoint_of_the_other_backend_is_refused(tmp_path, written, re
   first.stop()
   with pytest.raises(ConfigError, match=f"written by the {written} replay service; resume with --replay {written}"):
     ReplayService(experiment(read), spec)
+
+
+def test_a_thread_run_checkpoints_learner_counter_and_replay_together_every_n_actor_steps(tmp_path):
+  """Checkpoint rounds by step count (the time period set out of reach): one `checkpoint` row per round, each past its
+  multiple of --checkpoint-every, with the learner checkpoint of the step it names, counter.json and the replay
+  table written with it."""
+  import json
+  import os
+  from repertory.launch.distributed import run_distributed
+  from repertory.launch.experiment import ExperimentConfig
+  from repertory.utils.checkpointing import saved_steps
+  from repertory.utils.loggers import read_metrics
+  run_dir = str(tmp_path / "run")
+  experiment = ExperimentConfig(
+      agent="dqn", env="gym:CartPole-v1", run_dir=run_dir, launcher="thread", max_actor_steps=3_000, num_actors=1,
+      eval_every=3_000, eval_episodes=1, checkpoint_every=1_000, checkpoint_every_s=1e6, checkpoint_replay=True,
+      agent_overrides=(("min_replay_size", "200"), ("batch_size", "32")), progress=False).validate()
+  summary = run_distributed(experiment)
+  assert summary["actor_steps"] == 3_000
+  rounds = read_metrics(os.path.join(run_dir, "metrics.csv"), "checkpoint")
+  assert [int(r["actor_steps"]) // 1_000 for r in rounds] == [1, 2]  # one round per 1,000 steps crossed
+  steps = [int(r["checkpoint_learner_step"]) for r in rounds]
+  assert 0 < steps[0] < steps[1] <= summary["learner_steps"]
+  assert steps[1] in saved_steps(os.path.join(run_dir, "checkpoints"))  # kept: the last two, with the final one
+  assert os.path.isdir(os.path.join(run_dir, "replay_checkpoint"))
+  assert json.load(open(os.path.join(run_dir, "counter.json")))["actor_steps"] == 3_000

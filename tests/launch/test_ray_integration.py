@@ -79,12 +79,21 @@ def _kill_in_turn(process, run_dir, victims, timeout_s=240):
   return killed
 
 
+def _checkpointed_past_step_0(run_dir) -> bool:
+  """Whether the driver checkpointed the run once the learner had trained (so a killed learner goes on from it)."""
+  from repertory.utils.loggers import read_metrics
+  path = os.path.join(run_dir, "metrics.csv")
+  return os.path.exists(path) and any(int(r["checkpoint_learner_step"]) > 0 for r in read_metrics(path, "checkpoint"))
+
+
 @one_leg(2)
 def test_every_node_killed_is_restarted_and_the_run_meets_its_budget(tmp_path):
   run_dir = str(tmp_path / "run")
   process = _train(run_dir, "--num-actors", "2", "--max-actor-steps", "30000", "--eval-every", "30000",
                    "--eval-episodes", "1", "--checkpoint-every-s", "2", "--checkpoint-replay")
   try:
+    from repertory.benchmarks.faults import wait_for
+    assert wait_for(lambda: _checkpointed_past_step_0(run_dir), 240, process), process.communicate()[1][-3000:]
     _kill_in_turn(process, run_dir, ["counter", "learner", "evaluator", "actor", "replay"])  # replay: after its checkpoints
     out, err = process.communicate(timeout=400)
   finally:
