@@ -108,7 +108,8 @@ def _interventions(text: str) -> List[str]:
 
 class PlasticityBenchmark(Benchmark):
   name = "plasticity"
-  help = "plasticity loss on a task sequence (permuted inputs or Atari games), with injection, layer norm, shrink-and-perturb and ReDo"
+  help = ("plasticity loss on a task sequence (permuted inputs or Atari games), with injection, layer norm, "
+          "shrink-and-perturb and ReDo")
   description = __doc__
   resume_interrupted = True
 

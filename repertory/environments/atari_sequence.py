@@ -58,10 +58,6 @@ class AtariGameSequence(Wrapper):
   def task(self) -> int:
     return self._task
 
-  @property
-  def games(self) -> tuple:
-    return self._games
-
   def _emulator(self, task: int) -> AtariEnvironment:
     index = task % len(self._games)
     if index not in self._emulators:

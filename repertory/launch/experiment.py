@@ -30,7 +30,7 @@ class ExperimentConfig:
   ray_address: Optional[str] = None
   max_restarts: int = 3  # thread/ray: restarts of each node before the run stops
   checkpoint_every: int = 5_000  # actor steps between checkpoints (besides every checkpoint_every_s)
-  checkpoint_every_s: float = 120.0  # seconds between checkpoints (sync: of the whole run; thread/ray: CheckpointRounds)
+  checkpoint_every_s: float = 120.0  # seconds between checkpoints (thread/ray: distributed.CheckpointRounds)
   checkpoint_replay: bool = False  # thread/ray: save the replay table periodically; restarts and --resume restore it
   replay: str = "auto"  # thread/ray replay backend: auto, native or reverb (a saved run records the one it used)
   node_timeout_s: float = 120.0  # longest any node may take to start or answer

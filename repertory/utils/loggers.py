@@ -76,7 +76,8 @@ class MetricsWriter:
   def _add_scalars(self, source: str, row: Mapping[str, Any]) -> None:
     step = row.get("actor_steps") or row.get("learner_steps") or 0
     for key, value in row.items():
-      if key not in ("source", "time", "actor_steps") and isinstance(value, (int, float)) and not isinstance(value, bool):
+      numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+      if numeric and key not in ("source", "time", "actor_steps"):
         self._tb.add_scalar(f"{source}/{key}", value, int(step))
 
   def _rewrite_tensorboard(self, rows: List[Dict[str, str]]) -> None:
