@@ -7,10 +7,10 @@ game uses ALE's full action set of 18 actions (`full_action_space=True`), so one
 them; observations keep the Atari-100k shape (84, 84, 4). Each game keeps its own emulator, built when it
 is first played; a game that is played again starts a new game.
 
-This is the sequential-games protocol of the plasticity literature (e.g. Lyle et al. 2023,
-arXiv 2303.01486, §5: networks trained on a sequence of Atari games; Nikishin et al. 2023,
-arXiv 2305.15555), the pixel counterpart of `nonstationary.PermutedObservations`. Like it, each actor and
-the evaluator run the sequence on their own clocks.
+This is the sequential-games protocol of the plasticity literature (Abbas et al. 2023, "Loss of Plasticity
+in Continual Deep Reinforcement Learning", arXiv 2303.07507: one agent trained on Atari games in turn, each
+game coming back in later cycles), the pixel counterpart of `nonstationary.PermutedObservations`. Like it,
+each actor and the evaluator run the sequence on their own clocks.
 """
 
 from __future__ import annotations
