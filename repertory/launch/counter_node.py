@@ -20,15 +20,29 @@ class CounterService(Service):
 
   SNAPSHOT_FIELDS = ("_counts", "_recent_returns", "_last_evaluation", "_writer")  # for a `sync` resume
 
-  def __init__(self, run_dir: str, max_actor_steps: int, resume: bool = False, save_every_s: float = 1.0):
+  def __init__(self, run_dir: str, max_actor_steps: int, resume: bool = False, save_every_s: float = 1.0,
+               checkpoint_step: Optional[int] = None):
+    """`resume`: take the counts over from counter.json (a restarted node, a resumed run); with `checkpoint_step`
+    (a resumed thread/ray run whose learner restores that checkpoint), from the counts saved with it instead,
+    dropping the metrics rows written after it."""
     super().__init__()
     self._path = os.path.join(run_dir, "counter.json")
+    self._checkpoints = os.path.join(run_dir, "checkpoint_counts")
     self._counts: Dict[str, float] = {"actor_steps": 0, "learner_steps": 0, "episodes": 0}
     self._last_evaluation = math.nan
     self._restored: Dict[str, float] = {}
-    if resume and os.path.exists(self._path):
+    self._restored_from = "counter.json"
+    self._writer = MetricsWriter(run_dir)
+    with_checkpoint = self._checkpoint_path(checkpoint_step) if checkpoint_step is not None else None
+    if resume and with_checkpoint is not None and os.path.exists(with_checkpoint):
+      with open(with_checkpoint) as f:
+        self._restored = json.load(f)
+      self._writer.restore_snapshot({"rows": int(self._restored.pop("metrics_rows"))})
+      self._restored_from = f"the counts of learner checkpoint {checkpoint_step}"
+    elif resume and os.path.exists(self._path):
       with open(self._path) as f:
         self._restored = json.load(f)
+    if self._restored:
       self._counts.update(self._restored)
       self._last_evaluation = float(self._counts.pop("evaluation_return", math.nan))
     self._start = time.monotonic() - float(self._counts.pop("elapsed_s", 0.0))
@@ -36,7 +50,6 @@ class CounterService(Service):
     self._max_actor_steps = max_actor_steps
     self._reserved: Dict[int, int] = {}
     self._lock = threading.Lock()
-    self._writer = MetricsWriter(run_dir)
     self._recent_returns: collections.deque = collections.deque(maxlen=20)
 
   def reserve_actor_steps(self, actor_id: int, wanted: int) -> int:
@@ -73,7 +86,7 @@ class CounterService(Service):
   def recovery(self) -> str:
     if not self._restored:
       return "nothing: counts start at 0"
-    return f"counter.json at {int(self._restored.get('actor_steps', 0))} actor steps"
+    return f"{self._restored_from} at {int(self._restored.get('actor_steps', 0))} actor steps"
 
   def get(self) -> Dict[str, float]:
     with self._lock:
@@ -94,16 +107,31 @@ class CounterService(Service):
       self._last_evaluation = float(row["episode_return"])
     self._writer.write(source, full)
 
-  def save(self) -> None:
+  def _checkpoint_path(self, learner_step: int) -> str:
+    return os.path.join(self._checkpoints, f"{learner_step}.json")
+
+  def save(self, checkpoint_step: Optional[int] = None) -> None:
+    """Writes counter.json; with `checkpoint_step`, also the counts and metrics row count that go with the
+    learner checkpoint of that step (what a resumed thread/ray run starts from), keeping the last two."""
     with self._lock:
       counts = dict(self._counts, evaluation_return=self._last_evaluation, elapsed_s=time.monotonic() - self._start)
       self._saved_at = time.monotonic()
-      tmp = self._path + ".tmp"
-      with open(tmp, "w") as f:
-        json.dump(counts, f)
-      os.replace(tmp, self._path)
+      _write_json(self._path, counts)
+      if checkpoint_step is not None:
+        os.makedirs(self._checkpoints, exist_ok=True)
+        _write_json(self._checkpoint_path(checkpoint_step), dict(counts, metrics_rows=self._writer.rows))
+        steps = sorted(int(n[:-5]) for n in os.listdir(self._checkpoints) if n[:-5].isdigit() and n.endswith(".json"))
+        for old in steps[:-2]:
+          os.remove(self._checkpoint_path(old))
 
   def stop(self) -> None:
     self.save()
     self._writer.close()
     super().stop()
+
+
+def _write_json(path: str, record: Dict[str, Any]) -> None:
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(record, f)
+  os.replace(tmp, path)

@@ -19,11 +19,13 @@ def make_program(experiment: ExperimentConfig, spec: EnvironmentSpec, resume: bo
 
   Every node can be restarted: the counter from counter.json, the learner from its last checkpoint, the
   replay from its last table checkpoint (with `checkpoint_replay`; empty otherwise), actors and the
-  evaluator afresh."""
+  evaluator afresh. A resumed run starts its counter from the counts saved with the learner checkpoint it
+  restores (`CheckpointRounds`), the metrics rows written after that checkpoint dropped."""
   experiment = experiment.with_resolved_replay()
   program = Program(f"{experiment.agent}_{experiment.env}")
   counter = program.add_node(Node(nodes.CounterService, (experiment.run_dir, experiment.max_actor_steps),
-                                  {"resume": resume}, num_cpus=0, restart_kwargs={"resume": True}), "counter")
+                                  {"resume": resume, "checkpoint_step": _latest_learner_step(experiment, resume)},
+                                  num_cpus=0, restart_kwargs={"resume": True, "checkpoint_step": None}), "counter")
   replay = program.add_node(Node(nodes.ReplayService, (experiment, spec), num_cpus=0, on_cpu_host=True), "replay")
   gang = "learner" if experiment.learner_hosts > 1 else ""  # several processes: one JAX program, one per host
   learner = [program.add_node(Node(nodes.LearnerService, (experiment, spec, replay, counter),
@@ -35,6 +37,13 @@ def make_program(experiment: ExperimentConfig, spec: EnvironmentSpec, resume: bo
                           on_cpu_host=True), "actor")
   program.add_node(Node(nodes.EvaluatorService, (experiment, spec, learner, counter), num_cpus=0), "evaluator")
   return program
+
+
+def _latest_learner_step(experiment: ExperimentConfig, resume: bool) -> Optional[int]:
+  import os
+  from repertory.utils.checkpointing import saved_steps
+  steps = saved_steps(os.path.join(experiment.run_dir, "checkpoints")) if resume else []
+  return steps[-1] if steps else None
 
 
 def placement(program: Program, launched: Any) -> Dict[str, Dict[str, str]]:
@@ -70,18 +79,22 @@ def launch(program: Program, experiment: ExperimentConfig):
 
 
 def _save_on_interrupt(launched) -> None:
-  """Checkpoints the learner and saves the step count, as far as the nodes still answer."""
-  for label, save in (("learner", lambda node: node.save()), ("counter", lambda node: node.save())):
-    try:
-      save(launched.resolve(Handle(label, 0)))
-    except Exception:  # noqa: BLE001 — a node already gone; the run resumes from its last checkpoint
-      pass
+  """Checkpoints the learner and saves the counts with it, as far as the nodes still answer."""
+  try:
+    learner_step = launched.resolve(Handle("learner", 0)).save()
+  except Exception:  # noqa: BLE001 — a node already gone; the run resumes from its last checkpoint
+    learner_step = None
+  try:
+    launched.resolve(Handle("counter", 0)).save(learner_step)
+  except Exception:  # noqa: BLE001
+    pass
 
 
 class CheckpointRounds:
   """The checkpoints of a thread/ray run, taken by the driver: every `checkpoint_every` actor steps and every
-  `checkpoint_every_s` seconds, whichever comes first, the learner (between two updates), the counter and, with
-  `checkpoint_replay`, the replay table, one right after the other; each round is a `checkpoint` row of metrics.csv."""
+  `checkpoint_every_s` seconds, whichever comes first, and at the end: the learner (between two updates), the
+  counts and metrics row count that go with it (`CounterService.save`) and, with `checkpoint_replay`, the replay
+  table, one right after the other; each round is a `checkpoint` row of metrics.csv."""
 
   def __init__(self, experiment: ExperimentConfig, actor_steps: float):
     self._every, self._every_s = experiment.checkpoint_every, experiment.checkpoint_every_s
@@ -94,11 +107,11 @@ class CheckpointRounds:
 
   def take(self, learner: Any, counter: Any, replay: Any, actor_steps: float) -> int:
     learner_step = learner.save()
-    counter.save()
+    counter.record("checkpoint", {"checkpoint_learner_step": learner_step})  # kept by a resume from it
+    counter.save(learner_step)
     if self._with_replay:
       replay.checkpoint()  # what a restarted replay node and --resume start from
     self._steps, self._at = int(actor_steps), time.monotonic()
-    counter.record("checkpoint", {"checkpoint_learner_step": learner_step})
     return learner_step
 
 
@@ -134,9 +147,7 @@ def run_distributed(experiment: ExperimentConfig, spec: Optional[EnvironmentSpec
       time.sleep(0.5)
       raise_if_terminated()
     final_evaluation = evaluator.evaluate()
-    learner_steps = learner.save()
-    if experiment.checkpoint_replay:
-      replay.checkpoint()
+    learner_steps = rounds.take(learner, counter, replay, counts["actor_steps"])
     supervisor.stop()
     supervisor.check()
     counts = counter.get()

@@ -113,9 +113,10 @@ def test_a_thread_run_checkpoints_learner_counter_and_replay_together_every_n_ac
   summary = run_distributed(experiment)
   assert summary["actor_steps"] == 3_000
   rounds = read_metrics(os.path.join(run_dir, "metrics.csv"), "checkpoint")
-  assert [int(r["actor_steps"]) // 1_000 for r in rounds] == [1, 2]  # one round per 1,000 steps crossed
+  assert [int(r["actor_steps"]) // 1_000 for r in rounds] == [1, 2, 3]  # one per 1,000 steps crossed, one at the end
   steps = [int(r["checkpoint_learner_step"]) for r in rounds]
-  assert 0 < steps[0] < steps[1] <= summary["learner_steps"]
-  assert steps[1] in saved_steps(os.path.join(run_dir, "checkpoints"))  # kept: the last two, with the final one
+  assert 0 < steps[0] < steps[1] <= steps[2] == summary["learner_steps"]
+  assert set(steps[1:]) <= set(saved_steps(os.path.join(run_dir, "checkpoints")))  # the last two are kept
+  assert sorted(os.listdir(os.path.join(run_dir, "checkpoint_counts"))) == sorted({f"{s}.json" for s in steps[1:]})
   assert os.path.isdir(os.path.join(run_dir, "replay_checkpoint"))
   assert json.load(open(os.path.join(run_dir, "counter.json")))["actor_steps"] == 3_000

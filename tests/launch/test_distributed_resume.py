@@ -1,0 +1,57 @@
+"""A thread/ray run resumed after its driver died starts from its last checkpoint as one step: the learner's
+checkpoint, the counts saved with it, and metrics.csv cut back to the rows written before it (thread launcher;
+the driver's code is the same for ray)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from launch_helpers import FAST_DQN, REPO
+from repertory import cli
+from repertory.utils.loggers import read_metrics
+
+FLAGS = ["--launcher", "thread", "--max-actor-steps", "4000", "--eval-every", "4000", "--eval-episodes", "1",
+         "--checkpoint-every", "1000", "--checkpoint-every-s", "1000000", "--no-progress", *FAST_DQN]
+
+
+def _rows(run_dir, source=None):
+  path = os.path.join(run_dir, "metrics.csv")
+  return read_metrics(path, source) if os.path.exists(path) else []
+
+
+def test_a_resume_after_the_driver_died_continues_from_the_last_checkpoint_as_one_step(tmp_path):
+  run_dir = str(tmp_path / "run")
+  process = subprocess.Popen([sys.executable, "-m", "repertory.cli", "train", "--run-dir", run_dir, *FLAGS], cwd=REPO,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  try:
+    deadline = time.time() + 180
+    while time.time() < deadline and process.poll() is None and not (
+        _rows(run_dir, "checkpoint") and max(int(r["actor_steps"]) for r in _rows(run_dir)) >= 1_800):
+      time.sleep(0.05)
+  finally:
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+  checkpoint = _rows(run_dir, "checkpoint")[-1]
+  step = int(checkpoint["checkpoint_learner_step"])
+  counts = json.load(open(os.path.join(run_dir, "checkpoint_counts", f"{step}.json")))
+  rows_at_checkpoint = counts["metrics_rows"]
+  assert 1_000 <= counts["actor_steps"] < 1_800 <= max(int(r["actor_steps"]) for r in _rows(run_dir))
+
+  assert cli.main(["train", "--run-dir", run_dir, "--resume", *FLAGS]) == 0
+  rows = _rows(run_dir)
+  kept, resumed = rows[:rows_at_checkpoint], rows[rows_at_checkpoint:]
+  assert any(r["source"] == "checkpoint" and r["checkpoint_learner_step"] == str(step) for r in kept)  # kept
+  # Rows written after the checkpoint by the dead driver are gone and the counts go on from the checkpoint's, so
+  # the step column never jumps back (a few steps of slack: nodes write their rows concurrently).
+  steps = [int(r["actor_steps"]) for r in rows]
+  assert all(later >= earlier - 50 for earlier, later in zip(steps, steps[1:]))
+  assert min(int(r["actor_steps"]) for r in resumed) >= counts["actor_steps"] - 50
+  final = _rows(run_dir, "checkpoint")[-1]
+  assert int(final["actor_steps"]) == 4_000 and int(final["checkpoint_learner_step"]) > step  # trained on from it
+  restarts = [r for r in resumed if r["source"] == "driver"]
+  assert restarts[0]["event"] == "all nodes started"
+  status = json.load(open(os.path.join(run_dir, "status.json")))
+  assert status["status"] == "finished" and status["actor_steps"] == 4_000
