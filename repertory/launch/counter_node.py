@@ -24,7 +24,7 @@ class CounterService(Service):
                checkpoint_step: Optional[int] = None):
     """`resume`: take the counts over from counter.json (a restarted node, a resumed run); with `checkpoint_step`
     (a resumed thread/ray run whose learner restores that checkpoint), from the counts saved with it instead,
-    dropping the metrics rows written after it."""
+    dropping the metrics rows written after it (counter.json still, for a checkpoint saved without counts)."""
     super().__init__()
     self._path = os.path.join(run_dir, "counter.json")
     self._checkpoints = os.path.join(run_dir, "checkpoint_counts")
