@@ -11,6 +11,7 @@ from repertory import benchmarks, cli
 from repertory.benchmarks.base import Benchmark, Plan, Run
 from repertory.benchmarks.curves import evaluation_curves
 from repertory.launch.experiment import ExperimentConfig
+from legs import one_leg
 
 pytestmark = pytest.mark.serial  # its runs are timed (--run-timeout) and pinned to cores
 
@@ -54,6 +55,7 @@ def _bench(out, *flags):
   return cli.main(["bench", "cartpole-seeds", "--out", str(out), "--no-progress", *flags])
 
 
+@one_leg(2)
 def test_runs_in_pinned_workers_skips_finished_runs_and_refuses_another_configuration(tmp_path, capsys):
   out = tmp_path / "bench"
   assert _bench(out, "--workers", "2") == 0
@@ -86,6 +88,7 @@ def test_a_bad_run_config_is_one_line_before_anything_runs(tmp_path, capsys):
   assert len(err.splitlines()) == 1 and "learning_rate" in err and not out.exists()
 
 
+@one_leg(1)
 def test_a_run_past_its_timeout_is_stopped_and_the_others_are_reported(tmp_path, capsys):
   out = tmp_path / "bench"
   assert _bench(out, "--seeds", "2", "--long-seed", "1", "--workers", "2", "--run-timeout", "15") == 1
@@ -97,6 +100,7 @@ def test_a_run_past_its_timeout_is_stopped_and_the_others_are_reported(tmp_path,
   assert set(pd.read_csv(out / "curves.csv")["seed"]) == {0}
 
 
+@one_leg(2)
 def test_report_only_needs_finished_runs(tmp_path, capsys):
   assert _bench(tmp_path / "none", "--report-only") == 2
   assert "holds no bench.json" in capsys.readouterr().err

@@ -8,10 +8,12 @@ import pytest
 
 from repertory import cli
 from repertory.replay.backends import reverb_installed
+from legs import one_leg
 
 pytestmark = pytest.mark.serial  # starts a Ray cluster
 
 
+@one_leg(1)  # Reverb and the native service; leg 2 has the native one only
 def test_quick_throughput_benchmark_writes_csv_png_and_provenance(tmp_path):
   out = tmp_path / "tp"
   assert cli.main(["bench", "throughput", "--out", str(out), "--quick", "--agents", "dqn"]) == 0
