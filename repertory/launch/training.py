@@ -10,6 +10,7 @@ import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from repertory.launch.lifetime import Terminated, sigterm_received, terminate_on_sigterm
+from repertory.utils.files import write_json
 
 HEARTBEAT_S = 10.0
 STALE_S = 60.0  # a "running" status without a heartbeat for this long belongs to a dead driver
@@ -22,9 +23,7 @@ def write_status(run_dir: str, status: str, **extra) -> None:
   """status.json, replaced atomically so that a reader never sees half of it."""
   path = os.path.join(run_dir, "status.json")
   with _status_lock:
-    with open(path + ".tmp", "w") as f:
-      json.dump({"status": status, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **extra}, f, indent=2, default=str)
-    os.replace(path + ".tmp", path)
+    write_json(path, {"status": status, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **extra}, indent=2, default=str)
 
 
 def mark_stopped_if_running(run_dir: str, why: str, timeout_s: float = 5.0) -> None:

@@ -15,6 +15,7 @@ import jax
 import numpy as np
 
 from repertory.errors import ConfigError
+from repertory.utils.files import numbered, write_json
 
 
 def _digest(step_dir: str) -> str:
@@ -48,10 +49,7 @@ def _checksums(directory: str) -> Dict[str, str]:
 
 def saved_steps(directory: str) -> List[int]:
   """The steps of the completed checkpoints in `directory`, oldest first."""
-  if not os.path.isdir(directory):
-    return []
-  return sorted(int(name) for name in os.listdir(directory)
-                if name.isdigit() and os.path.isdir(os.path.join(directory, name)))
+  return [step for step in numbered(directory) if os.path.isdir(os.path.join(directory, str(step)))]
 
 
 def verify(directory: str, step: Optional[int] = None) -> Optional[int]:
@@ -95,9 +93,7 @@ class Checkpointer:
     checksums = {k: v for k, v in _checksums(self._directory).items() if k in kept}
     checksums[str(step)] = _digest(os.path.join(self._directory, str(step)))
     path = checksum_path(self._directory)
-    with open(path + ".tmp", "w") as f:
-      json.dump(checksums, f, indent=1)
-    os.replace(path + ".tmp", path)
+    write_json(path, checksums, indent=1)
 
   @property
   def directory(self) -> str:

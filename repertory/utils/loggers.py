@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Mapping, Optional
 import numpy as np
 
 from repertory.errors import ConfigError
+from repertory.utils.files import replaced_atomically
 
 LEADING_COLUMNS = ["source", "time", "actor_steps", "learner_steps", "episodes"]
 
@@ -55,11 +56,10 @@ class MetricsWriter:
     self.rows = 0
     if os.path.exists(self.path):
       with open(self.path, newline="") as f:
-        header = next(csv.reader(f), None)
-      with open(self.path, newline="") as f:
-        rows = list(csv.DictReader(f))
+        reader = csv.DictReader(f)
+        rows = list(reader)
       self.rows = len(rows)
-      self._columns = header or self._columns
+      self._columns = list(reader.fieldnames or self._columns)
       self._start -= _last_time(rows)
     else:
       self._rewrite([])
@@ -92,12 +92,10 @@ class MetricsWriter:
     self._tb.flush()
 
   def _rewrite(self, rows: List[Dict[str, Any]]) -> None:
-    tmp = self.path + ".tmp"
-    with open(tmp, "w", newline="") as f:
+    with replaced_atomically(self.path, newline="") as f:
       writer = csv.DictWriter(f, self._columns)
       writer.writeheader()
       writer.writerows(rows)
-    os.replace(tmp, self.path)
 
   def write(self, source: str, row: Mapping[str, Any]) -> None:
     row = {k: _scalar(v) for k, v in row.items()}

@@ -22,6 +22,7 @@ from typing import Any, Dict
 import numpy as np
 
 from repertory.errors import ConfigError
+from repertory.utils.files import replaced_atomically
 
 _SAFE_BUILTINS = {"tuple", "list", "dict", "set", "frozenset", "slice", "complex", "bytearray", "bytes", "str",
                   "int", "float", "bool", "range"}
@@ -103,11 +104,9 @@ def dumps(state: Any) -> bytes:
 def write(path: str, state: Any) -> None:
   """Writes `state` to `path` atomically, its checksum first."""
   payload = dumps(state)
-  tmp = f"{path}.tmp-{os.getpid()}"
-  with open(tmp, "wb") as f:
+  with replaced_atomically(path, "wb") as f:
     f.write(hashlib.sha256(payload).hexdigest().encode() + b"\n")
     f.write(payload)
-  os.replace(tmp, path)
 
 
 def _payload(path: str) -> bytes:
