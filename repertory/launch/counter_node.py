@@ -12,7 +12,11 @@ from typing import Any, Dict, Optional
 import numpy as np
 
 from repertory.launch.service import Service
+from repertory.utils.files import numbered, write_json
 from repertory.utils.loggers import MetricsWriter
+
+
+ACTORS_HELD = -1  # `reserve_actor_steps` during a checkpoint round: ask again shortly
 
 
 class CounterService(Service):
@@ -49,18 +53,36 @@ class CounterService(Service):
     self._save_every_s, self._saved_at = save_every_s, time.monotonic()
     self._max_actor_steps = max_actor_steps
     self._reserved: Dict[int, int] = {}
+    self._held_until = 0.0  # monotonic time; before it, actors get no steps (a checkpoint round's instant)
     self._lock = threading.Lock()
     self._recent_returns: collections.deque = collections.deque(maxlen=20)
 
   def reserve_actor_steps(self, actor_id: int, wanted: int) -> int:
-    """Grants up to `wanted` steps so that all actors together stop exactly at the budget."""
+    """Grants up to `wanted` steps so that all actors together stop exactly at the budget; ACTORS_HELD while
+    actors are held."""
     with self._lock:
       self._reserved.pop(actor_id, None)  # a restarted actor's unrun reservation lapses
+      if time.monotonic() < self._held_until:
+        return ACTORS_HELD
       left = self._max_actor_steps - int(self._counts["actor_steps"]) - sum(self._reserved.values())
       granted = max(0, min(wanted, left))
       if granted:
         self._reserved[actor_id] = granted
       return granted
+
+  def hold_actors(self, timeout_s: float) -> None:
+    """Grants no more actor steps until `release_actors` (or for `timeout_s` at most, should the caller die)."""
+    with self._lock:
+      self._held_until = time.monotonic() + timeout_s
+
+  def actors_held(self) -> bool:
+    """Whether actors are held and every step granted before is counted (its items written to the replay)."""
+    with self._lock:
+      return time.monotonic() < self._held_until and not self._reserved
+
+  def release_actors(self) -> None:
+    with self._lock:
+      self._held_until = 0.0
 
   def increment(self, actor_id: Optional[int] = None, **deltas: float) -> Dict[str, float]:
     """Adds `deltas`; saves counter.json when the last save is `save_every_s` old (what a restarted counter
@@ -116,12 +138,11 @@ class CounterService(Service):
     with self._lock:
       counts = dict(self._counts, evaluation_return=self._last_evaluation, elapsed_s=time.monotonic() - self._start)
       self._saved_at = time.monotonic()
-      _write_json(self._path, counts)
+      write_json(self._path, counts)
       if checkpoint_step is not None:
         os.makedirs(self._checkpoints, exist_ok=True)
-        _write_json(self._checkpoint_path(checkpoint_step), dict(counts, metrics_rows=self._writer.rows))
-        steps = sorted(int(n[:-5]) for n in os.listdir(self._checkpoints) if n[:-5].isdigit() and n.endswith(".json"))
-        for old in steps[:-2]:
+        write_json(self._checkpoint_path(checkpoint_step), dict(counts, metrics_rows=self._writer.rows))
+        for old in numbered(self._checkpoints, ".json")[:-2]:
           os.remove(self._checkpoint_path(old))
 
   def stop(self) -> None:
@@ -129,9 +150,3 @@ class CounterService(Service):
     self._writer.close()
     super().stop()
 
-
-def _write_json(path: str, record: Dict[str, Any]) -> None:
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(record, f)
-  os.replace(tmp, path)

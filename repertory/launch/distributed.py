@@ -90,15 +90,22 @@ def _save_on_interrupt(launched) -> None:
     pass
 
 
+HOLD_ACTORS_WAIT_S = 30.0  # longest a checkpoint round waits for the actors' granted steps (a dead actor's never come)
+
+
 class CheckpointRounds:
   """The checkpoints of a thread/ray run, taken by the driver: every `checkpoint_every` actor steps and every
-  `checkpoint_every_s` seconds, whichever comes first, and at the end: the learner (between two updates), the
-  counts and metrics row count that go with it (`CounterService.save`) and, with `checkpoint_replay`, the replay
-  table, one right after the other; each round is a `checkpoint` row of metrics.csv."""
+  `checkpoint_every_s` seconds, whichever comes first, and at the end. A round is one instant of the run: the
+  actors are held once every step granted to them is counted and written to the replay, the learner is held
+  between two updates with its priority updates written, and then the learner, the counts and metrics row count
+  that go with it (`CounterService.save`) and, with `checkpoint_replay`, the replay table are saved before both
+  go on. Each round is a `checkpoint` row of metrics.csv, saying whether the actors were held (an actor that
+  died holding steps is not waited for past HOLD_ACTORS_WAIT_S) and how long holding them and the learner took."""
 
   def __init__(self, experiment: ExperimentConfig, actor_steps: float):
     self._every, self._every_s = experiment.checkpoint_every, experiment.checkpoint_every_s
     self._with_replay = experiment.checkpoint_replay
+    self._hold_s = experiment.node_timeout_s  # the holds lapse by themselves should the driver die in a round
     self._steps, self._at = int(actor_steps), time.monotonic()
 
   def due(self, actor_steps: float) -> bool:
@@ -106,11 +113,23 @@ class CheckpointRounds:
             or time.monotonic() - self._at >= self._every_s)
 
   def take(self, learner: Any, counter: Any, replay: Any, actor_steps: float) -> int:
-    learner_step = learner.save()
-    counter.record("checkpoint", {"checkpoint_learner_step": learner_step})  # kept by a resume from it
-    counter.save(learner_step)
-    if self._with_replay:
-      replay.checkpoint()  # what a restarted replay node and --resume start from
+    started = time.monotonic()
+    counter.hold_actors(self._hold_s)
+    try:
+      held = counter.actors_held()
+      while not held and time.monotonic() - started < min(HOLD_ACTORS_WAIT_S, self._hold_s):
+        time.sleep(0.01)
+        held = counter.actors_held()
+      learner_step = learner.save(hold_s=self._hold_s)
+      counter.record("checkpoint", {"checkpoint_learner_step": learner_step,  # kept by a resume from it
+                                    "checkpoint_actors_held": int(held),
+                                    "checkpoint_hold_s": round(time.monotonic() - started, 3)})
+      counter.save(learner_step)
+      if self._with_replay:
+        replay.checkpoint()  # what a restarted replay node and --resume start from
+    finally:
+      learner.release()
+      counter.release_actors()
     self._steps, self._at = int(actor_steps), time.monotonic()
     return learner_step
 

@@ -13,6 +13,8 @@ from repertory.launch.learner_processes import LearnerProcesses, wait_for_agreem
 from repertory.launch.replay_node import make_sampler
 from repertory.launch.service import Service, in_ray_worker
 
+HELD_POLL_S = 0.005  # how often a held learner looks whether it was released
+
 
 class LearnerService(Service):
   """Trains on batches from the replay node; publishes parameter versions; checkpoints; logs to the counter.
@@ -51,6 +53,7 @@ class LearnerService(Service):
       self._learner.restore(saved)
       self._restored_step = self._learner.steps
     self._updating = threading.RLock()  # held through each update and each checkpoint: a save never sees half a step
+    self._held_until = 0.0  # monotonic time; before it, no update starts (a checkpoint round's instant)
     self._incarnation = time.time_ns()  # versions of a restarted learner never match those of the one before
     self._version = 0
     self._latest: Any = None
@@ -82,10 +85,18 @@ class LearnerService(Service):
   def variables(self):
     return self._latest
 
+  def _held(self) -> bool:
+    return time.monotonic() < self._held_until
+
   def _may_step(self) -> bool:
-    """Whether to take the next update: while not stopping; with several processes, once all agree
-    (each with its batches buffered, so that no process waits for data inside a collective)."""
-    return wait_for_agreement(self._processes, lambda: self._data.ready(self._batches_per_step), self.stopping)
+    """Whether to take the next update, once not held: while not stopping; with several processes, once all
+    agree (each with its batches buffered, so that no process waits for data inside a collective, and process
+    0 not held)."""
+    if not self._processes.several:
+      while self._held() and not self.stopping():
+        time.sleep(HELD_POLL_S)
+    return wait_for_agreement(self._processes, lambda: not self._held() and self._data.ready(self._batches_per_step),
+                              self.stopping)
 
   def run(self) -> str:
     from repertory.utils.prefetch import PrefetchTimeout
@@ -98,6 +109,8 @@ class LearnerService(Service):
         waited = not self._data.ready()
         try:
           with self._updating:
+            if self._held() and not self._processes.several:
+              continue  # held between the check and the lock
             metrics = self._learner.step()
         except PrefetchTimeout:
           continue
@@ -129,13 +142,22 @@ class LearnerService(Service):
       self._counter.increment(learner_steps=self._learner.steps - logged_steps)
     return "stopped"
 
-  def save(self) -> int:
+  def save(self, hold_s: float = 0.0) -> int:
     """Checkpoints the learner between two updates (process 0 of a multi-host learner; the others hold the same
-    state); the driver calls it for each checkpoint of the run (`distributed.CheckpointRounds`)."""
+    state); the driver calls it for each checkpoint of the run (`distributed.CheckpointRounds`). With `hold_s`,
+    the learner's priority updates reach the replay first, and it takes no further update until `release()`
+    (or for `hold_s` at most): the replay checkpoint that follows sees the table as this learner state left it."""
+    if hold_s:
+      self._held_until = time.monotonic() + hold_s
     with self._updating:
+      if hold_s:
+        self._sampler.flush(timeout_s=hold_s)
       if self._checkpointer is not None:
         self._checkpointer.save(self._learner.steps, self._learner.state())
       return self._learner.steps
+
+  def release(self) -> None:
+    self._held_until = 0.0
 
   def stop(self) -> None:
     super().stop()

@@ -16,13 +16,14 @@ import numpy as np
 
 from repertory.agents.environment_loop import EnvironmentLoop, VectorEnvironmentLoop
 from repertory.environments.specs import EnvironmentSpec
-from repertory.launch.counter_node import CounterService  # noqa: F401 (a node of the program)
+from repertory.launch.counter_node import ACTORS_HELD, CounterService  # noqa: F401 (a node of the program)
 from repertory.launch.experiment import ExperimentConfig
 from repertory.launch.learner_node import LearnerService  # noqa: F401 (a node of the program)
 from repertory.launch.replay_node import ReplayService, make_writer  # noqa: F401 (a node of the program)
 from repertory.launch.service import Service
 
 ACTOR_CHUNK = 50  # environment steps an actor takes between talks with the counter
+HELD_POLL_S = 0.02  # how often a held actor asks the counter again
 
 
 class RemoteVariableSource:
@@ -70,6 +71,9 @@ class ActorService(Service):
   def run(self) -> str:
     while not self.stopping():
       granted = self._counter.reserve_actor_steps(self._actor_id, max(ACTOR_CHUNK, self._envs))
+      if granted == ACTORS_HELD:
+        time.sleep(HELD_POLL_S)
+        continue
       if granted == 0:
         return "budget reached"
       batches = max(1, granted // self._envs)  # a vectorised actor may overshoot the last chunk by < envs

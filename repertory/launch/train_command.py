@@ -37,7 +37,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
   p.add_argument("--checkpoint-every", type=int, default=5_000,
                  help="actor steps between checkpoints (besides every --checkpoint-every-s); sync: of the whole run "
                       "(learner, replay, actors, environments), from which --resume continues exactly; thread/ray: of "
-                      "the learner, the counter and, with --checkpoint-replay, the replay table, one after the other")
+                      "the learner, the counter and, with --checkpoint-replay, the replay table, of one instant (actors and "
+                      "learner held meanwhile)")
   p.add_argument("--checkpoint-every-s", type=float, default=120.0,
                  help="seconds between checkpoints (besides every --checkpoint-every actor steps)")
   p.add_argument("--checkpoint-replay", action="store_true",
@@ -45,7 +46,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                       "restarted replay node and --resume restore it (Atari tables take gigabytes)")
   p.add_argument("--replay", default="auto", choices=("auto", "native", "reverb"),
                  help="thread/ray replay service: native (the project's tables, any Python) or reverb (dm-reverb, "
-                      "Python 3.11 only); auto takes Reverb where it is installed. sync always keeps its table in process")
+                      "Python 3.11 only; its server listens on every interface, without authentication); auto: "
+                      "native. sync always keeps its table in process")
   p.add_argument("--max-restarts", "--max-actor-restarts", dest="max_restarts", type=int, default=3,
                  help="thread/ray: restarts of each node (actors, replay, learner, counter, evaluator) before the run "
                       "stops; --max-actor-restarts is its old name")

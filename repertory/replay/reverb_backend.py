@@ -134,6 +134,10 @@ class ReverbSampler:
     updates = dict(zip(np.asarray(keys, np.uint64).tolist(), np.asarray(priorities, np.float64).tolist()))
     self._client.mutate_priorities(self._table, updates=updates)
 
+  def flush(self, timeout_s: float) -> bool:
+    """Priority updates are written when `update_priorities` returns (as `TableSampler.flush` waits for)."""
+    return True
+
   def close(self) -> None:
     """Nothing to stop: the dataset's sampling workers belong to the process (as `TableSampler.close`)."""
 

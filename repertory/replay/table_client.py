@@ -157,6 +157,17 @@ class TableSampler:
       except BaseException as e:
         self._fail(e)
         return
+      finally:
+        self._updates.task_done()
+
+  def flush(self, timeout_s: float) -> bool:
+    """Waits, `timeout_s` at most, until the priority updates given so far are written; whether they are."""
+    deadline = time.monotonic() + timeout_s
+    while self._updates.unfinished_tasks and self._error is None and not self._stop.is_set():
+      if time.monotonic() >= deadline:
+        return False
+      time.sleep(0.001)
+    return not self._updates.unfinished_tasks
 
   def close(self) -> None:
     """Stops the threads after their current call (each call ends within its timeout); the writer first

@@ -55,3 +55,38 @@ def test_a_resume_after_the_driver_died_continues_from_the_last_checkpoint_as_on
   assert restarts[0]["event"] == "all nodes started"
   status = json.load(open(os.path.join(run_dir, "status.json")))
   assert status["status"] == "finished" and status["actor_steps"] == 4_000
+
+
+def _wait(predicate, timeout_s):
+  deadline = time.time() + timeout_s
+  while not predicate():
+    assert time.time() < deadline, "timed out"
+    time.sleep(0.02)
+
+
+def test_a_checkpoint_round_is_one_instant_of_the_running_actors_learner_and_replay(tmp_path):
+  """Taken while two actors and the learner run: the replay checkpoint holds exactly the items of the actor steps
+  counted with the learner checkpoint (1-step transitions: one item a step), and the actors go on after it."""
+  from repertory.launch.distributed import CheckpointRounds, launch, make_program
+  from repertory.launch.experiment import ExperimentConfig
+  from repertory.launch.program import Handle
+  from repertory.replay.table import Table
+  run_dir = str(tmp_path / "run")
+  experiment = ExperimentConfig(
+      agent="dqn", env="gym:CartPole-v1", run_dir=run_dir, launcher="thread", max_actor_steps=1_000_000, num_actors=2,
+      eval_every=1_000_000, eval_episodes=1, checkpoint_replay=True, replay="native", progress=False,
+      agent_overrides=(("n_step", "1"), ("min_replay_size", "200"), ("batch_size", "32"))).validate()
+  launched = launch(make_program(experiment, experiment.environment_spec()), experiment)
+  try:
+    counter, learner, replay = (launched.resolve(Handle(name, 0)) for name in ("counter", "learner", "replay"))
+    _wait(lambda: counter.get()["actor_steps"] >= 1_000 and counter.get()["learner_steps"] > 0, 120)
+    step = CheckpointRounds(experiment, 0).take(learner, counter, replay, counter.get()["actor_steps"])
+    counts = json.load(open(os.path.join(run_dir, "checkpoint_counts", f"{step}.json")))
+    _wait(lambda: counter.get()["actor_steps"] >= counts["actor_steps"] + 500, 60)  # released
+  finally:
+    launched.stop()
+    launched.shutdown()
+  table = Table.restore(os.path.join(run_dir, "replay_checkpoint"), experiment.make_builder().table_config())
+  assert table.size() == counts["actor_steps"] >= 1_000
+  (row,) = _rows(run_dir, "checkpoint")
+  assert row["checkpoint_actors_held"] == "1" and int(row["checkpoint_learner_step"]) == step > 0
