@@ -35,8 +35,8 @@ install: $(STAMP)
 
 install-312: $(STAMP312)
 
-# The default experiment: DQN on CartPole, a learner and 2 actors as Ray processes (Reverb on leg 1,
-# the native replay service on leg 2).
+# The default experiment: DQN on CartPole, a learner and 2 actors as Ray processes (the native replay service;
+# `--replay reverb` on leg 1 for Reverb).
 TRAIN_ARGS := train --agent dqn --env gym:CartPole-v1 --launcher ray --num-actors 2 \
   --max-actor-steps 60000 --seed 0 --overwrite
 

@@ -15,6 +15,7 @@ from typing import Any, Callable, List
 
 import numpy as np
 
+from repertory.launch.ray_cluster import start_local_ray
 from repertory.replay.backends import reverb_installed
 
 ATARI_TABLE_ITEMS = 100_000
@@ -32,7 +33,7 @@ def _ray_actor(cls, *args, max_concurrency: int = 1):
   stays up until `stop_ray` (starting it again in one process can fail to reach its new GCS)."""
   import ray
   if not ray.is_initialized():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    start_local_ray(num_cpus=2)
   actor = ray.remote(cls).options(max_concurrency=max_concurrency).remote(*args)
   return actor, lambda: ray.kill(actor)
 

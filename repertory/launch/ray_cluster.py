@@ -1,9 +1,37 @@
-"""Attaching to a Ray cluster, and checking before a run starts that the cluster can hold it."""
+"""Starting a Ray cluster of this machine alone, attaching to a Ray cluster, and checking before a run starts that
+the cluster can hold it."""
 
+import os
 import socket
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from repertory.errors import ConfigError
+
+
+SINGLE_MACHINE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray's single-machine mode
+
+
+def start_local_ray(num_cpus: Optional[int] = None) -> None:
+  """Starts Ray on this machine with every server listening on loopback only.
+
+  Ray's servers (GCS, raylet, the workers' gRPC servers) listen on the node's address, and `ray.init()` takes the
+  machine's routable address even when given 127.0.0.1: they are then reachable from the network. In its
+  single-machine mode (the one it uses on macOS and Windows, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0) the node's address
+  is 127.0.0.1 and every server binds there (BUILD_NOTES.md, "Ports"). The mode is read when Ray is imported, so it
+  is also set on Ray's constants for a process that imported Ray before; both are put back once Ray runs (the
+  processes it started keep it)."""
+  import ray
+  from ray._private import ray_constants
+  saved_env, saved_mode = os.environ.get(SINGLE_MACHINE_ENV), ray_constants.ENABLE_RAY_CLUSTER
+  os.environ[SINGLE_MACHINE_ENV], ray_constants.ENABLE_RAY_CLUSTER = "0", False
+  try:
+    ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+  finally:
+    ray_constants.ENABLE_RAY_CLUSTER = saved_mode
+    if saved_env is None:
+      os.environ.pop(SINGLE_MACHINE_ENV, None)
+    else:
+      os.environ[SINGLE_MACHINE_ENV] = saved_env
 
 
 def check_ray_address(address: str, timeout_s: float = 5.0) -> None:
@@ -28,7 +56,6 @@ def attach_ray(address: str) -> None:
   """Connects this process to the Ray cluster at `address`; one line when that fails (nothing listens, or the
   cluster wants an authentication token this process lacks: Ray then gives up after ~20 s). Ray's C++ client
   logs every failed attempt to stderr; while it connects, stderr goes to a file read for the reason."""
-  import os
   import tempfile
   import ray
   check_ray_address(address)

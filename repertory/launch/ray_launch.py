@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from repertory.errors import ConfigError
 from repertory.launch.launchers import NodeFailure
 from repertory.launch.program import Handle, Program
-from repertory.launch.ray_cluster import attach_ray, check_cluster_cpus
+from repertory.launch.ray_cluster import attach_ray, check_cluster_cpus, start_local_ray
 
 
 _GIVE_UP = threading.Event()
@@ -93,7 +93,7 @@ class RayLaunch:
       if address is not None:
         attach_ray(address)
       else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        start_local_ray(num_cpus)
         self._started_ray = True
         from repertory.launch import ray_reaper
         self._reaper = ray_reaper.watch(os.getpid())  # a SIGKILLed driver leaves no Ray process behind

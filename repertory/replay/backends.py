@@ -1,7 +1,10 @@
 """Which replay service a distributed run uses: the native table service or Reverb.
 
-`auto` takes Reverb where it imports (the Python 3.11 stack) and the native service elsewhere (current
-JAX stacks have no TensorFlow). Resolving never imports Reverb: it only asks whether it is installed.
+`auto` (the default) takes the native service on every stack: Reverb's server listens on every interface without
+authentication, where the native tables are reached only through Ray (loopback on one machine, Ray's token
+authentication on a cluster), and served to another process the native service samples faster (BUILD_NOTES.md,
+"Ports"). Reverb runs where it installs (the Python 3.11 stack) when asked for. Resolving never imports Reverb:
+it only asks whether it is installed.
 """
 
 import importlib.util
@@ -28,9 +31,7 @@ def resolve_backend(name: str, launcher: str) -> str:
   if name == "reverb" and not reverb_installed():
     raise ConfigError("--replay reverb: dm-reverb is not installed (it needs Python 3.11 and TensorFlow 2.15); "
                       "use --replay native")
-  if name == "auto":
-    return "reverb" if reverb_installed() else "native"
-  return name
+  return "native" if name == "auto" else name
 
 
 def checkpoint_backend(directory: str) -> str:

@@ -31,6 +31,15 @@ def _ray_processes():
   return found
 
 
+def _listening_addresses(driver_pid):
+  """The addresses that a driver and every process under it (Ray's servers and workers) listen on over TCP."""
+  pids = {driver_pid} | {p.pid for p in psutil.Process(driver_pid).children(recursive=True)}
+  return {c.laddr.ip for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN and c.pid in pids}
+
+
+LOOPBACK = {"127.0.0.1", "::ffff:127.0.0.1"}
+
+
 def _sources(run_dir):
   with open(os.path.join(run_dir, "metrics.csv")) as f:
     return {row["source"] for row in csv.DictReader(f)}
@@ -216,6 +225,7 @@ def test_sigterm_of_a_ray_driver_checkpoints_and_exits_143_without_a_dump(tmp_pa
         os.path.exists(metrics) and {"driver", "learner"} <= _sources(run_dir)):
       time.sleep(0.5)
     assert process.poll() is None, process.communicate()[1][-2000:]
+    assert LOOPBACK >= _listening_addresses(process.pid) != set()  # a local run: nothing reachable from the network
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=120)
   finally:
@@ -239,6 +249,7 @@ def test_a_sigkilled_ray_driver_leaves_no_ray_process_and_a_run_dir_that_resumes
   try:
     from repertory.benchmarks.faults import driver_rows, wait_for
     assert wait_for(lambda: driver_rows(run_dir), 240, process), process.communicate()[1][-3000:]
+    assert LOOPBACK >= _listening_addresses(process.pid) != set()  # a local run: nothing reachable from the network
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=30)
   finally:

@@ -140,13 +140,14 @@ def test_sampler_with_calls_in_flight_writes_priorities_back_in_order_and_passes
   sampler.close()
 
 
-def test_auto_takes_reverb_only_where_it_is_installed(monkeypatch):
+def test_auto_takes_the_native_service_and_reverb_runs_where_it_is_installed(monkeypatch):
   monkeypatch.setattr(backends, "reverb_installed", lambda: True)
-  assert backends.resolve_backend("auto", "ray") == "reverb"
+  assert backends.resolve_backend("auto", "ray") == "native"  # no port outside Ray's, which a local run keeps on loopback
+  assert backends.resolve_backend("auto", "thread") == "native"
+  assert backends.resolve_backend("reverb", "ray") == "reverb"
   assert backends.resolve_backend("native", "thread") == "native"
   assert backends.resolve_backend("auto", "sync") == "native"
   monkeypatch.setattr(backends, "reverb_installed", lambda: False)
-  assert backends.resolve_backend("auto", "ray") == "native"
   with pytest.raises(ConfigError, match="dm-reverb is not installed"):
     backends.resolve_backend("reverb", "ray")
   with pytest.raises(ConfigError, match="unknown replay backend 'tape'"):
