@@ -78,8 +78,15 @@ def launch(program: Program, experiment: ExperimentConfig):
   return RayLaunch(program, address=experiment.ray_address, timeout_s=experiment.node_timeout_s, num_cpus=num_cpus)
 
 
-def _save_on_interrupt(launched) -> None:
-  """Checkpoints the learner and saves the counts with it, as far as the nodes still answer."""
+def _save_on_interrupt(launched: Any, rounds: Optional["CheckpointRounds"]) -> None:
+  """A checkpoint round; where a node no longer answers, the learner and the counts with it, as far as they do."""
+  if rounds is not None:
+    try:
+      learner, counter, replay = (launched.resolve(Handle(name, 0)) for name in ("learner", "counter", "replay"))
+      rounds.take(learner, counter, replay, counter.get()["actor_steps"])
+      return
+    except Exception:  # noqa: BLE001 — a node already gone
+      pass
   try:
     learner_step = launched.resolve(Handle("learner", 0)).save()
   except Exception:  # noqa: BLE001 — a node already gone; the run resumes from its last checkpoint
@@ -95,21 +102,25 @@ HOLD_ACTORS_WAIT_S = 30.0  # longest a checkpoint round waits for the actors' gr
 
 class CheckpointRounds:
   """The checkpoints of a thread/ray run, taken by the driver: every `checkpoint_every` actor steps and every
-  `checkpoint_every_s` seconds, whichever comes first, and at the end. A round is one instant of the run: the
-  actors are held once every step granted to them is counted and written to the replay, the learner is held
-  between two updates with its priority updates written, and then the learner, the counts and metrics row count
-  that go with it (`CounterService.save`) and, with `checkpoint_replay`, the replay table are saved before both
-  go on. Each round is a `checkpoint` row of metrics.csv, saying whether the actors were held (an actor that
-  died holding steps is not waited for past HOLD_ACTORS_WAIT_S) and how long holding them and the learner took."""
+  `checkpoint_every_s` seconds, whichever comes first, once a restarted node is back, on a signal and at the
+  end. A round is one instant of the run: the actors are held once every step granted to them is counted and
+  written to the replay, the learner is held between two updates with its priority updates written, and then
+  the learner, the counts and metrics row count that go with it (`CounterService.save`) and, with
+  `checkpoint_replay`, the replay table are saved before both go on. Each round is a `checkpoint` row of
+  metrics.csv, saying whether the actors were held (an actor that died holding steps is not waited for past
+  HOLD_ACTORS_WAIT_S) and how long holding them and the learner took."""
 
   def __init__(self, experiment: ExperimentConfig, actor_steps: float):
     self._every, self._every_s = experiment.checkpoint_every, experiment.checkpoint_every_s
     self._with_replay = experiment.checkpoint_replay
     self._hold_s = experiment.node_timeout_s  # the holds lapse by themselves should the driver die in a round
     self._steps, self._at = int(actor_steps), time.monotonic()
+    self._restarts = 0
 
-  def due(self, actor_steps: float) -> bool:
-    return (int(actor_steps) // self._every > self._steps // self._every
+  def due(self, actor_steps: float, restarts: int = 0) -> bool:
+    """Whether a round is due at `actor_steps`, with `restarts` node restarts so far (one more: a round)."""
+    restarted, self._restarts = restarts > self._restarts, restarts
+    return (restarted or int(actor_steps) // self._every > self._steps // self._every
             or time.monotonic() - self._at >= self._every_s)
 
   def take(self, learner: Any, counter: Any, replay: Any, actor_steps: float) -> int:
@@ -141,7 +152,7 @@ def run_distributed(experiment: ExperimentConfig, spec: Optional[EnvironmentSpec
   `spec`: the run's environment spec if the caller has it; else computed here, once."""
   program = make_program(experiment, spec if spec is not None else experiment.environment_spec(), resume)
   launched = launch(program, experiment)
-  supervisor = None
+  supervisor = rounds = None
   try:
     counter = launched.resolve(Handle("counter", 0))
     evaluator = launched.resolve(Handle("evaluator", 0))
@@ -161,7 +172,7 @@ def run_distributed(experiment: ExperimentConfig, spec: Optional[EnvironmentSpec
       progress.update(counts)
       if counts["actor_steps"] >= experiment.max_actor_steps:
         break
-      if rounds.due(counts["actor_steps"]):
+      if rounds.due(counts["actor_steps"], sum(supervisor.restarts.values())):
         rounds.take(learner, counter, replay, counts["actor_steps"])
       time.sleep(0.5)
       raise_if_terminated()
@@ -180,10 +191,10 @@ def run_distributed(experiment: ExperimentConfig, spec: Optional[EnvironmentSpec
     if supervisor is not None:
       supervisor.check()  # its line names the node past its restart bound
     raise
-  except KeyboardInterrupt:  # SIGINT / SIGTERM (training.train_run): keep the learner's state and the count
+  except KeyboardInterrupt:  # SIGINT / SIGTERM (training.train_run): a last checkpoint round
     if supervisor is not None:
       supervisor.stop()
-    _save_on_interrupt(launched)
+    _save_on_interrupt(launched, rounds)
     raise
   finally:
     if supervisor is not None:

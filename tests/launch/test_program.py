@@ -120,3 +120,15 @@ def test_a_thread_run_checkpoints_learner_counter_and_replay_together_every_n_ac
   assert sorted(os.listdir(os.path.join(run_dir, "checkpoint_counts"))) == sorted({f"{s}.json" for s in steps[1:]})
   assert os.path.isdir(os.path.join(run_dir, "replay_checkpoint"))
   assert json.load(open(os.path.join(run_dir, "counter.json")))["actor_steps"] == 3_000
+
+
+def test_a_checkpoint_round_is_due_once_a_restarted_node_is_back(tmp_path):
+  from repertory.launch.distributed import CheckpointRounds
+  from repertory.launch.experiment import ExperimentConfig
+  experiment = ExperimentConfig(agent="dqn", env="gym:CartPole-v1", run_dir=str(tmp_path), launcher="thread",
+                                checkpoint_every=1_000, checkpoint_every_s=1e6)
+  rounds = CheckpointRounds(experiment, actor_steps=0)
+  assert not rounds.due(500, restarts=0)
+  assert rounds.due(500, restarts=1)  # the restarted node's state is saved at once
+  assert not rounds.due(600, restarts=1)
+  assert rounds.due(1_000, restarts=1)

@@ -216,7 +216,8 @@ def test_sigterm_of_a_ray_driver_checkpoints_and_exits_143_without_a_dump(tmp_pa
   run_dir = str(tmp_path / "run")
   process = subprocess.Popen(
       [sys.executable, "-m", "repertory.cli", "train", "--launcher", "ray", "--num-actors", "1",
-       "--max-actor-steps", "200000", "--eval-every", "200000", "--run-dir", run_dir, "--no-progress", *FAST_DQN],
+       "--max-actor-steps", "200000", "--eval-every", "200000", "--checkpoint-replay", "--run-dir", run_dir,
+       "--no-progress", *FAST_DQN],
       cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   try:
     deadline = time.time() + 240
@@ -238,6 +239,9 @@ def test_sigterm_of_a_ray_driver_checkpoints_and_exits_143_without_a_dump(tmp_pa
   assert status["status"] == "interrupted" and status["signal"] == "SIGTERM"
   assert os.listdir(os.path.join(run_dir, "checkpoints"))  # written on the signal (the periodic one is at 120 s)
   assert json.load(open(os.path.join(run_dir, "counter.json")))["actor_steps"] > 0
+  from repertory.utils.loggers import read_metrics
+  (round_on_signal,) = read_metrics(os.path.join(run_dir, "metrics.csv"), "checkpoint")  # a whole round, replay too
+  assert round_on_signal["checkpoint_actors_held"] == "1" and os.listdir(os.path.join(run_dir, "replay_checkpoint"))
   time.sleep(2)
   assert _ray_processes() == []
 
