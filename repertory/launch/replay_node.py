@@ -7,7 +7,10 @@ the run's `replay_checkpoint/` at start; `checkpoint()` writes one.
 """
 
 import os
+import secrets
 from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
 
 from repertory.environments.specs import EnvironmentSpec
 from repertory.launch.experiment import ExperimentConfig
@@ -18,6 +21,8 @@ CLIENT_TIMEOUT_S = 1.0  # each blocked insert or sample returns within this, so 
 # The learner's native sampler: up to 4 batches per call, 2 calls in flight. Served by a Ray actor, DER's
 # Atari batches then come about twice as fast as one batch per call (BUILD_NOTES.md, "The native replay service").
 SAMPLER_BATCHES_PER_CALL, SAMPLER_CALLS_IN_FLIGHT = 4, 2
+# Native keys handed out carry the node's incarnation in their top 16 bits (the table's own keys stay far below 2^48).
+INCARNATION_SHIFT = np.uint64(48)
 
 
 class ReplayService(Service):
@@ -43,6 +48,7 @@ class ReplayService(Service):
         self._table = Table.restore(checkpoint_dir, config)  # continues the saved random stream
       else:
         self._table = Table(config, seed=experiment.seed)
+      self._incarnation = np.uint64(secrets.randbelow(2**16 - 1) + 1)
 
   def recovery(self) -> str:
     if self._restored:
@@ -73,10 +79,19 @@ class ReplayService(Service):
     return self._table.insert_batch(items, priorities, timeout_s=timeout_s)
 
   def sample_batches(self, batch_size: int, max_batches: int, timeout_s: float = CLIENT_TIMEOUT_S):
-    return self._table.sample_batches(batch_size, max_batches, timeout_s=timeout_s)
+    """Batches whose keys carry this node's incarnation (`update_priorities`)."""
+    tag = self._incarnation << INCARNATION_SHIFT
+    return [batch._replace(keys=batch.keys | tag)
+            for batch in self._table.sample_batches(batch_size, max_batches, timeout_s=timeout_s)]
 
   def update_priorities(self, keys, priorities) -> None:
-    self._table.update_priorities(keys, priorities)
+    """Sets the priorities of keys this node handed out. Keys of a node before a restart are ignored: a new table
+    numbers its items from where its checkpoint left off (or from 1), so such a key may name another item now."""
+    keys, priorities = np.asarray(keys, np.uint64).reshape(-1), np.asarray(priorities).reshape(-1)
+    if keys.shape != priorities.shape:
+      raise ValueError(f"replay node: {keys.size} keys but {priorities.size} priorities")
+    ours = (keys >> INCARNATION_SHIFT) == self._incarnation
+    self._table.update_priorities(keys[ours] & ((np.uint64(1) << INCARNATION_SHIFT) - np.uint64(1)), priorities[ours])
 
   def checkpoint(self) -> str:
     if self._backend == "reverb":

@@ -73,6 +73,35 @@ def test_replay_service_checkpoint_restores_the_table(tmp_path, backend):
     second.stop()
 
 
+def test_priority_updates_for_the_keys_of_a_replay_node_before_its_restart_are_ignored(tmp_path):
+  """A restarted node's table numbers its items anew, so a learner's in-flight update for an old key would set the
+  priority of whichever new item holds that number."""
+  import numpy as np
+  from repertory.launch.experiment import ExperimentConfig
+  from repertory.launch.nodes import ReplayService
+  from repertory.replay.adders import Transition
+
+  experiment = ExperimentConfig(agent="dqn", env="gym:CartPole-v1", run_dir=str(tmp_path), launcher="thread",
+                                replay="native", agent_overrides=(("min_replay_size", "1"),))
+  spec = experiment.environment_spec()
+  obs = np.zeros(4, np.float32)
+  items = [Transition(obs + i, np.int32(0), np.float32(1), np.float32(0.99), obs) for i in range(4)]
+  before, after = ReplayService(experiment, spec), ReplayService(experiment, spec)  # one node, then its restart
+  try:
+    for node in (before, after):
+      _write_items(node, items)
+    (old,) = before.sample_batches(4, 1)
+    (new,) = after.sample_batches(4, 1)
+    after.update_priorities(old.keys, np.array([1e6, 1.0, 1.0, 1.0]))
+    assert after._table.sample_batches(4, 1)[0].probabilities.max() < 0.5  # nothing took the stale priorities
+    after.update_priorities(new.keys, np.array([1e6, 1.0, 1.0, 1.0]))
+    favoured = int(new.keys[0] & np.uint64(2**48 - 1))
+    assert (after._table.sample_batches(64, 1)[0].keys == favoured).mean() > 0.9  # its own keys still count
+  finally:
+    before.stop()
+    after.stop()
+
+
 @pytest.mark.parametrize("written, read", [("native", "reverb"), ("reverb", "native")])
 def test_replay_checkpoint_of_the_other_backend_is_refused(tmp_path, written, read):
   pytest.importorskip("reverb", reason="dm-reverb installs only on the Python 3.11 leg")
