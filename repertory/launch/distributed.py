@@ -139,8 +139,11 @@ class CheckpointRounds:
       if self._with_replay:
         replay.checkpoint()  # what a restarted replay node and --resume start from
     finally:
-      learner.release()
-      counter.release_actors()
+      for release in (counter.release_actors, learner.release):
+        try:
+          release()
+        except Exception:  # noqa: BLE001 — a node that died in the round: its restart starts unheld
+          pass
     self._steps, self._at = int(actor_steps), time.monotonic()
     return learner_step
 

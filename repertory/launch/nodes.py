@@ -23,7 +23,7 @@ from repertory.launch.replay_node import ReplayService, make_writer  # noqa: F40
 from repertory.launch.service import Service
 
 ACTOR_CHUNK = 50  # environment steps an actor takes between talks with the counter
-HELD_POLL_S = 0.02  # how often a held actor asks the counter again
+ACTOR_HELD_POLL_S = 0.02  # how often a held actor asks the counter again
 
 
 class RemoteVariableSource:
@@ -72,7 +72,7 @@ class ActorService(Service):
     while not self.stopping():
       granted = self._counter.reserve_actor_steps(self._actor_id, max(ACTOR_CHUNK, self._envs))
       if granted == ACTORS_HELD:
-        time.sleep(HELD_POLL_S)
+        time.sleep(ACTOR_HELD_POLL_S)
         continue
       if granted == 0:
         return "budget reached"

@@ -15,7 +15,6 @@ JAX arrays are written as NumPy arrays.
 
 import hashlib
 import io
-import os
 import pickle
 from typing import Any, Dict
 
