@@ -7,7 +7,7 @@ import math
 import os
 import threading
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
@@ -17,6 +17,12 @@ from repertory.utils.loggers import MetricsWriter
 
 
 ACTORS_HELD = -1  # `reserve_actor_steps` during a checkpoint round: ask again shortly
+COUNTS_DIR = "checkpoint_counts"  # <learner step>.json: the counts saved with each learner checkpoint
+
+
+def steps_with_counts(run_dir: str) -> List[int]:
+  """The learner steps whose checkpoint round saved its counts, oldest first."""
+  return numbered(os.path.join(run_dir, COUNTS_DIR), ".json")
 
 
 class CounterService(Service):
@@ -31,7 +37,7 @@ class CounterService(Service):
     dropping the metrics rows written after it (counter.json still, for a checkpoint saved without counts)."""
     super().__init__()
     self._path = os.path.join(run_dir, "counter.json")
-    self._checkpoints = os.path.join(run_dir, "checkpoint_counts")
+    self._checkpoints = os.path.join(run_dir, COUNTS_DIR)
     self._counts: Dict[str, float] = {"actor_steps": 0, "learner_steps": 0, "episodes": 0}
     self._last_evaluation = math.nan
     self._restored: Dict[str, float] = {}
@@ -142,7 +148,7 @@ class CounterService(Service):
       if checkpoint_step is not None:
         os.makedirs(self._checkpoints, exist_ok=True)
         write_json(self._checkpoint_path(checkpoint_step), dict(counts, metrics_rows=self._writer.rows))
-        for old in numbered(self._checkpoints, ".json")[:-2]:
+        for old in steps_with_counts(os.path.dirname(self._checkpoints))[:-2]:
           os.remove(self._checkpoint_path(old))
 
   def stop(self) -> None:

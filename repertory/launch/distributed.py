@@ -23,14 +23,17 @@ def make_program(experiment: ExperimentConfig, spec: EnvironmentSpec, resume: bo
   restores (`CheckpointRounds`), the metrics rows written after that checkpoint dropped."""
   experiment = experiment.with_resolved_replay()
   program = Program(f"{experiment.agent}_{experiment.env}")
+  step = resume_step(experiment, resume)
   counter = program.add_node(Node(nodes.CounterService, (experiment.run_dir, experiment.max_actor_steps),
-                                  {"resume": resume, "checkpoint_step": _latest_learner_step(experiment, resume)},
+                                  {"resume": resume, "checkpoint_step": step},
                                   num_cpus=0, restart_kwargs={"resume": True, "checkpoint_step": None}), "counter")
   replay = program.add_node(Node(nodes.ReplayService, (experiment, spec), num_cpus=0, on_cpu_host=True), "replay")
   gang = "learner" if experiment.learner_hosts > 1 else ""  # several processes: one JAX program, one per host
   learner = [program.add_node(Node(nodes.LearnerService, (experiment, spec, replay, counter),
-                                   {"resume": resume, "process_id": i, "num_processes": experiment.learner_hosts},
-                                   wants_accelerator=True, restart_kwargs={"resume": True}, gang=gang), "learner")
+                                   {"resume": resume, "restore_step": step, "process_id": i,
+                                    "num_processes": experiment.learner_hosts},
+                                   wants_accelerator=True, restart_kwargs={"resume": True, "restore_step": None},
+                                   gang=gang), "learner")
              for i in range(experiment.learner_hosts)][0]  # process 0: the one actors and the evaluator talk to
   for actor_id in range(experiment.num_actors):
     program.add_node(Node(nodes.ActorService, (experiment, spec, replay, learner, counter, actor_id),
@@ -39,11 +42,16 @@ def make_program(experiment: ExperimentConfig, spec: EnvironmentSpec, resume: bo
   return program
 
 
-def _latest_learner_step(experiment: ExperimentConfig, resume: bool) -> Optional[int]:
+def resume_step(experiment: ExperimentConfig, resume: bool) -> Optional[int]:
+  """The learner step a resumed run goes on from: that of the latest checkpoint round that completed (a driver
+  that died between the learner's checkpoint and the counts left a checkpoint without them), else the latest
+  learner checkpoint (a run dir from before rounds saved counts: the counter then takes counter.json)."""
   import os
+  from repertory.launch.counter_node import steps_with_counts
   from repertory.utils.checkpointing import saved_steps
-  steps = saved_steps(os.path.join(experiment.run_dir, "checkpoints")) if resume else []
-  return steps[-1] if steps else None
+  learner_steps = saved_steps(os.path.join(experiment.run_dir, "checkpoints")) if resume else []
+  complete = [step for step in learner_steps if step in set(steps_with_counts(experiment.run_dir))]
+  return (complete or learner_steps or [None])[-1]
 
 
 def placement(program: Program, launched: Any) -> Dict[str, Dict[str, str]]:

@@ -5,7 +5,7 @@ logs to the counter. With `--learner-hosts N` it is N such nodes forming one JAX
 import os
 import threading
 import time
-from typing import Any
+from typing import Any, Optional
 
 from repertory.environments.specs import EnvironmentSpec
 from repertory.launch.experiment import ExperimentConfig
@@ -19,12 +19,14 @@ HELD_POLL_S = 0.005  # how often a held learner looks whether it was released
 class LearnerService(Service):
   """Trains on batches from the replay node; publishes parameter versions; checkpoints; logs to the counter.
 
-  `process_id`, `num_processes` and `coordinator_address` place it among the processes of a multi-host
-  learner (the launcher hands out the address); process 0 is the one other nodes talk to."""
+  `resume`: start from checkpoint `restore_step` (default: the latest) where there is one. `process_id`,
+  `num_processes` and `coordinator_address` place it among the processes of a multi-host learner (the launcher
+  hands out the address); process 0 is the one other nodes talk to."""
 
   def __init__(self, experiment: ExperimentConfig, spec: EnvironmentSpec, replay: Any, counter: Any,
-               publish_period: int = 20, log_every_s: float = 5.0, resume: bool = False, process_id: int = 0,
-               num_processes: int = 1, coordinator_address: Any = None):
+               publish_period: int = 20, log_every_s: float = 5.0, resume: bool = False,
+               restore_step: Optional[int] = None, process_id: int = 0, num_processes: int = 1,
+               coordinator_address: Any = None):
     super().__init__()
     self._processes = LearnerProcesses(process_id, num_processes, coordinator_address)
     self._processes.initialize(experiment.node_timeout_s)
@@ -47,7 +49,7 @@ class LearnerService(Service):
     self._restored_step = None
     saved = None
     if resume and self._processes.leader and self._checkpointer.latest_step() is not None:
-      saved = self._checkpointer.restore(self._learner.state())
+      saved = self._checkpointer.restore(self._learner.state(), step=restore_step)
     saved = self._processes.share(saved, like=self._learner.state())
     if saved is not None:
       self._learner.restore(saved)

@@ -90,3 +90,35 @@ def test_a_checkpoint_round_is_one_instant_of_the_running_actors_learner_and_rep
   assert table.size() == counts["actor_steps"] >= 1_000
   (row,) = _rows(run_dir, "checkpoint")
   assert row["checkpoint_actors_held"] == "1" and int(row["checkpoint_learner_step"]) == step > 0
+
+
+def test_a_resume_goes_on_from_the_latest_round_that_saved_its_counts(tmp_path):
+  """A driver that died between a round's learner checkpoint and its counts left a checkpoint without counts: the
+  resumed learner and counter both start from the round before, so learner state and counts stay of one instant."""
+  import numpy as np
+  from repertory.launch.distributed import make_program
+  from repertory.launch.experiment import ExperimentConfig
+  from repertory.launch.program import Handle
+  from repertory.utils.checkpointing import Checkpointer
+  run_dir = str(tmp_path / "run")
+  experiment = ExperimentConfig(agent="dqn", env="gym:CartPole-v1", run_dir=run_dir, launcher="thread")
+  checkpointer = Checkpointer(os.path.join(run_dir, "checkpoints"))
+  for step in (100, 200):
+    checkpointer.save(step, {"w": np.full(2, step, np.float32)})
+  checkpointer.close()
+  os.makedirs(os.path.join(run_dir, "checkpoint_counts"))
+  with open(os.path.join(run_dir, "checkpoint_counts", "100.json"), "w") as f:
+    json.dump({"actor_steps": 1_000, "metrics_rows": 3}, f)
+
+  def starts(program):
+    learner, counter = (program.node(Handle(name, 0)) for name in ("learner", "counter"))
+    return learner.kwargs["restore_step"], counter.kwargs["checkpoint_step"], learner.restart_kwargs["restore_step"]
+  spec = experiment.environment_spec()
+  assert starts(make_program(experiment, spec, resume=True)) == (100, 100, None)  # a restarted learner: the latest
+  with open(os.path.join(run_dir, "checkpoint_counts", "200.json"), "w") as f:
+    json.dump({"actor_steps": 2_000, "metrics_rows": 5}, f)
+  assert starts(make_program(experiment, spec, resume=True)) == (200, 200, None)
+  os.remove(os.path.join(run_dir, "checkpoint_counts", "100.json"))
+  os.remove(os.path.join(run_dir, "checkpoint_counts", "200.json"))  # a run dir from before rounds saved counts
+  assert starts(make_program(experiment, spec, resume=True)) == (200, 200, None)
+  assert starts(make_program(experiment, spec, resume=False)) == (None, None, None)
