@@ -3,9 +3,13 @@
 import argparse
 import os
 import shutil
+import sys
 
 from repertory.agents import parse_overrides
 from repertory.errors import ConfigError
+
+REVERB_EXPOSED = ("repertory: note: with --replay reverb the replay's port is open on every network interface, without "
+                  "authentication (docs/deploy.md); --replay native, the default, keeps the replay inside Ray")
 
 
 class _Default(str):
@@ -156,6 +160,8 @@ def train(args: argparse.Namespace) -> int:
     attach_ray(experiment.ray_address)
     check_learner_hosts(experiment.learner_hosts)
     check_cluster_cpus(cpus_needed(experiment))
+  if experiment.replay == "reverb":
+    print(REVERB_EXPOSED, file=sys.stderr, flush=True)
   if not args.resume:
     prepare_run_dir(args.run_dir, resume=False, overwrite=args.overwrite)
   from repertory.launch.training import train_run

@@ -55,6 +55,8 @@ def test_ray_run_end_to_end_writes_outputs_stops_at_budget_and_cleans_up(cli, tm
                        "--replay", backend, *FAST_DQN, timeout=400)
   assert code == 0, err[-3000:]
   assert json.load(open(os.path.join(run_dir, "config.json")))["replay"] == backend
+  from repertory.launch.train_command import REVERB_EXPOSED
+  assert (REVERB_EXPOSED in err) == (backend == "reverb")  # the open port is said
   for name in ("config.json", "metrics.csv", "learning_curve.png", "status.json"):
     assert os.path.getsize(os.path.join(run_dir, name)) > 0, name
   assert os.listdir(os.path.join(run_dir, "checkpoints"))
