@@ -43,14 +43,20 @@ def make_program(experiment: ExperimentConfig, spec: EnvironmentSpec, resume: bo
 
 
 def resume_step(experiment: ExperimentConfig, resume: bool) -> Optional[int]:
-  """The learner step a resumed run goes on from: that of the latest checkpoint round that completed (a driver
-  that died between the learner's checkpoint and the counts left a checkpoint without them), else the latest
-  learner checkpoint (a run dir from before rounds saved counts: the counter then takes counter.json)."""
+  """The learner step a resumed run goes on from: that of the latest checkpoint round that completed, i.e. saved
+  its counts after the learner's checkpoint and, with `checkpoint_replay`, its replay table after them (a driver
+  that died part-way left a round without them; the round before is still kept). Else the latest learner
+  checkpoint (a run dir from before rounds saved counts: the counter then takes counter.json)."""
   import os
   from repertory.launch.counter_node import steps_with_counts
+  from repertory.replay.backends import checkpoint_tags
   from repertory.utils.checkpointing import saved_steps
   learner_steps = saved_steps(os.path.join(experiment.run_dir, "checkpoints")) if resume else []
   complete = [step for step in learner_steps if step in set(steps_with_counts(experiment.run_dir))]
+  if experiment.checkpoint_replay:
+    with_replay = checkpoint_tags(os.path.join(experiment.run_dir, "replay_checkpoint")).get("learner_step")
+    if with_replay in complete:
+      return with_replay
   return (complete or learner_steps or [None])[-1]
 
 
@@ -145,7 +151,7 @@ class CheckpointRounds:
                                     "checkpoint_hold_s": round(time.monotonic() - started, 3)})
       counter.save(learner_step)
       if self._with_replay:
-        replay.checkpoint()  # what a restarted replay node and --resume start from
+        replay.checkpoint(learner_step)  # what a restarted replay node and --resume start from
     finally:
       for release in (counter.release_actors, learner.release):
         try:

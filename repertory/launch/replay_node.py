@@ -15,7 +15,8 @@ import numpy as np
 from repertory.environments.specs import EnvironmentSpec
 from repertory.launch.experiment import ExperimentConfig
 from repertory.launch.service import Service, node_ip
-from repertory.replay.backends import check_checkpoint_backend
+from repertory.replay.backends import REVERB_TAGS_FILE, check_checkpoint_backend
+from repertory.utils.files import write_json
 
 CLIENT_TIMEOUT_S = 1.0  # each blocked insert or sample returns within this, so stop flags are seen
 # The learner's native sampler: up to 4 batches per call, 2 calls in flight. Served by a Ray actor, DER's
@@ -93,10 +94,15 @@ class ReplayService(Service):
     ours = (keys >> INCARNATION_SHIFT) == self._incarnation
     self._table.update_priorities(keys[ours] & ((np.uint64(1) << INCARNATION_SHIFT) - np.uint64(1)), priorities[ours])
 
-  def checkpoint(self) -> str:
+  def checkpoint(self, learner_step: Optional[int] = None) -> str:
+    """Writes the table to replay_checkpoint/, tagged with the learner step of the checkpoint round it belongs to
+    (what `distributed.resume_step` matches). Reverb's tags are written right after its checkpoint."""
+    tags = {"learner_step": learner_step}
     if self._backend == "reverb":
-      return self._server.checkpoint()
-    return self._table.checkpoint(self._checkpoint_dir)
+      path = self._server.checkpoint()
+      write_json(os.path.join(self._checkpoint_dir, REVERB_TAGS_FILE), tags)
+      return path
+    return self._table.checkpoint(self._checkpoint_dir, tags)
 
   def stop(self) -> None:
     if self._backend == "reverb":

@@ -10,6 +10,7 @@ it only asks whether it is installed.
 import importlib.util
 import json
 import os
+from typing import Any, Dict
 
 from repertory.errors import ConfigError
 
@@ -43,6 +44,22 @@ def checkpoint_backend(directory: str) -> str:
       return "native" if json.load(f).get("backend") == "native" else "reverb"
   except (OSError, ValueError, AttributeError):
     return "reverb"
+
+
+REVERB_TAGS_FILE = "tags.json"  # beside Reverb's own files; a native checkpoint keeps its tags in meta.json
+
+
+def checkpoint_tags(directory: str) -> Dict[str, Any]:
+  """The tags a replay checkpoint was written with ({} when it has none, or there is no checkpoint)."""
+  backend = checkpoint_backend(directory)
+  path = os.path.join(directory, "meta.json" if backend == "native" else REVERB_TAGS_FILE)
+  try:
+    with open(path) as f:
+      record = json.load(f)
+  except (OSError, ValueError):
+    return {}
+  tags = record.get("tags", {}) if backend == "native" else record
+  return tags if isinstance(tags, dict) else {}
 
 
 def check_checkpoint_backend(directory: str, backend: str) -> bool:

@@ -276,13 +276,15 @@ class Table:
     """Releases every blocked insert and sample (they raise `ReplayClosed`), and all later ones."""
     self._limiter.close()
 
-  def checkpoint(self, directory: str) -> str:
-    """Writes the table (items, priorities, limiter counters, random state) to `directory`, atomically.
+  def checkpoint(self, directory: str, tags: Optional[Dict[str, Any]] = None) -> str:
+    """Writes the table (items, priorities, limiter counters, random state) to `directory`, atomically, with
+    `tags` (JSON values: what the caller saved it with) in its meta.json.
 
     Returns:
       The checkpoint directory.
     """
-    return table_checkpoint.write(directory, *self.state())
+    arrays, meta = self.state()
+    return table_checkpoint.write(directory, arrays, dict(meta, tags=dict(tags or {})))
 
   def state(self) -> Tuple[Dict[str, np.ndarray], Dict[str, Any]]:
     """(arrays, meta): the table's whole state, as `checkpoint` writes it."""

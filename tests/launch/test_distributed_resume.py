@@ -2,6 +2,7 @@
 checkpoint, the counts saved with it, and metrics.csv cut back to the rows written before it (thread launcher;
 the driver's code is the same for ray)."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -118,6 +119,15 @@ def test_a_resume_goes_on_from_the_latest_round_that_saved_its_counts(tmp_path):
   with open(os.path.join(run_dir, "checkpoint_counts", "200.json"), "w") as f:
     json.dump({"actor_steps": 2_000, "metrics_rows": 5}, f)
   assert starts(make_program(experiment, spec, resume=True)) == (200, 200, None)
+  # With --checkpoint-replay a round is complete once its replay table is written (last): a driver that died while
+  # writing round 200's table left round 100's, so the run goes on from round 100.
+  from repertory.launch.nodes import ReplayService
+  with_replay = dataclasses.replace(experiment, checkpoint_replay=True, replay="native")
+  replay = ReplayService(with_replay, spec)
+  replay.checkpoint(learner_step=100)
+  replay.stop()
+  assert starts(make_program(with_replay, spec, resume=True)) == (100, 100, None)
+  assert starts(make_program(experiment, spec, resume=True)) == (200, 200, None)  # without it, the replay is not waited for
   os.remove(os.path.join(run_dir, "checkpoint_counts", "100.json"))
   os.remove(os.path.join(run_dir, "checkpoint_counts", "200.json"))  # a run dir from before rounds saved counts
   assert starts(make_program(experiment, spec, resume=True)) == (200, 200, None)
