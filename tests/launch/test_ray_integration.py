@@ -101,7 +101,7 @@ def _checkpointed_past_step_0(run_dir) -> bool:
 def test_every_node_killed_is_restarted_and_the_run_meets_its_budget(tmp_path):
   run_dir = str(tmp_path / "run")
   process = _train(run_dir, "--num-actors", "2", "--max-actor-steps", "30000", "--eval-every", "30000",
-                   "--eval-episodes", "1", "--checkpoint-every-s", "2", "--checkpoint-replay")
+                   "--eval-episodes", "1", "--checkpoint-every-s", "5", "--checkpoint-replay")
   try:
     from repertory.benchmarks.faults import wait_for
     assert wait_for(lambda: _checkpointed_past_step_0(run_dir), 240, process), process.communicate()[1][-3000:]
