@@ -93,6 +93,7 @@ def test_updates_on_four_devices_equal_one_device():
 
 
 @pytest.mark.skipif(jax.device_count() >= 4, reason="runs in the 1-device interpreter")
+@one_leg(1)  # leg 2 runs two learner processes in tests/launch/test_multi_host_learner.py
 def test_two_learner_processes_equal_one_process_with_the_combined_batch(tmp_path):
   import socket
   script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "multi_process_learner.py")

@@ -11,6 +11,7 @@ import sys
 import time
 
 from launch_helpers import FAST_DQN, REPO
+from legs import one_leg
 from repertory import cli
 from repertory.utils.loggers import read_metrics
 
@@ -23,6 +24,7 @@ def _rows(run_dir, source=None):
   return read_metrics(path, source) if os.path.exists(path) else []
 
 
+@one_leg(1)  # the thread launcher: the same code on both legs
 def test_a_resume_after_the_driver_died_continues_from_the_last_checkpoint_as_one_step(tmp_path):
   run_dir = str(tmp_path / "run")
   process = subprocess.Popen([sys.executable, "-m", "repertory.cli", "train", "--run-dir", run_dir, *FLAGS], cwd=REPO,
@@ -65,6 +67,7 @@ def _wait(predicate, timeout_s):
     time.sleep(0.02)
 
 
+@one_leg(2)  # the thread launcher: the same code on both legs
 def test_a_checkpoint_round_is_one_instant_of_the_running_actors_learner_and_replay(tmp_path):
   """Taken while two actors and the learner run: the replay checkpoint holds exactly the items of the actor steps
   counted with the learner checkpoint (1-step transitions: one item a step), and the actors go on after it."""

@@ -55,11 +55,15 @@ def test_two_learner_processes_on_two_hosts_train_resume_and_restart_together(tm
     first_steps = status["learner_steps"]
     assert os.listdir(os.path.join(run_dir, "checkpoints"))
 
+    drivers = driver_rows(run_dir)
     resumed = subprocess.Popen(
         [sys.executable, "-m", "repertory.cli", "train", "--resume", "--learner-hosts", "2", "--max-actor-steps", "5000",
          "--checkpoint-every-s", "2", *common], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:  # one process of the two dies: both restart, as one program again, from process 0's checkpoint
-      assert wait_for(lambda: len(_learner_rows(run_dir)) > len(rows), 200, resumed), resumed.communicate()[1][-3000:]
+      # Killed once every node started (the driver's row): a node still starting waits for the learner, whose
+      # restart would wait for the start to end.
+      assert wait_for(lambda: len(_learner_rows(run_dir)) > len(rows) and len(driver_rows(run_dir)) > len(drivers),
+                      200, resumed), resumed.communicate()[1][-3000:]
       victim = next(p for p in psutil.process_iter(["cmdline"]) if "ray::LearnerService" in " ".join(p.info["cmdline"] or []))
       victim.send_signal(signal.SIGKILL)
       out, err = resumed.communicate(timeout=400)

@@ -5,6 +5,7 @@ import pytest
 from repertory.launch.launchers import ThreadLaunch
 from repertory.launch.nodes import Service
 from repertory.launch.program import Handle, Node, Program
+from legs import one_leg
 
 
 class Source(Service):
@@ -124,6 +125,7 @@ def test_replay_checkpoint_of_the_other_backend_is_refused(tmp_path, written, re
     ReplayService(experiment(read), spec)
 
 
+@one_leg(2)  # the thread launcher: the same code on both legs
 def test_a_thread_run_checkpoints_learner_counter_and_replay_together_every_n_actor_steps(tmp_path):
   """Checkpoint rounds by step count (the time period set out of reach): one `checkpoint` row per round, each past its
   multiple of --checkpoint-every, with the learner checkpoint of the step it names, counter.json and the replay
