@@ -36,8 +36,8 @@ class CounterService(Service):
     (a resumed thread/ray run whose learner restores that checkpoint), from the counts saved with it instead,
     dropping the metrics rows written after it (counter.json still, for a checkpoint saved without counts)."""
     super().__init__()
+    self._run_dir = run_dir
     self._path = os.path.join(run_dir, "counter.json")
-    self._checkpoints = os.path.join(run_dir, COUNTS_DIR)
     self._counts: Dict[str, float] = {"actor_steps": 0, "learner_steps": 0, "episodes": 0}
     self._last_evaluation = math.nan
     self._restored: Dict[str, float] = {}
@@ -136,7 +136,7 @@ class CounterService(Service):
     self._writer.write(source, full)
 
   def _checkpoint_path(self, learner_step: int) -> str:
-    return os.path.join(self._checkpoints, f"{learner_step}.json")
+    return os.path.join(self._run_dir, COUNTS_DIR, f"{learner_step}.json")
 
   def save(self, checkpoint_step: Optional[int] = None) -> None:
     """Writes counter.json; with `checkpoint_step`, also the counts and metrics row count that go with the
@@ -146,9 +146,9 @@ class CounterService(Service):
       self._saved_at = time.monotonic()
       write_json(self._path, counts)
       if checkpoint_step is not None:
-        os.makedirs(self._checkpoints, exist_ok=True)
+        os.makedirs(os.path.join(self._run_dir, COUNTS_DIR), exist_ok=True)
         write_json(self._checkpoint_path(checkpoint_step), dict(counts, metrics_rows=self._writer.rows))
-        for old in steps_with_counts(os.path.dirname(self._checkpoints))[:-2]:
+        for old in steps_with_counts(self._run_dir)[:-2]:
           os.remove(self._checkpoint_path(old))
 
   def stop(self) -> None:

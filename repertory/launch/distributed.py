@@ -52,7 +52,8 @@ def resume_step(experiment: ExperimentConfig, resume: bool) -> Optional[int]:
   from repertory.replay.backends import checkpoint_tags
   from repertory.utils.checkpointing import saved_steps
   learner_steps = saved_steps(os.path.join(experiment.run_dir, "checkpoints")) if resume else []
-  complete = [step for step in learner_steps if step in set(steps_with_counts(experiment.run_dir))]
+  with_counts = set(steps_with_counts(experiment.run_dir))
+  complete = [step for step in learner_steps if step in with_counts]
   if experiment.checkpoint_replay:
     with_replay = checkpoint_tags(os.path.join(experiment.run_dir, "replay_checkpoint")).get("learner_step")
     if with_replay in complete:

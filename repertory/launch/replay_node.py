@@ -24,6 +24,7 @@ CLIENT_TIMEOUT_S = 1.0  # each blocked insert or sample returns within this, so 
 SAMPLER_BATCHES_PER_CALL, SAMPLER_CALLS_IN_FLIGHT = 4, 2
 # Native keys handed out carry the node's incarnation in their top 16 bits (the table's own keys stay far below 2^48).
 INCARNATION_SHIFT = np.uint64(48)
+TABLE_KEY_MASK = (np.uint64(1) << INCARNATION_SHIFT) - np.uint64(1)
 
 
 class ReplayService(Service):
@@ -92,7 +93,7 @@ class ReplayService(Service):
     if keys.shape != priorities.shape:
       raise ValueError(f"replay node: {keys.size} keys but {priorities.size} priorities")
     ours = (keys >> INCARNATION_SHIFT) == self._incarnation
-    self._table.update_priorities(keys[ours] & ((np.uint64(1) << INCARNATION_SHIFT) - np.uint64(1)), priorities[ours])
+    self._table.update_priorities(keys[ours] & TABLE_KEY_MASK, priorities[ours])
 
   def checkpoint(self, learner_step: Optional[int] = None) -> str:
     """Writes the table to replay_checkpoint/, tagged with the learner step of the checkpoint round it belongs to
