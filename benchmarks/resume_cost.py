@@ -40,10 +40,10 @@ def main() -> None:
     def select_action(self, observation):
       return np.int32(self._rng.integers(self._n))
 
-    def observe_first(self, timestep):
+    def observe_first(self, timestep, index=0):
       self._adder.add_first(timestep)
 
-    def observe(self, action, timestep):
+    def observe(self, action, timestep, index=0):
       self._adder.add(action, timestep)
 
     def update(self):

@@ -2,7 +2,7 @@
 
 import dataclasses
 import time
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Sequence
 
 import dm_env
 import numpy as np
@@ -64,10 +64,12 @@ class EnvironmentLoop:
 
   SNAPSHOT_FIELDS = ("_timestep", "_return", "_length", "total_steps", "record")
 
-  def __init__(self, environment: dm_env.Environment, actor: Any, update_actor: bool = True, record: bool = False):
+  def __init__(self, environment: dm_env.Environment, actor: Any, update_actor: bool = True, record: bool = False,
+               index: int = 0):
     self._env = environment
     self._actor = actor
     self._update_actor = update_actor
+    self._index = index  # this environment's row in an actor that serves several (`EvaluationEpisodes`)
     self._timestep: Optional[dm_env.TimeStep] = None
     self._return = 0.0
     self._length = 0
@@ -88,13 +90,17 @@ class EnvironmentLoop:
         finished.append(episode)
     return finished
 
+  def restart(self) -> None:
+    """The next step starts a new episode."""
+    self._timestep = None
+
   def begin_step(self) -> Any:
     """The observation the next action is chosen for (resetting the environment after an episode's end)."""
     if self._timestep is None or self._timestep.last():
       if self.record is not None:
         self.record.reset()
       self._timestep = self._env.reset()
-      self._actor.observe_first(self._timestep)
+      self._actor.observe_first(self._timestep, self._index)
       self._return, self._length = 0.0, 0
     return self._timestep.observation
 
@@ -103,7 +109,7 @@ class EnvironmentLoop:
     if self.record is not None:
       self.record.step(action)
     self._timestep = self._env.step(action)
-    self._actor.observe(action, self._timestep)
+    self._actor.observe(action, self._timestep, self._index)
     if self._update_actor:
       self._actor.update()
     self._return += float(self._timestep.reward or 0.0)
@@ -115,7 +121,7 @@ class EnvironmentLoop:
 
   def run_episodes(self, num_episodes: int, max_seconds: Optional[float] = None) -> List[EpisodeStats]:
     """Runs whole episodes from a fresh reset (evaluation)."""
-    self._timestep = None
+    self.restart()
     episodes: List[EpisodeStats] = []
     start = time.monotonic()
     while len(episodes) < num_episodes:
@@ -123,6 +129,58 @@ class EnvironmentLoop:
       if max_seconds is not None and time.monotonic() - start > max_seconds:
         break
     return episodes
+
+
+class EvaluationEpisodes:
+  """Evaluation episodes on E environments at once, with one batched actor call per step for all of them.
+
+  Environment i plays its own share of the episodes (n // E, one more for the first n % E), decided before
+  any is played: a pool that gave the next episode to whichever environment finished first would count short
+  episodes more often than long ones. Environment i reaches the actor as row i (`observe_first(timestep, i)`),
+  so the actor must serve E rows (e.g. built with E adders, `None` for evaluation). An environment done with its
+  share sits out the remaining steps; its row of the batch is a blank observation whose action is dropped.
+  `record` as for `EnvironmentLoop`, one record per environment.
+  """
+
+  SNAPSHOT_FIELDS = ("loops",)
+
+  def __init__(self, environments: Sequence[dm_env.Environment], actor: Any, record: bool = False):
+    self._actor = actor
+    self.loops = [EnvironmentLoop(environment, actor, update_actor=False, record=record, index=i)
+                  for i, environment in enumerate(environments)]
+
+  def replay_environment(self) -> None:
+    for loop in self.loops:
+      loop.replay_environment()
+
+  def run_episodes(self, num_episodes: int, max_seconds: Optional[float] = None) -> List[EpisodeStats]:
+    """`num_episodes` whole episodes from fresh resets (fewer when `max_seconds` runs out)."""
+    count = len(self.loops)
+    shares = [num_episodes // count + (i < num_episodes % count) for i in range(count)]
+    finished: List[List[EpisodeStats]] = [[] for _ in self.loops]
+    for loop in self.loops:
+      loop.restart()
+    start = time.monotonic()
+    while True:
+      playing = [len(done) < share for done, share in zip(finished, shares)]
+      if not any(playing) or (max_seconds is not None and time.monotonic() - start > max_seconds):
+        break
+      observations = [loop.begin_step() if on else None for loop, on in zip(self.loops, playing)]
+      blank = np.zeros_like(next(o for o in observations if o is not None))
+      actions = self._actor.select_actions(np.stack([blank if o is None else o for o in observations]))
+      for loop, on, action, done in zip(self.loops, playing, actions, finished):
+        episode = loop.end_step(action) if on else None
+        if episode is not None:
+          done.append(episode)
+    return [episode for done in finished for episode in done]
+
+
+def evaluation_loop(environments: Sequence[dm_env.Environment], actor: Any, record: bool = False) -> Any:
+  """Evaluation episodes on `environments`: one `EnvironmentLoop` (episode after episode) for one environment,
+  else `EvaluationEpisodes`; both have `run_episodes` and `replay_environment`."""
+  if len(environments) == 1:
+    return EnvironmentLoop(environments[0], actor, update_actor=False, record=record)
+  return EvaluationEpisodes(environments, actor, record)
 
 
 class VectorEnvironmentLoop:

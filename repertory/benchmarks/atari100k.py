@@ -28,6 +28,7 @@ from repertory.errors import ConfigError
 
 STEPS = 100_000  # agent steps per run (Atari 100k).
 EVAL_EPISODES = 100  # Dopamine DER.gin MaxEpisodeEvalRunner.num_eval_episodes = 100.
+EVAL_ENVS = 10  # environments the evaluation games are shared out over (10 games each), one policy call per step.
 MAX_EPISODE_STEPS = 27_000  # Dopamine DER.gin Runner.max_steps_per_episode (108k frames).
 # The default three-game subset; Freeway, not Breakout, whose evaluation games can run to the 27k-step cap.
 DEFAULT_GAMES = ("Pong", "Boxing", "Freeway")
@@ -41,12 +42,14 @@ def environment_name(game: str, max_episode_steps: int = MAX_EPISODE_STEPS) -> s
 
 
 def experiment_config(agent: str, game: str, seed: int, run_dir: str, overrides: Dict[str, str],
-                      steps: int = STEPS, eval_episodes: int = EVAL_EPISODES, max_episode_steps: int = MAX_EPISODE_STEPS):
-  """One Atari 100k run as a `sync` ExperimentConfig; evaluation once, at the end of the budget."""
+                      steps: int = STEPS, eval_episodes: int = EVAL_EPISODES,
+                      max_episode_steps: int = MAX_EPISODE_STEPS, eval_envs: int = 1):
+  """One Atari 100k run as a `sync` ExperimentConfig; evaluation once, at the end of the budget, its games shared
+  out over up to `eval_envs` environments."""
   from repertory.launch.experiment import ExperimentConfig
   return ExperimentConfig(
       agent=agent, env=environment_name(game, max_episode_steps), run_dir=run_dir, launcher="sync", seed=seed,
-      max_actor_steps=steps, eval_every=steps, eval_episodes=eval_episodes,
+      max_actor_steps=steps, eval_every=steps, eval_episodes=eval_episodes, eval_envs=min(eval_envs, eval_episodes),
       agent_overrides=tuple(sorted((str(k), str(v)) for k, v in overrides.items())), progress=False)
 
 
@@ -98,6 +101,9 @@ class Atari100k(Benchmark):
     p.add_argument("--steps", type=int, default=STEPS, help="agent steps per run (Atari 100k: 100000 = 400k frames)")
     p.add_argument("--eval-episodes", type=int, default=EVAL_EPISODES,
                    help="evaluation games per run at the end of training (ε = 0.001; protocol: 100)")
+    p.add_argument("--eval-envs", type=int, default=EVAL_ENVS,
+                   help="play the evaluation games on up to this many environments at once, each its equal share, "
+                        "with one policy call per step (1: one game after the other)")
     p.add_argument("--max-episode-steps", type=int, default=MAX_EPISODE_STEPS,
                    help="agent steps after which an episode is cut (protocol: 27000 = 108k frames; lower only for smoke tests)")
     p.add_argument("--runs-per-process", type=int, default=1, metavar="K",
@@ -111,7 +117,7 @@ class Atari100k(Benchmark):
     import os
     from repertory import agents
     from repertory.networks.encoders import check_encoder
-    for flag in ("seeds", "steps", "eval_episodes", "max_episode_steps", "runs_per_process"):
+    for flag in ("seeds", "steps", "eval_episodes", "eval_envs", "max_episode_steps", "runs_per_process"):
       if getattr(args, flag) < 1:
         raise ConfigError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
     if args.agent not in agents.agent_names():
@@ -136,14 +142,16 @@ class Atari100k(Benchmark):
       from repertory.agents.stacked_learner import check_stackable
       check_stackable(config)
     record = {"benchmark": "atari100k", "agent": args.agent, "encoder": args.encoder, "steps": args.steps,
-              "eval_episodes": args.eval_episodes, "max_episode_steps": args.max_episode_steps,
+              "eval_episodes": args.eval_episodes, "eval_envs": min(args.eval_envs, args.eval_episodes),
+              "max_episode_steps": args.max_episode_steps,
               "overrides": dict(sorted(overrides.items())), "agent_config": dataclasses.asdict(config)}
     runs = []
     for seed in range(args.seeds):  # seed-major: an interrupted benchmark has every game at the lower seeds
       for game in games:
         run_dir = os.path.join(args.out, "runs", f"{game}_seed{seed}")
         experiment = experiment_config(args.agent, game, seed, run_dir, overrides, steps=args.steps,
-                                       eval_episodes=args.eval_episodes, max_episode_steps=args.max_episode_steps)
+                                       eval_episodes=args.eval_episodes, max_episode_steps=args.max_episode_steps,
+                                       eval_envs=args.eval_envs)
         runs.append(Run(f"{game} seed {seed}", run_dir, experiment, {"game": game, "seed": seed},
                         title=f"{args.agent} + {args.encoder} encoder on {game}, seed {seed}"))
     return Plan(record, tuple(runs))

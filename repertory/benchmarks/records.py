@@ -10,7 +10,9 @@ from repertory.launch.training import read_status
 
 # config.json fields that decide a run's result (run_dir, progress, timeouts and addresses do not).
 RESULT_FIELDS = ("agent", "env", "launcher", "seed", "max_actor_steps", "envs_per_actor", "eval_every",
-                 "eval_episodes", "agent_config")
+                 "eval_episodes", "eval_envs", "agent_config")
+# Fields added after results were recorded, with the value those results had: one evaluation environment.
+ADDED_FIELDS = {"eval_envs": 1}
 
 
 def normalised(value: Any) -> Any:
@@ -31,15 +33,17 @@ def differences(saved: Dict[str, Any], wanted: Dict[str, Any]) -> List[str]:
   """'key: <saved> there vs <wanted> now' for every (dotted) key whose values differ.
 
   An agent config field missing from `saved` is not a difference: it was added to the agent after the run
-  was recorded, and the record's overrides (compared as well) show it was left at its default.
+  was recorded, and the record's overrides (compared as well) show it was left at its default. A field of
+  `ADDED_FIELDS` missing on either side has the value it had before it existed.
   """
   saved, wanted = _flatten(normalised(saved)), _flatten(normalised(wanted))
   found = []
   for key in sorted(set(saved) | set(wanted)):
     if key not in saved and ".agent_config." in f".{key}":
       continue
-    if saved.get(key) != wanted.get(key):
-      found.append(f"{key}: {saved.get(key)!r} there vs {wanted.get(key)!r} now")
+    there, now = saved.get(key, ADDED_FIELDS.get(key)), wanted.get(key, ADDED_FIELDS.get(key))
+    if there != now:
+      found.append(f"{key}: {there!r} there vs {now!r} now")
   return found
 
 
@@ -93,7 +97,7 @@ def same_run(benchmark, run) -> bool:
     return False
   wanted = run_record(run.experiment)
   fields = RESULT_FIELDS + (("num_actors",) if wanted["launcher"] != "sync" else ())  # sync has one actor
-  pick = lambda record: {k: record.get(k) for k in fields}
+  pick = lambda record: {k: record[k] for k in fields if k in record}
   return not differences(pick(saved), pick(wanted))
 
 

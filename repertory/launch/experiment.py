@@ -3,7 +3,7 @@
 import dataclasses
 import json
 import math
-from typing import Any, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 from repertory import agents, environments
 from repertory.agents.data_parallel import check_setting
@@ -26,6 +26,7 @@ class ExperimentConfig:
   envs_per_actor: int = 1  # > 1: each actor steps a vectorised environment with one policy call per step
   eval_every: int = 5_000  # actor steps between evaluations
   eval_episodes: int = 5
+  eval_envs: int = 1  # > 1: evaluation episodes shared out over that many environments, one policy call per step
   agent_overrides: Tuple[Tuple[str, str], ...] = ()
   ray_address: Optional[str] = None
   max_restarts: int = 3  # thread/ray: restarts of each node before the run stops
@@ -41,9 +42,13 @@ class ExperimentConfig:
   def validate(self) -> "ExperimentConfig":
     if self.launcher not in LAUNCHERS:
       raise ConfigError(f"unknown launcher '{self.launcher}'; choose one of {', '.join(LAUNCHERS)}")
-    for name in ("max_actor_steps", "num_actors", "envs_per_actor", "eval_every", "eval_episodes", "checkpoint_every"):
+    for name in ("max_actor_steps", "num_actors", "envs_per_actor", "eval_every", "eval_episodes", "eval_envs",
+                 "checkpoint_every"):
       if getattr(self, name) < 1:
         raise ConfigError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+    if self.eval_envs > self.eval_episodes:
+      raise ConfigError(f"--eval-envs {self.eval_envs} is more than the {self.eval_episodes} evaluation episode(s) to "
+                        "share out; use at most --eval-episodes")
     if not math.isfinite(self.checkpoint_every_s) or self.checkpoint_every_s <= 0:
       raise ConfigError(f"--checkpoint-every-s must be a positive number of seconds, got {self.checkpoint_every_s}")
     if self.max_restarts < 0:
@@ -105,6 +110,12 @@ class ExperimentConfig:
   def make_environment(self, seed: int, evaluation: bool = False) -> Any:
     options = {"training": not evaluation} if self.env.startswith("atari:") else {}
     return environments.make(self.env, seed=seed, **options)
+
+  def make_evaluation_environments(self) -> List[Any]:
+    """The evaluator's `eval_envs` environments: the first seeded `seed + 10_000` (the one a single-environment
+    evaluator has), environment i `seed + 10_000 + i * 1_000_000`, apart from other seeds' environments."""
+    return [self.make_environment(seed=self.seed + 10_000 + i * 1_000_000, evaluation=True)
+            for i in range(self.eval_envs)]
 
   def make_vector_environment(self, seed: int) -> Any:
     from repertory.environments.vector import make_vector

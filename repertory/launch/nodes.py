@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from repertory.agents.environment_loop import EnvironmentLoop, VectorEnvironmentLoop
+from repertory.agents.environment_loop import EnvironmentLoop, VectorEnvironmentLoop, evaluation_loop
 from repertory.environments.specs import EnvironmentSpec
 from repertory.launch.counter_node import ACTORS_HELD, CounterService  # noqa: F401 (a node of the program)
 from repertory.launch.experiment import ExperimentConfig
@@ -99,11 +99,11 @@ class EvaluatorService(Service):
     super().__init__()
     self._experiment, self._counter = experiment, counter
     builder = experiment.make_builder()
-    environment = experiment.make_environment(seed=experiment.seed + 10_000, evaluation=True)
+    environments = experiment.make_evaluation_environments()
     networks = builder.make_networks(spec)
     self._actor = builder.make_actor(builder.make_policy(networks), RemoteVariableSource(learner),
-                                     experiment.seed + 10_000, adder=None, evaluation=True)
-    self._loop = EnvironmentLoop(environment, self._actor, update_actor=False)
+                                     experiment.seed + 10_000, adder=[None] * len(environments), evaluation=True)
+    self._loop = evaluation_loop(environments, self._actor)
     self._lock = threading.Lock()
     done = int(counter.get()["actor_steps"])  # a restarted or resumed evaluator waits for the next period
     self._next = (done // experiment.eval_every + 1) * experiment.eval_every

@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 
 from repertory.agents.builder import learner_steps_per_actor_step
-from repertory.agents.environment_loop import EnvironmentLoop, EpisodeStats, VectorEnvironmentLoop
+from repertory.agents.environment_loop import EnvironmentLoop, EpisodeStats, VectorEnvironmentLoop, evaluation_loop
 from repertory.environments.specs import EnvironmentSpec
 from repertory.launch.experiment import ExperimentConfig
 from repertory.launch.lifetime import checkpoint_being_written
@@ -75,9 +75,10 @@ class SyncRun:
     else:
       self.loop = VectorEnvironmentLoop(experiment.make_vector_environment(seed=experiment.seed), self.actor,
                                         update_actor, record=True)
-    evaluation_environment = experiment.make_environment(seed=experiment.seed + 10_000, evaluation=True)
-    self.evaluator = builder.make_actor(self.policy, learner, experiment.seed + 10_000, evaluation=True)
-    self.evaluation_loop = EnvironmentLoop(evaluation_environment, self.evaluator, update_actor=False, record=True)
+    evaluation_environments = experiment.make_evaluation_environments()
+    self.evaluator = builder.make_actor(self.policy, learner, experiment.seed + 10_000, evaluation=True,
+                                        adder=[None] * len(evaluation_environments))
+    self.evaluation_loop = evaluation_loop(evaluation_environments, self.evaluator, record=True)
     self.progress = ProgressLine(experiment.max_actor_steps, enabled=experiment.progress, label="sync")
     self.updates_per_step = learner_steps_per_actor_step(builder.config)
     self.credit, self.metrics, self.evaluated_at = 0.0, [], None

@@ -38,6 +38,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                  "instead of starting a local one")
   p.add_argument("--eval-every", type=int, default=5_000, help="actor steps between evaluations")
   p.add_argument("--eval-episodes", type=int, default=5, help="episodes per evaluation")
+  p.add_argument("--eval-envs", type=int, default=1,
+                 help="environments the evaluation episodes are shared out over, stepped together with one policy call "
+                      "per step (1: one episode after the other)")
   p.add_argument("--checkpoint-every", type=int, default=5_000,
                  help="actor steps between checkpoints (besides every --checkpoint-every-s); sync: of the whole run "
                       "(learner, replay, actors, environments), from which --resume continues exactly; thread/ray: of "
@@ -132,7 +135,7 @@ def train(args: argparse.Namespace) -> int:
   experiment = ExperimentConfig(
       agent=args.agent, env=args.env, run_dir=args.run_dir, launcher=args.launcher, seed=args.seed,
       max_actor_steps=args.max_actor_steps, num_actors=args.num_actors, envs_per_actor=args.envs_per_actor, eval_every=args.eval_every,
-      eval_episodes=args.eval_episodes, agent_overrides=parse_overrides(args.config),
+      eval_episodes=args.eval_episodes, eval_envs=args.eval_envs, agent_overrides=parse_overrides(args.config),
       ray_address=args.ray_address, max_restarts=args.max_restarts,
       node_timeout_s=args.node_timeout, progress=not args.no_progress, checkpoint_replay=args.checkpoint_replay,
       checkpoint_every=args.checkpoint_every, checkpoint_every_s=args.checkpoint_every_s,

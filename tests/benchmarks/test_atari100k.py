@@ -39,6 +39,7 @@ def test_reduced_benchmark_writes_reports_skips_finished_runs_and_refuses_other_
   run_dir = out / "runs" / "Pong_seed0"
   status = json.loads((run_dir / "status.json").read_text())
   assert status["status"] == "finished" and status["actor_steps"] == 250 and status["eval_episodes"] == 2
+  assert json.loads((run_dir / "config.json").read_text())["eval_envs"] == 2  # both games at once (up to 10)
   assert _rows(run_dir / "metrics.csv")
   runs = _rows(out / "runs.csv")
   assert [(r["game"], r["seed"]) for r in runs] == [("Pong", "0"), ("Pong", "1")]
@@ -76,6 +77,13 @@ def test_reduced_benchmark_writes_reports_skips_finished_runs_and_refuses_other_
   assert len(err.splitlines()) == 1 and "different configuration" in err and "encoder" in err
 
 
+def test_results_recorded_before_eval_envs_existed_had_one_evaluation_environment():
+  from repertory.benchmarks.records import differences
+  old = {"benchmark": "atari100k", "eval_episodes": 100}
+  assert differences(old, {**old, "eval_envs": 1}) == []
+  assert differences(old, {**old, "eval_envs": 10}) == ["eval_envs: 1 there vs 10 now"]
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--games", "Tetris2000"], "unknown Atari 100k game"),
     (["--encoder", "resnet"], "unknown encoder 'resnet'"),
@@ -83,6 +91,7 @@ def test_reduced_benchmark_writes_reports_skips_finished_runs_and_refuses_other_
     (["--config", "nonsense=1"], "no config field 'nonsense'"),
     (["--report-only"], "holds no bench_config.json"),
     (["--runs-per-process", "0"], "--runs-per-process must be >= 1"),
+    (["--eval-envs", "0"], "--eval-envs must be >= 1"),
     (["--stop-after", "0"], "--stop-after must be > 0 seconds"),
     (["--stop-after", "nan"], "--stop-after must be > 0 seconds"),
     (["--games", "Pong", "--seeds", "2", "--runs-per-process", "3"], "more than the 2 run(s) asked for"),

@@ -13,8 +13,9 @@ RESULTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
                        "benchmarks", "results")
 
 COMMANDS = {  # as each result's README / NOTES records it
-    "atari100k_der": (["atari100k", "--seeds", "2"], "per_game.csv", "game"),
-    "atari100k_hyperbolic": (["atari100k", "--encoder", "hyperbolic", "--seeds", "2"], "per_game.csv", "game"),
+    "atari100k_der": (["atari100k", "--seeds", "2", "--eval-envs", "1"], "per_game.csv", "game"),
+    "atari100k_hyperbolic": (["atari100k", "--encoder", "hyperbolic", "--seeds", "2", "--eval-envs", "1"],
+                             "per_game.csv", "game"),
     "memory_repeat_previous_easy": (["memory", "--cores", "lstm,none,lru,gtrxl,ppr", "--env", "popgym:RepeatPreviousEasy",
                                      "--seeds", "2", "--steps", "500000", "--eval-every", "50000", "--eval-episodes", "20"],
                                     "final_scores.csv", "variant"),

@@ -26,6 +26,8 @@ def _train(tmp_path, *extra):
     (("--launcher", "mpi"), "unknown launcher 'mpi'"),
     (("--num-actors", "0"), "--num-actors must be >= 1"),
     (("--eval-episodes", "-3"), "--eval-episodes must be >= 1"),
+    (("--eval-envs", "0"), "--eval-envs must be >= 1"),
+    (("--eval-envs", "6"), "--eval-envs 6 is more than the 5 evaluation episode(s)"),
     (("--checkpoint-every", "0"), "--checkpoint-every must be >= 1"),
     (("--checkpoint-every-s", "nan"), "--checkpoint-every-s must be a positive number of seconds"),
     (("--checkpoint-every-s", "-5"), "--checkpoint-every-s must be a positive number of seconds"),

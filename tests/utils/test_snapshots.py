@@ -92,10 +92,10 @@ def test_replaying_the_record_brings_a_fresh_atari_environment_to_the_same_state
     def select_action(self, observation):
       return np.int32(self.rng.integers(6))
 
-    def observe_first(self, timestep):
+    def observe_first(self, timestep, index=0):
       pass
 
-    def observe(self, action, timestep):
+    def observe(self, action, timestep, index=0):
       pass
 
     def update(self):
