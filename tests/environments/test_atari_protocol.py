@@ -120,6 +120,19 @@ def test_max_pool_and_area_resize_units():
   np.testing.assert_array_equal(atari.resize_area(constant, 84, 84), 77)
 
 
+@pytest.mark.parametrize("height, width", [(84, 84), (64, 96), (105, 80), (50, 33)])
+def test_block_wise_area_resize_is_the_exact_area_mean(height, width):
+  """Against the area mean over the whole frame in float64: equal wherever it is not within float32 rounding
+  of a half (where rounding may go either way)."""
+  frame = np.random.default_rng(height).integers(0, 256, (210, 160)).astype(np.uint8)
+  rows, columns = atari.area_weights(210, height).astype(np.float64), atari.area_weights(160, width).astype(np.float64)
+  exact = rows @ frame @ columns.T
+  resized = atari.resize_area(frame, height, width).astype(np.float64)
+  near_half = np.abs(exact - np.floor(exact) - 0.5) < 1e-3
+  np.testing.assert_array_equal(resized[~near_half], np.rint(exact)[~near_half])
+  assert np.abs(resized - exact).max() <= 0.5 + 1e-3
+
+
 def test_observation_is_the_max_of_the_last_two_raw_frames():
   env = environments.make("atari:Breakout", seed=0, noop_max=0, frame_stack=1)
   env.reset()
