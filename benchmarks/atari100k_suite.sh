@@ -6,8 +6,9 @@
 #
 # Each call trains for at most PIECE_S seconds (default 540), then the runs checkpoint and the call exits 75;
 # call it again with the same OUT to continue them exactly where they stopped (exit 0 once all 26 finished,
-# with the reports in OUT). RUNS_PER_PROCESS (default 26: as many as the grouping allows) and WORKERS
-# (default 4: processes sharing the device) tune the packing. Refuses in one line where JAX sees no
+# with the reports in OUT). RUNS_PER_PROCESS (default 2) and WORKERS (default: the host's cores less 3, at least
+# 1: processes sharing the device) tune the packing; the host's work per run-step sets the pace, so the
+# runs are spread over many processes (BUILD_NOTES.md, "Many runs, one process"). Refuses in one line where JAX sees no
 # accelerator. Installs what is missing from .whl/ (benchmarks/device_setup.sh); PYTHON chooses the
 # interpreter. Results: OUT (default benchmarks/results/atari100k_suite).
 set -uo pipefail
@@ -22,7 +23,8 @@ if ! "$PYTHON" -c "import jax, sys; sys.exit(jax.devices()[0].platform == 'cpu')
 fi
 export XLA_PYTHON_CLIENT_PREALLOCATE=false  # several processes share the device
 "$PYTHON" -m repertory.cli bench atari100k --games atari100k --seeds 1 --out "$OUT" --no-progress \
-  --runs-per-process "${RUNS_PER_PROCESS:-26}" --workers "${WORKERS:-4}" --stop-after "${PIECE_S:-540}" "$@"
+  --runs-per-process "${RUNS_PER_PROCESS:-2}" --workers "${WORKERS:-$(( $(nproc) > 4 ? $(nproc) - 3 : 1 ))}" \
+  --stop-after "${PIECE_S:-540}" "$@"
 code=$?
 if [ "$code" = 75 ]; then
   echo "$SCRIPT: runs are left; call it again with the same OUT to continue them" >&2

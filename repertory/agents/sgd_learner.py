@@ -71,6 +71,14 @@ def _stack(*xs):
   return np.stack(xs) if isinstance(xs[0], np.ndarray) else jnp.stack(xs)
 
 
+def frames_last(data: Any, frame_leaves: Any, numpy: Any = jnp) -> Any:
+  """`data` with its stacked-frame leaves read frames-first ([..., K, H, W], `Table.as_iterator(frames_first=
+  True)`) back in the observation layout [..., H, W, K]; `frame_leaves` (None: none) marks them."""
+  if frame_leaves is None:
+    return data
+  return jax.tree.map(lambda x, frames: numpy.moveaxis(x, -3, -1) if frames else x, data, frame_leaves)
+
+
 def _diagnosed(networks: Any, loss: Loss):
   """The (forward, loss gradient) pair the diagnostics need, on a probe batch of transitions."""
   if not hasattr(loss, "forward"):
@@ -128,6 +136,9 @@ class SGDLearner(LearnerBase):
       self._reset_schedule = resets.ResetSchedule(reset_period)
     self._settings = settings
     self._iterator = iterator
+    # Batches whose frames come frames-first are put back in the observation layout on the device, inside the
+    # update: there the transpose is free, on the host it is most of the sampling time (`FrameStore.gather`).
+    self._frame_leaves = getattr(iterator, "frame_leaves", lambda: None)  # known once the table holds items
     self._update_priorities = update_priorities
     self._variables_with_state = variables_with_state
     self._state = devices.replicate(
@@ -139,6 +150,7 @@ class SGDLearner(LearnerBase):
       return (value if penalty is None else value + penalty(params)), extras
 
     def sgd_step(state: TrainingState, transitions, weights):
+      transitions = frames_last(transitions, self._frame_leaves())
       weights = weights / jnp.max(weights)  # over the global batch, wherever its rows are (Schaul et al. §3.4)
       key, loss_key = jax.random.split(state.key)
       grad_fn = jax.value_and_grad(penalised_loss, argnums=1, has_aux=True)
@@ -187,13 +199,14 @@ class SGDLearner(LearnerBase):
           params=injection.inject(self._state.params), target_params=injection.inject(self._state.target_params))))
     batches, data, weights = self.next_batches()
     if self._reset_due():
-      self._state = self._reset(self._state, batches[0].data)
+      self._state = self._reset(self._state, frames_last(batches[0].data, self._frame_leaves(), np))
     data = self.data_parallel.shard(data, axis=1)
     weights = self.data_parallel.shard(weights, axis=1)
     self._state, metrics, priorities = self._sgd_steps(self._state, data, weights)
     self._steps += len(batches)
     if self._diagnostics is not None:
-      self._diagnostics.observe(self._steps, batches[0].data, self._state.params, self._state, self._state.opt_state)
+      self._diagnostics.observe(self._steps, frames_last(batches[0].data, self._frame_leaves(), np), self._state.params,
+                                self._state, self._state.opt_state)
     self.write_priorities(batches, self.data_parallel.local(priorities, axis=1))
     return metrics
 

@@ -20,12 +20,14 @@ from repertory.errors import ConfigError
 from repertory.launch.experiment import ExperimentConfig
 from repertory.launch.lifetime import raise_if_terminated, signals_at_step_boundaries
 from repertory.launch.sync_run import SyncRun
+from repertory.utils.memory import keep_freed_memory
 
 
 def run_sync(experiment: ExperimentConfig, spec: Optional[EnvironmentSpec] = None, resume: bool = False,
              log_every: int = 1_000) -> Dict[str, Any]:
   """Acting, learning and evaluation in one process, deterministic for a seed. `spec`: the run's environment
   spec when the caller has computed it (`experiment.environment_spec()`); else read from the training env."""
+  keep_freed_memory()
   with signals_at_step_boundaries():  # a signal while the run is built is taken after that: it is checkpointed
     run = SyncRun(experiment, spec, resume, log_every)
     try:
@@ -87,6 +89,7 @@ def run_sync_group(experiments: Sequence[ExperimentConfig], specs: Sequence[Opti
   """K `sync` runs in one process with a shared vmapped update and policy call; each run's summary."""
   from repertory.agents.stacked_learner import StackedLearner
   check_group(experiments)
+  keep_freed_memory()
   with signals_at_step_boundaries():
     runs = [SyncRun(e, s, r, log_every) for e, s, r in zip(experiments, specs, resumes)]
     stack = StackedLearner([run.learner for run in runs])

@@ -49,7 +49,9 @@ class SyncRun:
     self.spec = spec if spec is not None else experiment.environment_spec()
     self.networks = builder.make_networks(self.spec)
     self.replay = Table(builder.table_config(), seed=experiment.seed, rate_limited=False)  # acting and learning alternate
-    self.learner = builder.make_learner(self.networks, self.spec, self.replay.as_iterator(builder.config.batch_size),
+    frames_first = getattr(builder, "frames_first_batches", False)  # its learner puts stacked frames back itself
+    batches = self.replay.as_iterator(builder.config.batch_size, frames_first=frames_first)
+    self.learner = builder.make_learner(self.networks, self.spec, batches,
                                         self.replay.update_priorities, experiment.seed,
                                         data_parallel=experiment.data_parallel())
     self.checkpointer = Checkpointer(os.path.join(experiment.run_dir, "checkpoints"))

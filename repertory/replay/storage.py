@@ -29,7 +29,7 @@ class PlainColumn:
   def write(self, slots: np.ndarray, values: np.ndarray, occupied: np.ndarray) -> None:
     self.buffer[slots] = values
 
-  def read(self, slots: np.ndarray) -> np.ndarray:
+  def read(self, slots: np.ndarray, frames_first: bool = False) -> np.ndarray:
     return self.buffer[slots]  # fancy indexing copies
 
   def state(self, filled: int) -> Dict[str, np.ndarray]:
@@ -65,8 +65,8 @@ class FrameColumn:
     self._frames.release(self.refs[slots[occupied]])
     self.refs[slots] = new_refs
 
-  def read(self, slots: np.ndarray) -> np.ndarray:
-    return self._frames.gather(self.refs[slots])
+  def read(self, slots: np.ndarray, frames_first: bool = False) -> np.ndarray:
+    return self._frames.gather(self.refs[slots], frames_first)
 
   def state(self, filled: int) -> Dict[str, np.ndarray]:
     return {"refs": self.refs[:filled]}
@@ -97,8 +97,14 @@ class Storage:
     for stored, values in zip(self.columns, columns):
       stored.write(slots, values, occupied)
 
-  def read(self, slots: np.ndarray) -> List[np.ndarray]:
-    return [stored.read(slots) for stored in self.columns]
+  def read(self, slots: np.ndarray, frames_first: bool = False) -> List[np.ndarray]:
+    """Each leaf's values at `slots`; with `frames_first`, the stacked-frame leaves as [B, K, H, W]
+    (`frame_columns` says which)."""
+    return [stored.read(slots, frames_first) for stored in self.columns]
+
+  def frame_columns(self) -> List[bool]:
+    """Per leaf: whether it is kept as frames (and so read frames-first on request)."""
+    return [isinstance(c, FrameColumn) for c in self.columns]
 
   def nbytes(self) -> int:
     return sum(c.nbytes() for c in self.columns) + (self.frames.nbytes() if self.frames is not None else 0)

@@ -13,7 +13,7 @@ from 1 and map to ring slot (key − 1) mod max_size.
 import dataclasses
 import os
 import time
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tree
@@ -172,7 +172,7 @@ class Table:
   def _scale(self, priorities: np.ndarray) -> np.ndarray:
     return np.power(priorities, self._config.priority_exponent)
 
-  def sample(self, batch_size: int, timeout_s: float = 60.0) -> ReplayBatch:
+  def sample(self, batch_size: int, timeout_s: float = 60.0, frames_first: bool = False) -> ReplayBatch:
     """Samples a batch (with replacement, or for fifo the oldest items, removing them).
 
     A batch larger than a samples-per-insert limiter can ever grant at once (2·error_buffer −
@@ -194,7 +194,7 @@ class Table:
           raise RuntimeError(f"replay table '{self._config.name}' holds {self._next_key - self._head} items; "
                              f"cannot sample a batch of {batch_size} yet")
         self._limiter.try_sample(batch_size)
-        return self._draw(batch_size)
+        return self._draw(batch_size, frames_first)
       partial = batch_size > self._limiter.max_atomic_sample
       if partial and self._limiter.queue:
         raise ConfigError(f"replay table '{self._config.name}' can never fill a batch of {batch_size}: "
@@ -202,7 +202,7 @@ class Table:
       pieces, done = [], 0
       while done < batch_size:
         granted = self._limiter.await_sample(batch_size - done, max(0.0, deadline - time.monotonic()), partial)
-        pieces.append(self._draw(granted))
+        pieces.append(self._draw(granted, frames_first))
         done += granted
     if len(pieces) == 1:
       return pieces[0]
@@ -222,7 +222,7 @@ class Table:
         batches.append(self._draw(batch_size))
     return batches
 
-  def _draw(self, n: int) -> ReplayBatch:
+  def _draw(self, n: int, frames_first: bool = False) -> ReplayBatch:
     size = self._next_key - self._head
     if self._config.sampler == "fifo":
       slots = ((np.arange(self._head, self._head + n, dtype=np.uint64) - 1) % self._config.max_size).astype(np.int64)
@@ -236,7 +236,7 @@ class Table:
       total = self._tree.total()
       slots = self._tree.find(self._rng.uniform(0.0, total, n))
       probabilities = self._tree.get(slots) / total
-    data = tree.unflatten_as(self._template, self._storage.read(slots))
+    data = tree.unflatten_as(self._template, self._storage.read(slots, frames_first))
     return ReplayBatch(keys=self._keys[slots], probabilities=probabilities,
                        table_size=np.full(n, size, np.int64), data=data)
 
@@ -258,19 +258,17 @@ class Table:
       if self._tree is not None:
         self._tree.set(slots, self._scale(priorities[last]))
 
-  def as_iterator(self, batch_size: int, timeout_s: float = 60.0) -> Iterator[ReplayBatch]:
-    """Batches for ever; ends when the table is closed."""
-    timeout_s = check_timeout(timeout_s)
+  def as_iterator(self, batch_size: int, timeout_s: float = 60.0, frames_first: bool = False) -> "TableBatches":
+    """Batches for ever; ends when the table is closed. With `frames_first` the stacked-frame leaves come as
+    [B, K, H, W] (`FrameStore.gather`), and the iterator's `frame_leaves()` says which leaves those are."""
+    return TableBatches(self, batch_size, check_timeout(timeout_s), frames_first)
 
-    def batches():
-      while True:
-        try:
-          batch = self.sample(batch_size, timeout_s)
-        except ReplayClosed:
-          return
-        yield batch
-
-    return batches()
+  def frame_leaves(self) -> Any:
+    """The item structure with True at the leaves kept as frames (read frames-first on request), else False;
+    None before the first insert."""
+    if self._storage is None:
+      return None
+    return tree.unflatten_as(self._template, self._storage.frame_columns())
 
   def close(self) -> None:
     """Releases every blocked insert and sample (they raise `ReplayClosed`), and all later ones."""
@@ -365,3 +363,24 @@ class Table:
 def _check_priorities(priorities: np.ndarray) -> None:
   if priorities.size and (not np.all(np.isfinite(priorities)) or priorities.min() < 0.0):
     raise ValueError("replay priorities must be finite and >= 0")
+
+
+class TableBatches:
+  """`Table.as_iterator`: the table's batches, one `sample` per `next`, until the table is closed."""
+
+  def __init__(self, table: Table, batch_size: int, timeout_s: float, frames_first: bool):
+    self._table, self._batch_size, self._timeout_s = table, batch_size, timeout_s
+    self.frames_first = frames_first
+
+  def __iter__(self) -> "TableBatches":
+    return self
+
+  def __next__(self) -> ReplayBatch:
+    try:
+      return self._table.sample(self._batch_size, self._timeout_s, self.frames_first)
+    except ReplayClosed:
+      raise StopIteration from None
+
+  def frame_leaves(self) -> Any:
+    """Which leaves of a batch's data are frames-first [B, K, H, W] (`Table.frame_leaves`); None without."""
+    return self._table.frame_leaves() if self.frames_first else None

@@ -75,6 +75,9 @@ def test_gathers_equal_the_stored_transitions(n, store_class):
   gathered = store.gather(refs)
   assert gathered.dtype == np.uint8 and gathered.flags.c_contiguous
   assert np.array_equal(gathered, expected)
+  frames_first = store.gather(refs, frames_first=True)  # [B, K, H, W]: the same frames, not interleaved
+  assert frames_first.shape == (2 * len(items), STACK, 20, 20) and frames_first.flags.c_contiguous
+  assert np.array_equal(np.moveaxis(frames_first, 1, -1), expected)
   # One frame per observation plus the shared zero frame, against 8 frames per item in the plain layout.
   steps = sum(LENGTHS)
   assert store.num_frames() == steps + len(LENGTHS) + 1 == distinct_frames(expected)

@@ -80,3 +80,18 @@ def test_bad_input_is_rejected():
     tree.set(np.array([0]), np.array([-1.0]))
   with pytest.raises(ValueError):
     SumTree(0)
+
+
+@pytest.mark.parametrize("capacity", [1, 5, 1000])
+def test_one_leaf_at_a_time_gives_the_batched_path_s_sums_bit_for_bit(capacity):
+  """Inserts set one leaf per call (a plain walk up the tree); the array path (here a repeated index, the last
+  write winning) must leave every node equal, to the bit."""
+  rng = np.random.default_rng(capacity)
+  one, batched = SumTree(capacity), SumTree(capacity)
+  for _ in range(3 * capacity + 20):
+    leaf, value = int(rng.integers(capacity)), float(rng.uniform(0.0, 3.0) ** 3)
+    one.set([leaf], [value])
+    batched.set([leaf, leaf], [1.0, value])
+    assert one.get(leaf) == value
+  np.testing.assert_array_equal(one._nodes, batched._nodes)
+  assert one.total() == pytest.approx(sum(one.get(i) for i in range(capacity)), rel=1e-12)

@@ -71,3 +71,38 @@ def test_deduplicated_checkpoint_round_trip(transitions, tmp_path):
   table.insert_batch(transitions[300:])
   restored.insert_batch(transitions[300:])
   _assert_batches_equal(table.sample(64), restored.sample(64))
+
+
+def test_frames_first_batches_hold_the_same_frames_and_a_learner_takes_the_same_steps(transitions):
+  """A table read frames-first ([B, K, H, W], one contiguous gather) hands out the plain layout's batches once
+  `frames_last` puts the frames back; a DER learner fed those batches (the transpose inside its jitted update)
+  ends where one fed the stacked batches does."""
+  import jax
+  from repertory import agents
+  from repertory.agents.sgd_learner import frames_last
+  from repertory.environments.specs import make_environment_spec
+
+  config = TableConfig(sampler="prioritized", max_size=400, min_size_to_sample=1, deduplicate_frames=True)
+  stacked, frames_first = Table(config, seed=5, rate_limited=False), Table(config, seed=5, rate_limited=False)
+  assert frames_first.frame_leaves() is None  # nothing stored yet
+  for table in (stacked, frames_first):
+    table.insert_batch(transitions)
+  marks = frames_first.frame_leaves()
+  assert marks.observation and marks.next_observation and not marks.action and not marks.reward
+
+  builder = agents.make_builder("der", {"batch_size": "8", "hidden_size": "16"})
+  spec = make_environment_spec(environments.make("atari:Pong", seed=0))
+  learners = []
+  for table, first in ((stacked, False), (frames_first, True)):
+    batches = table.as_iterator(8, frames_first=first)
+    assert (batches.frame_leaves() is not None) == first
+    learners.append(builder.make_learner(builder.make_networks(spec), spec, batches, table.update_priorities, 0))
+  probe = frames_first.sample(8, frames_first=True)
+  assert probe.data.observation.shape == (8, 4, 84, 84)
+  _assert_batches_equal(stacked.sample(8), probe._replace(data=frames_last(probe.data, marks, np)))
+  for _ in range(3):
+    for learner in learners:
+      learner.step()
+  for a, b in zip(jax.tree.leaves(learners[0].state().params), jax.tree.leaves(learners[1].state().params)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)
+  np.testing.assert_allclose(stacked._priorities, frames_first._priorities, rtol=1e-5)  # the same priorities written

@@ -37,6 +37,7 @@ class RewardClippingAdder:
 
 class DERBuilder:
   name = "der"
+  frames_first_batches = True  # its `SGDLearner` takes a table's stacked frames frames-first (`frames_last`)
 
   def __init__(self, config: DERConfig = DERConfig()):
     self.config = config

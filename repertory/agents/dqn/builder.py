@@ -18,6 +18,7 @@ from repertory.replay.types import ReplayBatch
 
 class DQNBuilder:
   name = "dqn"
+  frames_first_batches = True  # its `SGDLearner` takes a table's stacked frames frames-first (`frames_last`)
 
   def __init__(self, config: DQNConfig = DQNConfig()):
     self.config = config
