@@ -8,6 +8,7 @@ from repertory import environments
 from repertory.benchmarks.throughput_replay import write_random_policy_transitions
 from repertory.replay.config import TableConfig
 from repertory.replay.table import Table
+from legs import one_leg
 
 pytest.importorskip("ale_py")
 
@@ -73,6 +74,7 @@ def test_deduplicated_checkpoint_round_trip(transitions, tmp_path):
   _assert_batches_equal(table.sample(64), restored.sample(64))
 
 
+@one_leg(2)  # leg 1 trains frames-first DER in its group and exact-resume tests
 def test_frames_first_batches_hold_the_same_frames_and_a_learner_takes_the_same_steps(transitions):
   """A table read frames-first ([B, K, H, W], one contiguous gather) hands out the plain layout's batches once
   `frames_last` puts the frames back; a DER learner fed those batches (the transpose inside its jitted update)
