@@ -166,8 +166,10 @@ class EvaluationEpisodes:
       if not any(playing) or (max_seconds is not None and time.monotonic() - start > max_seconds):
         break
       observations = [loop.begin_step() if on else None for loop, on in zip(self.loops, playing)]
-      blank = np.zeros_like(next(o for o in observations if o is not None))
-      actions = self._actor.select_actions(np.stack([blank if o is None else o for o in observations]))
+      if not all(playing):
+        blank = np.zeros_like(next(o for o in observations if o is not None))
+        observations = [blank if o is None else o for o in observations]
+      actions = self._actor.select_actions(np.stack(observations))
       for loop, on, action, done in zip(self.loops, playing, actions, finished):
         episode = loop.end_step(action) if on else None
         if episode is not None:

@@ -371,6 +371,7 @@ class TableBatches:
   def __init__(self, table: Table, batch_size: int, timeout_s: float, frames_first: bool):
     self._table, self._batch_size, self._timeout_s = table, batch_size, timeout_s
     self.frames_first = frames_first
+    self._frame_leaves = None  # the table's, once it holds items (its leaves' kinds never change after)
 
   def __iter__(self) -> "TableBatches":
     return self
@@ -383,4 +384,6 @@ class TableBatches:
 
   def frame_leaves(self) -> Any:
     """Which leaves of a batch's data are frames-first [B, K, H, W] (`Table.frame_leaves`); None without."""
-    return self._table.frame_leaves() if self.frames_first else None
+    if self.frames_first and self._frame_leaves is None:
+      self._frame_leaves = self._table.frame_leaves()
+    return self._frame_leaves

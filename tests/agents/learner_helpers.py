@@ -16,6 +16,16 @@ AGENTS = {  # agent → (environment, overrides): small batches that 4 devices d
 }
 
 
+class FixedParams:
+  """A variable source that always gives the same parameters (for actors under test)."""
+
+  def __init__(self, params):
+    self._params = params
+
+  def get_variables(self):
+    return self._params
+
+
 def random_batch(example, batch_size, num_actions, seed):
   """`batch_size` copies of a replay item with random observations, rewards, logits and actions."""
   rng = np.random.default_rng(seed)

@@ -5,20 +5,13 @@ import jax
 import numpy as np
 import pytest
 
+from learner_helpers import FixedParams
 from repertory import agents, environments
 from repertory.agents.environment_loop import EnvironmentLoop, EvaluationEpisodes, evaluation_loop
 from repertory.environments.specs import make_environment_spec
 from repertory.utils import snapshots
 
 CARTPOLE = "gym:CartPole-v1"
-
-
-class FixedParams:
-  def __init__(self, params):
-    self._params = params
-
-  def get_variables(self):
-    return self._params
 
 
 class CountingActor:

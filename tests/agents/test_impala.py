@@ -17,18 +17,11 @@ from repertory.agents.impala import learning
 from repertory.environments.specs import spec_record
 from repertory.errors import ConfigError
 from repertory.replay.table import Table
+from learner_helpers import FixedParams
 from legs import one_leg
 
 ENV = "popgym:RepeatPreviousEasy"  # 52-step episodes, 4 actions
 SMALL = {"batch_size": "2", "unroll_length": "6", "core_size": "16", "hidden_sizes": "16"}
-
-
-class Params:
-  def __init__(self, params):
-    self.params = params
-
-  def get_variables(self):
-    return self.params
 
 
 class ListWriter:
@@ -48,7 +41,7 @@ def setup(overrides=(), env=ENV):
 
 def collect(builder, environment, networks, params, steps, writer=None):
   writer = writer if writer is not None else ListWriter()
-  actor = builder.make_actor(builder.make_policy(networks), Params(params), seed=1, adder=builder.make_adder(writer))
+  actor = builder.make_actor(builder.make_policy(networks), FixedParams(params), seed=1, adder=builder.make_adder(writer))
   EnvironmentLoop(environment, actor).run_steps(steps)
   return writer
 

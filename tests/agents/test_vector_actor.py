@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from learner_helpers import FixedParams
 from repertory import environments
 from repertory.agents.dqn.builder import DQNBuilder
 from repertory.agents.dqn.config import DQNConfig
@@ -17,14 +18,6 @@ class ListWriter:
 
   def insert(self, item, priority=None):
     self.items.append(item)
-
-
-class FixedParams:
-  def __init__(self, params):
-    self._params = params
-
-  def get_variables(self):
-    return self._params
 
 
 def _transitions(items):
