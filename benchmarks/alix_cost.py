@@ -32,7 +32,8 @@ def main() -> None:
   import jax.numpy as jnp
   import optax
   from repertory.agents.der.networks import DuelingCategoricalHead
-  from repertory.networks.alix import ALIXConfig, ALIXEncoder
+  from repertory.networks.alix import ALIXConfig
+  from repertory.networks.alix_encoder import ALIXEncoder
   from repertory.utils.provenance import provenance
 
   info = provenance()

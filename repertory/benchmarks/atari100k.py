@@ -69,6 +69,16 @@ def _games(text: str) -> List[str]:
   return games
 
 
+def _preset(config_class: type, name: Any) -> Dict[str, str]:
+  """The overrides of the agent's published setting `name` ({} for None); one line for a name it lacks."""
+  presets = getattr(config_class, "PRESETS", {})
+  if name is None:
+    return {}
+  if name not in presets:
+    raise ConfigError(f"--preset {name} is unknown for this agent; use one of {', '.join(presets) or '(none)'}")
+  return dict(presets[name])
+
+
 @functools.lru_cache(maxsize=None)
 def _spec_key(env: str) -> Any:
   """What runs sharing a vmapped network must agree on: observation shape and number of actions."""
@@ -91,9 +101,14 @@ class Atari100k(Benchmark):
 
   def add_arguments(self, p: argparse.ArgumentParser) -> None:
     p.add_argument("--agent", default="der", help="agent name (der: data-efficient Rainbow, arXiv 1906.05243)")
-    p.add_argument("--encoder", default="der",
-                   help="DER encoder, any of repertory.networks.encoders: der (DER CNN), alix (A-LIX, arXiv 2207.00986), "
-                        "hyperbolic (S-RYM, arXiv 2210.01542), drq, nature, impala-resnet")
+    p.add_argument("--encoder", default=None,
+                   help="DER encoder, any of repertory.networks.encoders: der (DER CNN, the default), alix (A-LIX, "
+                        "arXiv 2207.00986), alix-atari (A-LIX as its paper ran Atari), hyperbolic (S-RYM, arXiv "
+                        "2210.01542), drq, nature, impala-resnet")
+    p.add_argument("--preset", default=None, metavar="NAME",
+                   help="a published setting of the agent's config, under any --config: alix-paper = A-LIX's Atari 100k "
+                        "runs (arXiv 2207.00986 Table 7: alix-atari encoder, 3-step returns, 2 updates per step, target "
+                        "every update, Adam eps 1.5e-5, 1600 random steps)")
     p.add_argument("--games", default=",".join(DEFAULT_GAMES),
                    help="comma-separated Atari 100k games (names of the reference table, e.g. MsPacman), or 'atari100k' "
                         "(also 'all') for the standard 26")
@@ -122,17 +137,23 @@ class Atari100k(Benchmark):
         raise ConfigError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
     if args.agent not in agents.agent_names():
       raise ConfigError(f"unknown agent '{args.agent}'; choose one of {', '.join(agents.agent_names())}")
-    overrides = dict(agents.parse_overrides(args.config))
-    fields = {f.name for f in dataclasses.fields(agents.make_config(args.agent))}
+    default_config = agents.make_config(args.agent)
+    fields = {f.name for f in dataclasses.fields(default_config)}
     if "encoder" not in fields:
       raise ConfigError(f"agent '{args.agent}' has no pluggable encoder; use --agent der")
-    if "encoder" in overrides and overrides["encoder"] != args.encoder:
+    given = dict(agents.parse_overrides(args.config))
+    if "encoder" in given:
       raise ConfigError("pass the encoder with --encoder, not --config encoder=...")
-    overrides["encoder"] = args.encoder
-    check_encoder(args.encoder)
+    preset = _preset(type(default_config), args.preset)
+    if args.encoder is not None and preset.get("encoder", args.encoder) != args.encoder:
+      raise ConfigError(f"--preset {args.preset} trains the {preset['encoder']} encoder; leave out --encoder "
+                        f"{args.encoder}, or leave out --preset")
+    overrides = {**preset, **given, "encoder": args.encoder or preset.get("encoder", "der")}
+    check_encoder(overrides["encoder"])
     config = agents.make_config(args.agent, overrides)
     if "importance_sampling_anneal_steps" in fields and "importance_sampling_anneal_steps" not in overrides:
-      overrides["importance_sampling_anneal_steps"] = str(max(1, args.steps - config.min_replay_size))
+      updates = (args.steps - config.min_replay_size) * config.updates_per_actor_step
+      overrides["importance_sampling_anneal_steps"] = str(max(1, int(updates)))
       config = agents.make_config(args.agent, overrides)  # β reaches 1 at the end of the run
     games = _games(args.games)
     if args.runs_per_process > len(games) * args.seeds:
@@ -141,7 +162,7 @@ class Atari100k(Benchmark):
     if args.runs_per_process > 1:
       from repertory.agents.stacked_learner import check_stackable
       check_stackable(config)
-    record = {"benchmark": "atari100k", "agent": args.agent, "encoder": args.encoder, "steps": args.steps,
+    record = {"benchmark": "atari100k", "agent": args.agent, "encoder": config.encoder, "steps": args.steps,
               "eval_episodes": args.eval_episodes, "eval_envs": min(args.eval_envs, args.eval_episodes),
               "max_episode_steps": args.max_episode_steps,
               "overrides": dict(sorted(overrides.items())), "agent_config": dataclasses.asdict(config)}
@@ -153,7 +174,7 @@ class Atari100k(Benchmark):
                                        eval_episodes=args.eval_episodes, max_episode_steps=args.max_episode_steps,
                                        eval_envs=args.eval_envs)
         runs.append(Run(f"{game} seed {seed}", run_dir, experiment, {"game": game, "seed": seed},
-                        title=f"{args.agent} + {args.encoder} encoder on {game}, seed {seed}"))
+                        title=f"{args.agent} + {config.encoder} encoder on {game}, seed {seed}"))
     return Plan(record, tuple(runs))
 
   def groups(self, args, runs: Sequence[Run]) -> List[Tuple[Run, ...]]:

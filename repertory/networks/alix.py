@@ -11,7 +11,7 @@ ICML 2022, arXiv 2207.00986 (Sec. 5, eqs. 5-7), reference code Aladoro/Stabilizi
   the "gradient" ND_target − ND, where ND is the normalised discontinuity of the (batch-mean) feature
   gradients. Gradient *descent* on S therefore raises S while ND > ND_target and lowers it otherwise
   (same sign as `LearnS.backward` in the authors' code).
-* `ALIXEncoder`: LIX after every conv ReLU, one shared S. As in the authors'
+* `alix_encoder.ALIXEncoder`: LIX after every conv ReLU (or the last only), one shared S. As in the authors'
   `AllFeatTiedRegularizedEncoder`, only the last LIX layer's output gradients tune S.
 * Strided encoders: S is in pixels of the first feature map, and the LIX layer after conv l shifts by
   S · stride₀ / (stride₀ · … · stride_l), i.e. by the same distance in input pixels at every depth.
@@ -33,14 +33,13 @@ the multi_transform, so the ND signal for S is not rescaled.
 
 import dataclasses
 import functools
-from typing import Optional
 
 import haiku as hk
 import jax
 import jax.numpy as jnp
 
 from repertory.errors import ConfigError
-from repertory.networks.conv import LAYERS, Conv2DValid
+from repertory.networks.conv import LAYERS
 
 # Defaults and their sources (arXiv 2207.00986 / Aladoro/Stabilizing-Off-Policy-RL cfgs/algo/ALIX.yaml).
 ND_TARGET = 0.535  # ALIX.yaml param_grad_fn_args [3, 0.535, 1e-20]; paper Table (A-LIX hyper-parameters).
@@ -75,6 +74,10 @@ class ALIXConfig:
       per batch element.
     learn_from_all_layers: False (default, authors' `AllFeatTiedRegularizedEncoder`): only the last
       LIX layer's output gradients give S its ND signal; True sums the ND signals of all LIX layers.
+    lix_after: "every" (default: a LIX layer after every conv ReLU, as the authors' DMC encoder) or "last"
+      (after the final conv ReLU only, as the paper's Atari 100k agent, Sec. 5.2).
+    trunk_features: 0 (default) returns the flat conv features; n > 0 adds DrQ-v2's trunk, Linear n →
+      LayerNorm → tanh (arXiv 2107.09645; the A-LIX paper's Atari "feature dimensionality 50", Table 7).
 
   Units note: the authors' code stores a normalised p ∈ [0, 1] and draws offsets U[−2.5p, 2.5p] px
   (pad 2, grid_sample with align_corners=False), so their init 0.5 is a ±1.25 px shift. Here S is in
@@ -88,6 +91,8 @@ class ALIXConfig:
   nd_eps: float = ND_EPS
   per_example_shift: bool = False
   learn_from_all_layers: bool = False
+  lix_after: str = "every"
+  trunk_features: int = 0
 
   def __post_init__(self):
     if self.architecture not in _ARCHITECTURES:
@@ -98,6 +103,18 @@ class ALIXConfig:
     if not 0 <= self.initial_shift <= self.max_shift:
       raise ConfigError(f"ALIXConfig.initial_shift={self.initial_shift} is outside [0, max_shift="
                         f"{self.max_shift}]; pick a value inside (paper: 0.5).")
+    if self.lix_after not in ("every", "last"):
+      raise ConfigError(f"ALIXConfig.lix_after={self.lix_after!r} is unknown; use 'every' or 'last'.")
+    if self.trunk_features < 0:
+      raise ConfigError(f"ALIXConfig.trunk_features={self.trunk_features} is negative; use 0 (no trunk) or a size.")
+
+
+# A-LIX as the paper ran it on Atari 100k (arXiv 2207.00986, Sec. 5.2 and Table 7): the 3-conv stack of Table 7,
+# one LIX layer after the final conv ReLU, "initial maximum sampling shift S 1.0", "normalized discontinuity
+# target 0.75", feature dimensionality 50 (the trunk). The paper's S learning rate, 1e-4, is
+# `alix_optimizer.ATARI_SHIFT_LEARNING_RATE`. The paper gives S without units; here it is in pixels.
+ATARI_100K = ALIXConfig(architecture="alix_atari", initial_shift=1.0, nd_target=0.75, lix_after="last",
+                        trunk_features=50)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -231,65 +248,3 @@ class LocalSignalMixing(hk.Module):
     shape = (features.shape[0], 2) if self._per_example_shift else (2,)
     unit = jax.random.uniform(hk.next_rng_key(), shape, features.dtype, minval=-1.0, maxval=1.0)
     return bilinear_shift(features, unit * s)
-
-
-# ---------------------------------------------------------------------------------------------------
-# Encoder.
-# ---------------------------------------------------------------------------------------------------
-
-
-class ALIXShift(hk.Module):
-  """Holds the shared A-LIX magnitude S (pixels) as parameter `alix_shift/shift`."""
-
-  def __init__(self, initial_shift: float = INITIAL_SHIFT, name: str = SHIFT_MODULE_NAME):
-    super().__init__(name=name)
-    self._initial_shift = initial_shift
-
-  def __call__(self) -> jax.Array:
-    return hk.get_parameter(SHIFT_PARAM_NAME, (), jnp.float32, init=hk.initializers.Constant(self._initial_shift))
-
-
-def layer_shift_scales(strides) -> tuple:
-  """Factor applied to S at each LIX layer: stride₀ / (cumulative stride up to that layer)."""
-  scales, cumulative = [], 1
-  for stride in strides:
-    cumulative *= stride
-    scales.append(strides[0] / cumulative)
-  return tuple(scales)
-
-
-class ALIXEncoder(hk.Module):
-  """Conv encoder with a LIX layer after every conv ReLU sharing one adaptive S (arXiv 2207.00986).
-
-  Input uint8 images [B, H, W, C] (divided by 255; "drqv2" also subtracts 0.5). Output flat features
-  [B, D]. Training needs an rng (`hk.next_rng_key`); evaluation (`is_training=False`) is deterministic
-  and identical to the plain CNN with the same weights. S's ND signal comes from the last LIX layer
-  (authors' `AllFeatTiedRegularizedEncoder`) unless `config.learn_from_all_layers`.
-  """
-
-  def __init__(self, config: ALIXConfig = ALIXConfig(), name: str = "alix_encoder"):
-    super().__init__(name=name)
-    self._config = config
-
-  def __call__(self, images: jax.Array, is_training: bool) -> jax.Array:
-    cfg = self._config
-    if images.ndim != 4:
-      raise ValueError(f"ALIXEncoder expects images [B, H, W, C], got shape {images.shape}.")
-    x = images.astype(jnp.float32) / 255.0
-    if cfg.architecture == "drqv2":
-      x = x - 0.5
-      w_init: Optional[hk.initializers.Initializer] = hk.initializers.Orthogonal(scale=jnp.sqrt(2.0))
-      b_init: Optional[hk.initializers.Initializer] = jnp.zeros
-    else:
-      w_init, b_init = None, None
-    shift = ALIXShift(cfg.initial_shift)()
-    specs = LAYERS[cfg.architecture]
-    scales = layer_shift_scales([stride for _, _, stride in specs])
-    for layer, ((channels, kernel, stride), scale) in enumerate(zip(specs, scales)):
-      x = Conv2DValid(channels, kernel, stride, w_init=w_init, b_init=b_init, name=f"conv_{layer}")(x)
-      x = jax.nn.relu(x)
-      lix = LocalSignalMixing(cfg.max_shift * scale, cfg.per_example_shift, name=f"lix_{layer}")
-      x = lix(x, shift * scale, is_training)
-      if is_training and (cfg.learn_from_all_layers or layer == len(specs) - 1):
-        x = learn_shift(x, shift, cfg.nd_target, cfg.nd_eps)
-    return hk.Flatten()(x)

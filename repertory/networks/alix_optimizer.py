@@ -2,7 +2,7 @@
 
 Cetin et al. 2022, arXiv 2207.00986 (Appendix, A-LIX hyper-parameters), reference code
 Aladoro/Stabilizing-Off-Policy-RL `cfgs/algo/ALIX.yaml` (encoder_optimizer_builder). S is the parameter
-`.../alix_shift` : `shift` that `alix.ALIXEncoder` creates.
+`.../alix_shift` : `shift` that `alix_encoder.ALIXEncoder` creates.
 """
 
 from typing import Any, Optional
@@ -14,6 +14,7 @@ import optax
 from repertory.networks.alix import MAX_SHIFT, SHIFT_MODULE_NAME, SHIFT_PARAM_NAME
 
 SHIFT_LEARNING_RATE = 2e-3  # ALIX.yaml encoder_optimizer_builder lr: 2e-3.
+ATARI_SHIFT_LEARNING_RATE = 1e-4  # the paper's Atari 100k runs, arXiv 2207.00986 Table 7 ("maximum sampling shift lr").
 SHIFT_B1 = 0.5  # ALIX.yaml betas: [0.5, 0.999].
 SHIFT_B2 = 0.999
 SHIFT_LABEL = "alix"

@@ -19,6 +19,8 @@ LAYERS: Dict[str, Tuple[LayerSpec, ...]] = {
     "nature": ((32, 8, 4), (64, 4, 2), (64, 3, 1)),
     # DrQ-v2, Yarats et al. 2021, arXiv 2107.09645: 4 convs of 32 channels 3x3, the first with stride 2.
     "drqv2": ((32, 3, 2), (32, 3, 1), (32, 3, 1), (32, 3, 1)),
+    # A-LIX on Atari 100k, Cetin et al. 2022, arXiv 2207.00986, Table 7: 3 convs of 32 channels 3x3, strides 2, 1, 1.
+    "alix_atari": ((32, 3, 2), (32, 3, 1), (32, 3, 1)),
 }
 
 

@@ -78,7 +78,7 @@ def check_encoder(name: str) -> None:
 
 
 # The names of `conv.LAYERS` (kept here so that checking a config imports no Haiku; a test compares them).
-LAYER_STACKS = ("der", "nature", "drqv2")
+LAYER_STACKS = ("der", "nature", "drqv2", "alix_atari")
 
 
 def check_encoder_layers(name: str, layers: str, default: str) -> None:
@@ -124,13 +124,26 @@ def _impala_resnet(layers):
 
 
 def _alix(layers):
-  from repertory.networks.alix import ALIXConfig, ALIXEncoder
+  from repertory.networks.alix import ALIXConfig
+  from repertory.networks.alix_encoder import ALIXEncoder
   return ALIXEncoder(ALIXConfig(architecture=layers or "drqv2"))
+
+
+def _alix_atari(layers):
+  del layers
+  from repertory.networks.alix import ATARI_100K
+  from repertory.networks.alix_encoder import ALIXEncoder
+  return ALIXEncoder(ATARI_100K)
 
 
 def _alix_optimizer(optimizer):
   from repertory.networks.alix_optimizer import make_alix_optimizer
   return make_alix_optimizer(optimizer)  # global-norm clipping stays inside `optimizer`, as A-LIX asks
+
+
+def _alix_atari_optimizer(optimizer):
+  from repertory.networks.alix_optimizer import ATARI_SHIFT_LEARNING_RATE, make_alix_optimizer
+  return make_alix_optimizer(optimizer, shift_learning_rate=ATARI_SHIFT_LEARNING_RATE)
 
 
 def _alix_metrics(params):
@@ -157,5 +170,8 @@ register(Encoder("drq", _drq, "DrQ-v2 CNN with random-shift augmentation, Yarats
                  augment=_random_shift))
 register(Encoder("alix", _alix, "A-LIX adaptive local signal mixing, Cetin et al. 2022, arXiv 2207.00986",
                  random_in_training=True, wrap_optimizer=_alix_optimizer, metrics=_alix_metrics, layer_stacks=LAYER_STACKS))
+register(Encoder("alix-atari", _alix_atari, "A-LIX as run on Atari 100k (3-conv stack, LIX after the last conv, "
+                 "trunk of 50, S from 1 px at lr 1e-4, ND target 0.75), Cetin et al. 2022, arXiv 2207.00986, Table 7",
+                 random_in_training=True, wrap_optimizer=_alix_atari_optimizer, metrics=_alix_metrics))
 register(Encoder("hyperbolic", _hyperbolic, "S-RYM spectrally-normalised CNN + hyperbolic head, Cetin et al. 2023, "
                  "arXiv 2210.01542", has_state=True, hyperbolic_head=True, layer_stacks=LAYER_STACKS))

@@ -92,7 +92,8 @@ def test_c51_head_shapes_and_probabilities(spec):
   assert nets.atoms.shape == (51,) and float(nets.atoms[0]) == -10.0 and float(nets.atoms[-1]) == 10.0
 
 
-@pytest.mark.parametrize("encoder", [pytest.param("der", marks=one_leg(2)), pytest.param("alix", marks=one_leg(1)), "hyperbolic"])
+@pytest.mark.parametrize("encoder", [pytest.param("der", marks=one_leg(2)), pytest.param("alix", marks=one_leg(1)),
+                                     pytest.param("alix-atari", marks=one_leg(2)), "hyperbolic"])
 def test_one_learner_step_per_encoder(spec, encoder):
   """Every encoder plugs in; for der the loss also falls over a few updates on a fixed batch."""
   builder = agents.make_builder("der", {"encoder": encoder, "learning_rate": "5e-4"})
@@ -115,6 +116,10 @@ def test_one_learner_step_per_encoder(spec, encoder):
     assert np.mean(losses[-3:]) < np.mean(losses[:3])
   if encoder == "alix":
     assert "alix_shift" in metrics and 0.0 <= float(metrics["alix_shift"]) <= 2.0
+  if encoder == "alix-atari":  # S starts at 1 px and takes Adam's first step, ±lr, at the paper's lr of 1e-4
+    from repertory.networks.alix_optimizer import alix_shift
+    assert float(metrics["alix_shift"]) == 1.0
+    assert abs(float(alix_shift(after["params"])) - 1.0) == pytest.approx(1e-4, rel=1e-2)
   if encoder == "hyperbolic":  # spectral-norm state is carried and updated by the learner
     assert jax.tree_util.tree_leaves(after["state"])
     assert any(not np.allclose(a, b) for a, b in zip(jax.tree_util.tree_leaves(before["state"]),
@@ -130,6 +135,10 @@ def test_actors_explore_with_noise_and_evaluate_with_epsilon(spec):
   actor = builder.make_actor(policy, learner, seed=0)
   evaluator = builder.make_actor(policy, learner, seed=0, evaluation=True)
   assert actor._epsilon(0) == 0.0 and evaluator._epsilon(0) == 0.001
+  random_first = agents.make_builder("der", {"random_steps": "3"})  # A-LIX's Atari runs: uniform actions first
+  actor_first = random_first.make_actor(policy, learner, seed=0)
+  assert [actor_first._epsilon(step) for step in range(5)] == [1.0, 1.0, 1.0, 0.0, 0.0]
+  assert random_first.make_actor(policy, learner, seed=0, evaluation=True)._epsilon(0) == 0.001
   a1 = [int(builder.make_actor(policy, learner, seed=3).select_action(obs)) for _ in range(2)]
   assert a1[0] == a1[1]  # same seed, same noise: same action
   variables = learner.get_variables()

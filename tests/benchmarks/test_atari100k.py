@@ -96,6 +96,9 @@ def test_results_recorded_before_eval_envs_existed_had_one_evaluation_environmen
     (["--stop-after", "nan"], "--stop-after must be > 0 seconds"),
     (["--games", "Pong", "--seeds", "2", "--runs-per-process", "3"], "more than the 2 run(s) asked for"),
     (["--seeds", "2", "--runs-per-process", "2", "--config", "diagnostics_period=100"], "diagnostics_period"),
+    (["--preset", "alix"], "--preset alix is unknown for this agent; use one of alix-paper"),
+    (["--preset", "alix-paper", "--encoder", "der"], "--preset alix-paper trains the alix-atari encoder"),
+    (["--config", "encoder=alix"], "pass the encoder with --encoder"),
 ])
 def test_bad_input_is_one_line(tmp_path, capsys, extra, message):
   assert _bench(tmp_path / "b", *extra) == 2
@@ -109,7 +112,8 @@ def test_help_documents_every_flag(capsys):
     cli.main(["bench", "atari100k", "--help"])
   text = capsys.readouterr().out
   for flag in ("--agent", "--encoder", "--games", "--seeds", "--out", "--steps", "--eval-episodes", "--workers",
-               "--config", "--max-episode-steps", "--report-only", "--no-progress", "--runs-per-process", "--stop-after"):
+               "--config", "--max-episode-steps", "--report-only", "--no-progress", "--runs-per-process", "--stop-after",
+               "--preset", "--eval-envs"):
     assert flag in text
 
 
@@ -219,3 +223,17 @@ def test_runs_per_process_groups_games_of_one_action_set_in_plan_order(tmp_path)
   assert groups == [["Pong seed 0", "Pong seed 1"], ["Boxing seed 0", "Alien seed 0", "Boxing seed 1"], ["Alien seed 1"]]
   args.runs_per_process = 1
   assert [len(group) for group in BENCHMARK.groups(args, plan.runs)] == [1] * 6
+
+
+def test_the_alix_paper_preset_sets_its_table_7_fields_under_the_config_flags(tmp_path):
+  from repertory.benchmarks.atari100k import BENCHMARK
+  args = cli.make_parser().parse_args(["bench", "atari100k", "--out", str(tmp_path / "b"), "--preset", "alix-paper",
+                                       "--config", "batch_size=16"])
+  plan = BENCHMARK.plan(args)
+  config = plan.record["agent_config"]
+  assert plan.record["encoder"] == config["encoder"] == "alix-atari"
+  assert (config["n_step"], config["updates_per_actor_step"], config["target_update_period"], config["adam_eps"],
+          config["random_steps"], config["batch_size"]) == (3, 2.0, 1, 1.5e-5, 1600, 16)
+  assert config["importance_sampling_anneal_steps"] == 2 * (100_000 - 1_600)  # β reaches 1 at the run's last update
+  assert ("encoder", "alix-atari") in plan.runs[0].experiment.agent_overrides
+  assert "alix-atari encoder" in plan.runs[0].title

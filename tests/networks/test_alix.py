@@ -1,5 +1,7 @@
 """A-LIX (arXiv 2207.00986): LIX layer, normalised discontinuity, adaptive S and its optimiser."""
 
+import dataclasses
+
 import haiku as hk
 import jax
 import jax.numpy as jnp
@@ -8,7 +10,7 @@ import optax
 import pytest
 
 from repertory.errors import ConfigError
-from repertory.networks import alix, alix_optimizer, conv
+from repertory.networks import alix, alix_encoder, alix_optimizer, conv
 
 
 def _lix(x, shift, is_training, per_example=False, seed=0):
@@ -133,7 +135,7 @@ def test_learn_shift_is_identity_forward_and_gives_target_minus_nd():
 
 
 def _encoder(architecture="der"):
-  return hk.transform(lambda x, t: alix.ALIXEncoder(alix.ALIXConfig(architecture))(x, t))
+  return hk.transform(lambda x, t: alix_encoder.ALIXEncoder(alix.ALIXConfig(architecture))(x, t))
 
 
 @pytest.mark.parametrize("architecture,feature_shape", [("der", (3, 3, 64)), ("nature", (3, 3, 64)),
@@ -204,9 +206,31 @@ def test_multi_transform_routes_s_to_its_own_optimizer_and_clips():
 
 def test_deeper_strided_layers_shift_by_the_same_input_distance():
   # DrQ-v2 (strides 2, 1, 1, 1): every layer shifts by S, as the authors' code.
-  assert alix.layer_shift_scales([2, 1, 1, 1]) == (1.0, 1.0, 1.0, 1.0)
+  assert alix_encoder.layer_shift_scales([2, 1, 1, 1]) == (1.0, 1.0, 1.0, 1.0)
   # DER torso (5x5/5 twice): the 3x3 last map shifts by S / 5.
-  assert alix.layer_shift_scales([5, 5]) == pytest.approx((1.0, 0.2))
+  assert alix_encoder.layer_shift_scales([5, 5]) == pytest.approx((1.0, 0.2))
+
+
+def test_the_atari_setting_shifts_the_last_map_only_and_ends_in_the_trunk():
+  """arXiv 2207.00986 Sec. 5.2 / Table 7: one LIX layer, after the final conv ReLU, then a trunk of 50 features."""
+  images = jax.random.randint(jax.random.PRNGKey(0), (2, 21, 21, 4), 0, 256).astype(jnp.uint8)
+  maps = hk.transform(lambda x, t: alix_encoder.ALIXEncoder(dataclasses.replace(alix.ATARI_100K, trunk_features=0))(x, t))
+  params = maps.init(jax.random.PRNGKey(1), images, True)
+  assert sorted(k.split("/")[-1] for k in params) == ["alix_shift", "conv_0", "conv_1", "conv_2"]
+  assert float(alix_optimizer.alix_shift(params)) == 1.0  # Table 7: initial S 1.0
+  plain = maps.apply(params, None, images, False).reshape(2, 6, 6, 32)  # 21 → 10 → 8 → 6 (strides 2, 1, 1)
+  rng = jax.random.PRNGKey(3)
+  delta = jax.random.uniform(next(hk.PRNGSequence(rng)), (2,), minval=-1.0, maxval=1.0)  # the only draw, S = 1
+  trained = maps.apply(params, rng, images, True).reshape(2, 6, 6, 32)
+  assert not np.allclose(trained, plain)
+  np.testing.assert_allclose(trained, alix.bilinear_shift(plain, delta), atol=1e-5)  # one shift of the plain map
+  features = hk.transform(lambda x, t: alix_encoder.ALIXEncoder(alix.ATARI_100K)(x, t))
+  params = features.init(jax.random.PRNGKey(1), images, True)
+  out = np.asarray(features.apply(params, None, images, False), np.float64)
+  assert out.shape == (2, 50) and np.all(np.abs(out) < 1)  # tanh of a LayerNorm at its initial scale and offset
+  normalised = np.arctanh(out)
+  np.testing.assert_allclose(normalised.mean(-1), 0.0, atol=1e-4)
+  np.testing.assert_allclose(normalised.std(-1), 1.0, rtol=1e-3)
 
 
 def test_bad_config_raises_config_error():
@@ -214,6 +238,8 @@ def test_bad_config_raises_config_error():
     alix.ALIXConfig(architecture="resnet")
   with pytest.raises(ConfigError):
     alix.ALIXConfig(initial_shift=3.0)
+  with pytest.raises(ConfigError, match="use 'every' or 'last'"):
+    alix.ALIXConfig(lix_after="first")
 
 
 def test_patchify_convolution_matches_xla_convolution():

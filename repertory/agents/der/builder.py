@@ -81,6 +81,9 @@ class DERBuilder:
     else:
       schedule = acting.linearly_decaying_epsilon(c.epsilon_decay_steps, c.min_replay_size, c.epsilon_floor_without_noise)
       epsilon, fn = (lambda step: max(c.epsilon_train, schedule(step))), policy.train
+    if c.random_steps and not evaluation:
+      explore = epsilon
+      epsilon = lambda step: 1.0 if step < c.random_steps else explore(step)  # noqa: E731
     client = VariableClient(variable_source, 1 if evaluation else c.variable_update_period,
                             sparsity=c.eval_sparsity if evaluation else 0.0, weight_names=("w", "w_mu"))
     return DQNActor(fn, client, epsilon, seed, adder)

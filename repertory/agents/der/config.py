@@ -8,7 +8,7 @@ Dopamine `dopamine/labs/atari_100k/configs/DER.gin` (google/dopamine) and its
 """
 
 import dataclasses
-from typing import ClassVar, Tuple
+from typing import ClassVar, Dict, Tuple
 
 from repertory.errors import ConfigError
 from repertory.plasticity.config import INTERVENTION_NAMES, PlasticityConfig
@@ -50,6 +50,16 @@ class DERConfig(PlasticityConfig):
   epsilon_decay_steps: int = 2_000  # without noisy layers (hyperbolic): 1 → 0.01 after warm-up, [gin] epsilon_decay_period = 2000.
   epsilon_floor_without_noise: float = 0.01  # [gin] epsilon_train = 0.01 (Dopamine's linearly_decaying_epsilon).
   variable_update_period: int = 1  # actor steps between parameter fetches (sync: always fresh; ray: raise it).
+  random_steps: int = 0  # training actor steps with uniformly random actions first ([gin]: none, noisy nets act from the start).
+
+  # Published settings as DERConfig overrides (`bench atari100k --preset NAME`).
+  PRESETS: ClassVar[Dict[str, Dict[str, str]]] = {
+      # A-LIX on Atari 100k, Cetin et al. 2022, arXiv 2207.00986, Sec. 5.2 and Table 7: DER with its encoder
+      # (`networks.encoders` "alix-atari"), 3-step returns, 2 updates per step, the target network every update,
+      # Adam ε 1.5e-5 and 1600 random steps; the rest as DER (batch 32, lr 1e-4, 1600 warm-up, noisy σ₀ 0.1).
+      "alix-paper": {"encoder": "alix-atari", "n_step": "3", "updates_per_actor_step": "2",
+                     "target_update_period": "1", "adam_eps": "1.5e-5", "random_steps": "1600"},
+  }
 
   def __post_init__(self):
     super().__post_init__()
@@ -59,6 +69,8 @@ class DERConfig(PlasticityConfig):
       raise ConfigError("DER needs n_step >= 1, batch_size >= 1, num_atoms >= 2 and target_update_period >= 1")
     if self.v_max <= 0:
       raise ConfigError(f"DER v_max must be > 0 (support is [-v_max, v_max]), got {self.v_max}")
+    if self.random_steps < 0:
+      raise ConfigError(f"DER random_steps must be >= 0, got {self.random_steps}")
     if self.updates_per_actor_step <= 0:
       raise ConfigError(f"DER updates_per_actor_step must be > 0, got {self.updates_per_actor_step}")
 
