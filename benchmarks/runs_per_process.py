@@ -4,8 +4,8 @@ step; the wall-clock of the steps between the first and the last learner row of 
 and the compiles) gives the time per 1,000 steps, per-run learner updates/s, and the whole group's.
 
 Usage: .venv/bin/python benchmarks/runs_per_process.py [--ks 1,2,4] [--steps 3200] [--out DIR]
-Prints the machine, commit and date, then one line per K (the peak RSS is the process's so far: run one K per
-call to read it per K). Figures belong in BUILD_NOTES.md ("Many runs, one
+Prints the machine, commit and date, then two lines per K, the second run 0's seconds by phase (the peak RSS is
+the process's so far: run one K per call to read it per K). Figures belong in BUILD_NOTES.md ("Many runs, one
 process"); `--out` (default: a temporary folder) keeps the runs.
 """
 
@@ -57,9 +57,9 @@ def main() -> None:
                                            eval_episodes=1, max_episode_steps=2_000).validate())
     start = time.time()
     if k == 1:
-      run_sync(experiments[0])
+      summary = run_sync(experiments[0])
     else:
-      run_sync_group(experiments, [None] * k, [False] * k)
+      summary = run_sync_group(experiments, [None] * k, [False] * k)[0]
     rows = _learner_rows(experiments[0].run_dir)
     first, last = rows[0], rows[-1]
     seconds = float(last["time"]) - float(first["time"])
@@ -69,6 +69,9 @@ def main() -> None:
     print(f"K={k}: {per_1000:.1f} s per 1,000 steps of every run | per run {updates / seconds:.1f} updates/s | "
           f"group {k * updates / seconds:.1f} updates/s | {time.time() - start:.0f} s in all | peak RSS of the process "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB", flush=True)
+    phases = ", ".join(f"{name} {summary.get(name + '_s', 0.0):.1f}" for name in
+                       ("policy", "environment", "learning", "evaluation", "checkpoints"))
+    print(f"  seconds of run 0 by phase, whole run with warm-up and compiles: {phases}", flush=True)
 
 
 if __name__ == "__main__":

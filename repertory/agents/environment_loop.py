@@ -7,6 +7,8 @@ from typing import Any, List, Optional, Sequence
 import dm_env
 import numpy as np
 
+from repertory.utils.timing import NoClock
+
 
 @dataclasses.dataclass
 class EpisodeStats:
@@ -75,6 +77,7 @@ class EnvironmentLoop:
     self._length = 0
     self.total_steps = 0
     self.record = EnvironmentRecord() if record else None
+    self.clock = NoClock()  # a `PhaseClock` times `run_steps`: "policy", and "environment" (with the actor's adder)
 
   def replay_environment(self) -> None:
     if self.record is not None:
@@ -84,8 +87,10 @@ class EnvironmentLoop:
     """Takes exactly `num_steps` environment steps; returns the episodes that ended meanwhile."""
     finished = []
     for _ in range(num_steps):
-      action = self._actor.select_action(self.begin_step())
-      episode = self.end_step(action)
+      with self.clock.phase("policy"):
+        action = self._actor.select_action(self.begin_step())
+      with self.clock.phase("environment"):
+        episode = self.end_step(action)
       if episode is not None:
         finished.append(episode)
     return finished
@@ -204,6 +209,7 @@ class VectorEnvironmentLoop:
     self._lengths = np.zeros(n, np.int64)
     self.total_steps = 0
     self.record = EnvironmentRecord() if record else None
+    self.clock = NoClock()  # as `EnvironmentLoop.clock`
 
   def replay_environment(self) -> None:
     if self.record is not None:
@@ -219,24 +225,32 @@ class VectorEnvironmentLoop:
       for i in range(self._env.num_envs):
         self._actor.observe_first(self._timesteps.timestep(i), i)
     for _ in range(num_steps):
-      actions = self._actor.select_actions(self._timesteps.observation)
-      if self.record is not None:
-        self.record.step(actions)
-      self._timesteps = self._env.step(actions)
-      for i in range(self._env.num_envs):
-        timestep = self._timesteps.timestep(i)
-        if timestep.first():
-          self._actor.observe_first(timestep, i)
-          self._returns[i], self._lengths[i] = 0.0, 0
-          continue
-        self._actor.observe(actions[i], timestep, i)
-        self._returns[i] += float(timestep.reward)
-        self._lengths[i] += 1
-        if timestep.last():
-          finished.append(EpisodeStats(float(self._returns[i]), int(self._lengths[i])))
+      with self.clock.phase("policy"):
+        actions = self._actor.select_actions(self._timesteps.observation)
+      with self.clock.phase("environment"):
+        finished += self._step(actions)
       if self._update_actor:
         self._actor.update()
       self.total_steps += self._env.num_envs
+    return finished
+
+  def _step(self, actions: np.ndarray) -> List[EpisodeStats]:
+    """Steps every environment, hands each its transition; the episodes that ended."""
+    finished = []
+    if self.record is not None:
+      self.record.step(actions)
+    self._timesteps = self._env.step(actions)
+    for i in range(self._env.num_envs):
+      timestep = self._timesteps.timestep(i)
+      if timestep.first():
+        self._actor.observe_first(timestep, i)
+        self._returns[i], self._lengths[i] = 0.0, 0
+        continue
+      self._actor.observe(actions[i], timestep, i)
+      self._returns[i] += float(timestep.reward)
+      self._lengths[i] += 1
+      if timestep.last():
+        finished.append(EpisodeStats(float(self._returns[i]), int(self._lengths[i])))
     return finished
 
 

@@ -7,6 +7,8 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 REPORT_FILES = ("RESULTS.md", "runs.csv", "per_game.csv", "aggregate.csv", "comparison.md", "per_game_vs_published.png",
                 "aggregate_intervals.png")
+# A sync run's wall-clock seconds per phase of its loop (`launch/sync.py`; runs recorded before have none).
+PHASES = ("policy_s", "environment_s", "learning_s", "evaluation_s", "checkpoints_s")
 
 
 def _run_rows(specs: Sequence[Any]) -> List[Dict[str, Any]]:
@@ -18,7 +20,9 @@ def _run_rows(specs: Sequence[Any]) -> List[Dict[str, Any]]:
                  "eval_return_std": status["eval_return_std"], "actor_steps": int(status["actor_steps"]),
                  "learner_steps": int(status["learner_steps"]), "wall_clock_s": status["wall_clock_s"],
                  "learner_updates_per_s": status["learner_updates_per_s"],
-                 "training_steps_per_s": status["training_steps_per_s"], "commit": status.get("commit", "unknown"),
+                 "training_steps_per_s": status["training_steps_per_s"],
+                 **{phase: round(float(status.get(phase, "nan")), 1) for phase in PHASES},
+                 "commit": status.get("commit", "unknown"),
                  "run_dir": os.path.relpath(spec.run_dir, os.path.dirname(os.path.dirname(spec.run_dir)))})
   return rows
 
@@ -88,6 +92,11 @@ def write_reports(out: str, record: Dict[str, Any], specs: Sequence[Any], missin
       "## Aggregates (human-normalised, 95% stratified-bootstrap CIs)", "", scores.to_markdown(aggregate, index=False), "",
       "## Per game", "", scores.to_markdown(per_game, index=False), "",
       "## Runs (wall-clock and learner updates/s measured per run)", "", scores.to_markdown(run_table, index=False), "",
+      "`policy_s` … `checkpoints_s`: the run's wall-clock seconds choosing actions, stepping its environment (with "
+      "the replay insert), learning (sampling, updates, priorities), evaluating and checkpointing, over all its "
+      "invocations; a device computation counts where its result is waited for. Runs trained in one process count "
+      "their shared policy and learning calls in full each. `wall_clock_s` less their sum is start-up, compilation "
+      "and bookkeeping.", "",
       "Files: `runs.csv`, `per_game.csv`, `aggregate.csv`, `comparison.md`, `per_game_vs_published.png`, "
       "`aggregate_intervals.png`, and per run `runs/<Game>_seed<k>/metrics.csv`.", ""]
   with open(os.path.join(out, "RESULTS.md"), "w") as f:

@@ -12,7 +12,6 @@ GPU host from carried wheels and runs this.
 
 import argparse
 import dataclasses
-import json
 import os
 from typing import Any, Dict, List
 
@@ -130,6 +129,9 @@ class DeviceCheck(Benchmark):
       wall = max(float(status.get("wall_clock_s", 0.0)), 1e-9)
       results.add("sync", "DER sync run: actor steps/s", float(status.get("actor_steps", 0)) / wall, "steps/s",
                   f"{status.get('learner_steps')} updates; the whole run, compilation included")
+      for phase in ("policy", "environment", "learning", "evaluation", "checkpoints"):  # where its time went
+        results.add("sync", f"DER sync run: {phase}", float(status.get(f"{phase}_s", 0.0)), "s",
+                    "wall-clock of the phase, compilation included")
     return write_rows(args.out, "device", results.rows, plan.record)
 
 

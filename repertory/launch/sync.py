@@ -21,6 +21,7 @@ from repertory.launch.experiment import ExperimentConfig
 from repertory.launch.lifetime import raise_if_terminated, signals_at_step_boundaries
 from repertory.launch.sync_run import SyncRun
 from repertory.utils.memory import keep_freed_memory
+from repertory.utils.timing import timed
 
 
 def run_sync(experiment: ExperimentConfig, spec: Optional[EnvironmentSpec] = None, resume: bool = False,
@@ -35,8 +36,9 @@ def run_sync(experiment: ExperimentConfig, spec: Optional[EnvironmentSpec] = Non
       raise_if_terminated()
       while not run.done:
         run.acted(run.loop.run_steps(1))
-        while run.wants_update:
-          run.learned(run.learner.step())
+        with run.clock.phase("learning"):
+          while run.wants_update:
+            run.learned(run.learner.step())
         run.finish_step()
         raise_if_terminated()
     except KeyboardInterrupt as interrupt:
@@ -109,18 +111,22 @@ def run_sync_group(experiments: Sequence[ExperimentConfig], specs: Sequence[Opti
       raise_if_terminated()
       while not all(run.done for run in runs):
         acting = [run for run in runs if not run.done]
-        actions = group_policy.select(variables, [None if run.done else run.loop.begin_step() for run in runs])
+        clocks = [run.clock for run in acting]  # a call the runs share counts in full for each of them
+        with timed(clocks, "policy"):
+          actions = group_policy.select(variables, [None if run.done else run.loop.begin_step() for run in runs])
         for k, run in enumerate(runs):
           if not run.done:
-            episode = run.loop.end_step(actions[k])
+            with run.clock.phase("environment"):
+              episode = run.loop.end_step(actions[k])
             run.acted([] if episode is None else [episode])
         calls += 1
-        if calls % period == 0:  # where a run alone refreshes its actor: after acting, before learning
-          variables = stack.get_variables()
-        while any(run.wants_update for run in acting):
-          for run, metrics in zip(runs, stack.step([run in acting and run.wants_update for run in runs])):
-            if metrics is not None:
-              run.learned(metrics)
+        with timed(clocks, "learning"):
+          if calls % period == 0:  # where a run alone refreshes its actor: after acting, before learning
+            variables = stack.get_variables()
+          while any(run.wants_update for run in acting):
+            for run, metrics in zip(runs, stack.step([run in acting and run.wants_update for run in runs])):
+              if metrics is not None:
+                run.learned(metrics)
         for run in acting:
           run.finish_step()
         raise_if_terminated()

@@ -29,6 +29,7 @@ from repertory.replay.table import Table
 from repertory.utils import snapshots
 from repertory.utils.checkpointing import Checkpointer, saved_steps
 from repertory.utils.progress import ProgressLine
+from repertory.utils.timing import PhaseClock
 
 
 def resume_state_path(run_dir: str, learner_step: int) -> str:
@@ -81,6 +82,8 @@ class SyncRun:
     self.evaluator = builder.make_actor(self.policy, learner, experiment.seed + 10_000, evaluation=True,
                                         adder=[None] * len(evaluation_environments))
     self.evaluation_loop = evaluation_loop(evaluation_environments, self.evaluator, record=True)
+    self.clock = PhaseClock()  # policy, environment, learning, evaluation, checkpoints: <phase>_s in the counts
+    self.loop.clock = self.clock
     self.progress = ProgressLine(experiment.max_actor_steps, enabled=experiment.progress, label="sync")
     self.updates_per_step = learner_steps_per_actor_step(builder.config)
     self.credit, self.metrics, self.evaluated_at = 0.0, [], None
@@ -109,7 +112,8 @@ class SyncRun:
     """One consistent checkpoint: the run state, then the learner's (whose presence completes it), then
     counter.json; the states of learner checkpoints no longer kept are deleted."""
     step = self.learner.steps
-    with checkpoint_being_written():
+    self.counter.increment(**self.clock.take())
+    with checkpoint_being_written(), self.clock.phase("checkpoints"):
       os.makedirs(self.resume_dir, exist_ok=True)
       state = {"replay": self.replay.state(), "run": snapshots.capture(self)}
       snapshots.write(resume_state_path(self.experiment.run_dir, step), state)
@@ -127,7 +131,8 @@ class SyncRun:
 
   def evaluate(self) -> float:
     self.evaluator.update()
-    episodes = self.evaluation_loop.run_episodes(self.experiment.eval_episodes)
+    with self.clock.phase("evaluation"):
+      episodes = self.evaluation_loop.run_episodes(self.experiment.eval_episodes)
     mean = float(np.mean([e.episode_return for e in episodes]))
     self.counter.record("evaluator", {"episode_return": mean, "episodes_evaluated": len(episodes),
                                       "return_std": float(np.std([e.episode_return for e in episodes]))})
@@ -161,6 +166,8 @@ class SyncRun:
     crossed = lambda period: step // period > self.previous // period  # noqa: E731
     if self.learner.steps > self.steps_before:
       counter.increment(learner_steps=self.learner.steps - self.steps_before)
+    if crossed(self.log_every):
+      counter.increment(**self.clock.take())
     if crossed(self.log_every) and self.metrics:
       counter.record("learner", {k: float(np.mean([np.asarray(m[k]) for m in self.metrics])) for k in self.metrics[0]})
       self.metrics = []
@@ -185,8 +192,10 @@ class SyncRun:
     step, experiment = self.step, self.experiment
     evaluated = self.evaluated_at == step or (step == self.start and step % experiment.eval_every == 0)
     final_evaluation = self.counter.get()["evaluation_return"] if evaluated else self.evaluate()
-    self.checkpointer.save(self.learner.steps, self.learner.state())
+    with self.clock.phase("checkpoints"):
+      self.checkpointer.save(self.learner.steps, self.learner.state())
     shutil.rmtree(self.resume_dir, ignore_errors=True)
+    self.counter.increment(**self.clock.take())
     counts = self.counter.get()
     counts.update(final_evaluation_return=final_evaluation, learner_steps=self.learner.steps)
     self.progress.update(counts, final=True)

@@ -168,8 +168,10 @@ def train_runs(experiments: Sequence[Any], specs: Sequence[Any], resumes: Sequen
                titles: Sequence[Optional[str]], **status_extra) -> List[Dict[str, Any]]:
   """`train_run` for several `sync` runs trained together in this process (`sync.run_sync_group`: one
   vmapped update and policy call), each in its own run dir with its own files, as if it had run alone.
-  Their wall-clock is the group's; a signal or failure marks every one of them."""
+  Their wall-clock is the group's, plus what a resumed run's counter had counted before; a signal or failure
+  marks every one of them."""
   run_dirs = [experiment.run_dir for experiment in experiments]
+  earlier_s = [_counted_seconds(run_dir) if resume else 0.0 for run_dir, resume in zip(run_dirs, resumes)]
   for experiment, spec in zip(experiments, specs):
     experiment.save(os.path.join(experiment.run_dir, "config.json"), spec)
   previous = signal.signal(signal.SIGTERM, terminate_on_sigterm)  # before the first "running" status: none is left behind
@@ -198,11 +200,20 @@ def train_runs(experiments: Sequence[Any], specs: Sequence[Any], resumes: Sequen
   finally:
     signal.signal(signal.SIGTERM, previous)
   _stop(heartbeats)
-  wall_clock_s = round(time.time() - start, 1)
-  for experiment, summary, title in zip(experiments, summaries, titles):
-    summary["wall_clock_s"] = wall_clock_s
+  wall_clock_s = time.time() - start
+  for experiment, summary, title, earlier in zip(experiments, summaries, titles, earlier_s):
+    summary["wall_clock_s"] = round(wall_clock_s + earlier, 1)
     _finish(experiment, summary, title, status_extra)
   return summaries
+
+
+def _counted_seconds(run_dir: str) -> float:
+  """The seconds a run's counter had counted when it stopped (counter.json's elapsed_s; 0 without one)."""
+  try:
+    with open(os.path.join(run_dir, "counter.json")) as f:
+      return max(0.0, float(json.load(f).get("elapsed_s", 0.0)))
+  except (OSError, ValueError, TypeError, AttributeError):
+    return 0.0
 
 
 def _stop(heartbeats: Sequence[Heartbeat]) -> None:

@@ -57,6 +57,7 @@ def test_the_script_runs_the_reduced_check_on_two_cpu_devices(tmp_path):
   assert rows["der on 2 device(s): updates/s"]["detail"] == "global batch 16"  # the batch per device is fixed
   assert 0 < float(rows["der on 2 device(s): efficiency"]["value"]) < 2
   assert float(rows["DER sync run: actor steps/s"]["value"]) > 0
+  assert all(float(rows[f"DER sync run: {phase}"]["value"]) > 0 for phase in ("policy", "environment", "learning"))
   provenance = json.loads((out / "provenance.json").read_text())
   assert provenance["device"] == "cpu" and provenance["devices"] == 2 and provenance["commit"] and provenance["date"]
   assert (out / "device.png").stat().st_size > 10_000

@@ -118,9 +118,21 @@ def test_an_interrupted_run_of_each_agent_resumes_exactly(tmp_path, monkeypatch,
   with monkeypatch.context() as patch:
     _interrupt_at(patch, 800)
     assert cli.main(["train", "--run-dir", run_dir, *flags]) == 130
-  assert json.load(open(os.path.join(run_dir, "counter.json")))["actor_steps"] == 800
+  counter_json = os.path.join(run_dir, "counter.json")
+  counted = json.load(open(counter_json))
+  assert counted["actor_steps"] == 800
+  assert all(counted[f"{phase}_s"] > 0 for phase in ("policy", "environment", "learning", "evaluation"))
+  first_s, counted["elapsed_s"] = counted["elapsed_s"], 1000.0  # as if the first invocation had taken 1000 s
+  json.dump(counted, open(counter_json, "w"))
+  start = time.time()
   assert cli.main(["train", "--run-dir", run_dir, "--resume", *flags]) == 0
+  resumed_s = time.time() - start
   _assert_same_run(reference, run_dir)
+  status = json.load(open(os.path.join(run_dir, "status.json")))
+  assert 1000 < status["wall_clock_s"] <= 1000 + resumed_s + 0.1
+  phases = [status[f"{phase}_s"] for phase in ("policy", "environment", "learning", "evaluation", "checkpoints")]
+  assert status["policy_s"] > counted["policy_s"]  # both invocations' phases, within both invocations' time
+  assert sum(phases) < first_s + status["wall_clock_s"] - 1000
 
 
 def test_a_corrupted_run_state_is_refused_in_one_line_and_can_be_dropped(tmp_path, monkeypatch, capsys):
