@@ -22,6 +22,8 @@ if ! "$PYTHON" -c "import jax, sys; sys.exit(jax.devices()[0].platform == 'cpu')
   exit 2
 fi
 export XLA_PYTHON_CLIENT_PREALLOCATE=false  # several processes share the device
+# The next piece's processes load the updates and policies this piece compiled, instead of compiling them again.
+export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/repertory/jax}
 "$PYTHON" -m repertory.cli bench atari100k --games atari100k --seeds 1 --out "$OUT" --no-progress \
   --runs-per-process "${RUNS_PER_PROCESS:-2}" --workers "${WORKERS:-$(( $(nproc) > 4 ? $(nproc) - 3 : 1 ))}" \
   --stop-after "${PIECE_S:-540}" "$@"

@@ -22,6 +22,7 @@ def _run_rows(specs: Sequence[Any]) -> List[Dict[str, Any]]:
                  "learner_updates_per_s": status["learner_updates_per_s"],
                  "training_steps_per_s": status["training_steps_per_s"],
                  **{phase: round(float(status.get(phase, "nan")), 1) for phase in PHASES},
+                 "peak_rss_mb": status.get("peak_rss_mb", float("nan")),
                  "commit": status.get("commit", "unknown"),
                  "run_dir": os.path.relpath(spec.run_dir, os.path.dirname(os.path.dirname(spec.run_dir)))})
   return rows
@@ -96,7 +97,8 @@ def write_reports(out: str, record: Dict[str, Any], specs: Sequence[Any], missin
       "the replay insert), learning (sampling, updates, priorities), evaluating and checkpointing, over all its "
       "invocations; a device computation counts where its result is waited for. Runs trained in one process count "
       "their shared policy and learning calls in full each. `wall_clock_s` less their sum is start-up, compilation "
-      "and bookkeeping.", "",
+      "and bookkeeping. `peak_rss_mb`: the peak resident memory of the process that trained the run (and the runs "
+      "trained with it), replay included.", "",
       "Files: `runs.csv`, `per_game.csv`, `aggregate.csv`, `comparison.md`, `per_game_vs_published.png`, "
       "`aggregate_intervals.png`, and per run `runs/<Game>_seed<k>/metrics.csv`.", ""]
   with open(os.path.join(out, "RESULTS.md"), "w") as f:

@@ -4,6 +4,7 @@ a learning curve and a "finished" status with the run's statistics."""
 
 import json
 import os
+import resource
 import signal
 import threading
 import time
@@ -201,8 +202,11 @@ def train_runs(experiments: Sequence[Any], specs: Sequence[Any], resumes: Sequen
     signal.signal(signal.SIGTERM, previous)
   _stop(heartbeats)
   wall_clock_s = time.time() - start
+  peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # before any plot is drawn
   for experiment, summary, title, earlier in zip(experiments, summaries, titles, earlier_s):
     summary["wall_clock_s"] = round(wall_clock_s + earlier, 1)
+    if experiment.launcher == "sync":  # the whole run lived in this process (with the runs trained beside it)
+      summary["peak_rss_mb"] = peak_rss_mb
     _finish(experiment, summary, title, status_extra)
   return summaries
 

@@ -46,8 +46,9 @@ def test_reduced_benchmark_writes_reports_skips_finished_runs_and_refuses_other_
   assert math.isfinite(float(runs[0]["score"])) and float(runs[0]["wall_clock_s"]) > 0
   assert runs[0]["wall_clock_s"] == runs[1]["wall_clock_s"]  # trained together
   assert all(float(runs[0][f"{phase}_s"]) > 0 for phase in ("policy", "environment", "learning", "evaluation"))
-  for shared in ("policy_s", "learning_s"):  # one call for both runs, counted in full for each
+  for shared in ("policy_s", "learning_s", "peak_rss_mb"):  # one call for both runs, counted in full for each
     assert runs[0][shared] == runs[1][shared]
+  assert 200 < float(runs[0]["peak_rss_mb"]) < 20_000  # the process's, JAX and two replays included
   per_game = _rows(out / "per_game.csv")
   assert per_game[0]["game"] == "Pong" and int(per_game[0]["seeds"]) == 2
   aggregate = _rows(out / "aggregate.csv")
