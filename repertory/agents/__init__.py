@@ -1,7 +1,7 @@
 """Agent registry: name → (config class, builder class), with `key=value` config overrides."""
 
 import importlib
-from typing import Any, Dict, Mapping, Sequence, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from repertory.agents import config_values
 from repertory.errors import ConfigError
@@ -41,12 +41,26 @@ def parse_overrides(pairs: Sequence[str], reserved: Mapping[str, str] = {}) -> T
   return tuple(overrides)
 
 
-def make_config(name: str, overrides: Mapping[str, str] = ()) -> Any:
-  """The agent's config with `overrides` (field → text) converted by each field's type annotation."""
+def _config_class(name: str) -> Any:
   if name not in _AGENTS:
     raise ConfigError(f"unknown agent '{name}'; choose one of {', '.join(agent_names())}")
   package, config_class, _ = _AGENTS[name]
-  cls = _load(package, config_class)
+  return _load(package, config_class)
+
+
+def preset_overrides(name: str, preset: Optional[str]) -> Tuple[Tuple[str, str], ...]:
+  """The overrides of agent `name`'s published setting `preset` (its config's `PRESETS`); () for None."""
+  if preset is None:
+    return ()
+  presets = getattr(_config_class(name), "PRESETS", {})
+  if preset not in presets:
+    raise ConfigError(f"--preset {preset} is unknown for the {name} agent; use one of {', '.join(presets) or '(none)'}")
+  return tuple(presets[preset].items())
+
+
+def make_config(name: str, overrides: Mapping[str, str] = ()) -> Any:
+  """The agent's config with `overrides` (field → text) converted by each field's type annotation."""
+  cls = _config_class(name)
   types = config_values.field_types(cls)
   values = {}
   for key, text in dict(overrides).items():

@@ -69,16 +69,6 @@ def _games(text: str) -> List[str]:
   return games
 
 
-def _preset(config_class: type, name: Any) -> Dict[str, str]:
-  """The overrides of the agent's published setting `name` ({} for None); one line for a name it lacks."""
-  presets = getattr(config_class, "PRESETS", {})
-  if name is None:
-    return {}
-  if name not in presets:
-    raise ConfigError(f"--preset {name} is unknown for this agent; use one of {', '.join(presets) or '(none)'}")
-  return dict(presets[name])
-
-
 @functools.lru_cache(maxsize=None)
 def _spec_key(env: str) -> Any:
   """What runs sharing a vmapped network must agree on: observation shape and number of actions."""
@@ -144,7 +134,7 @@ class Atari100k(Benchmark):
     given = dict(agents.parse_overrides(args.config))
     if "encoder" in given:
       raise ConfigError("pass the encoder with --encoder, not --config encoder=...")
-    preset = _preset(type(default_config), args.preset)
+    preset = dict(agents.preset_overrides(args.agent, args.preset))
     if args.encoder is not None and preset.get("encoder", args.encoder) != args.encoder:
       raise ConfigError(f"--preset {args.preset} trains the {preset['encoder']} encoder; leave out --encoder "
                         f"{args.encoder}, or leave out --preset")

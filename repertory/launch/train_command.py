@@ -4,8 +4,9 @@ import argparse
 import os
 import shutil
 import sys
+from typing import Tuple
 
-from repertory.agents import parse_overrides
+from repertory.agents import parse_overrides, preset_overrides
 from repertory.errors import ConfigError
 
 REVERB_EXPOSED = ("repertory: note: with --replay reverb the replay's port is open on every network interface, without "
@@ -67,6 +68,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
   p.add_argument("--node-timeout", type=float, default=120.0, help="seconds a node may take to start or answer")
   p.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
                  help="override an agent config field, e.g. --config learning_rate=3e-4 (repeatable)")
+  p.add_argument("--preset", default=None, metavar="NAME",
+                 help="a published setting of the agent's config, under any --config (der: alix-paper, A-LIX's Atari "
+                      "100k runs, arXiv 2207.00986 Table 7)")
   p.add_argument("--no-progress", action="store_true", help="no live progress line")
   return p
 
@@ -104,6 +108,13 @@ def check_run_dir_path(run_dir: str) -> None:
     raise ConfigError(f"cannot create --run-dir '{run_dir}': '{parent}' is not a writable folder; choose another --run-dir")
 
 
+def requested_overrides(agent: str, args: argparse.Namespace) -> Tuple[Tuple[str, str], ...]:
+  """The agent config overrides of --preset, then --config (a key in both takes --config's value)."""
+  merged = dict(preset_overrides(agent, args.preset))
+  merged.update(parse_overrides(args.config))
+  return tuple(merged.items())
+
+
 def check_resume_flags(saved, args: argparse.Namespace) -> None:
   """--agent, --env, --launcher and --config given on --resume must be the stored run's; one line otherwise."""
   for flag, field in (("--agent", "agent"), ("--env", "env"), ("--launcher", "launcher")):
@@ -111,10 +122,12 @@ def check_resume_flags(saved, args: argparse.Namespace) -> None:
     if not isinstance(value, _Default) and value != getattr(saved, field):
       raise ConfigError(f"{flag} {value} contradicts the run in '{args.run_dir}' ({field} {getattr(saved, field)}); "
                         f"drop {flag} to resume it, or start a new run with --overwrite")
-  if args.config and parse_overrides(args.config) != tuple(saved.agent_overrides):
+  requested = requested_overrides(saved.agent, args)
+  if requested and requested != tuple(saved.agent_overrides):
     stored = " ".join(f"--config {k}={v}" for k, v in saved.agent_overrides) or "no --config"
-    raise ConfigError(f"--config {' '.join(args.config)} contradicts the run in '{args.run_dir}' ({stored}); "
-                      "drop --config to resume it, or start a new run with --overwrite")
+    given = " ".join([f"--preset {args.preset}"] * bool(args.preset) + [f"--config {c}" for c in args.config])
+    raise ConfigError(f"{given} contradicts the run in '{args.run_dir}' ({stored}); drop --config and --preset to "
+                      "resume it, or start a new run with --overwrite")
 
 
 def check_resumed_replay(saved, requested: str) -> None:
@@ -135,7 +148,8 @@ def train(args: argparse.Namespace) -> int:
   experiment = ExperimentConfig(
       agent=args.agent, env=args.env, run_dir=args.run_dir, launcher=args.launcher, seed=args.seed,
       max_actor_steps=args.max_actor_steps, num_actors=args.num_actors, envs_per_actor=args.envs_per_actor, eval_every=args.eval_every,
-      eval_episodes=args.eval_episodes, eval_envs=args.eval_envs, agent_overrides=parse_overrides(args.config),
+      eval_episodes=args.eval_episodes, eval_envs=args.eval_envs,
+      agent_overrides=requested_overrides(args.agent, args),
       ray_address=args.ray_address, max_restarts=args.max_restarts,
       node_timeout_s=args.node_timeout, progress=not args.no_progress, checkpoint_replay=args.checkpoint_replay,
       checkpoint_every=args.checkpoint_every, checkpoint_every_s=args.checkpoint_every_s,

@@ -100,7 +100,7 @@ def test_results_recorded_before_eval_envs_existed_had_one_evaluation_environmen
     (["--stop-after", "nan"], "--stop-after must be > 0 seconds"),
     (["--games", "Pong", "--seeds", "2", "--runs-per-process", "3"], "more than the 2 run(s) asked for"),
     (["--seeds", "2", "--runs-per-process", "2", "--config", "diagnostics_period=100"], "diagnostics_period"),
-    (["--preset", "alix"], "--preset alix is unknown for this agent; use one of alix-paper"),
+    (["--preset", "alix"], "--preset alix is unknown for the der agent; use one of alix-paper"),
     (["--preset", "alix-paper", "--encoder", "der"], "--preset alix-paper trains the alix-atari encoder"),
     (["--config", "encoder=alix"], "pass the encoder with --encoder"),
 ])

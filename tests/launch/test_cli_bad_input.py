@@ -38,6 +38,9 @@ def _train(tmp_path, *extra):
     (("--config", "learning_rate=nan"), "'learning_rate=nan' is not a float"),
     (("--config", "discount=2"), "discount=2.0 must be in [0, 1]"),
     (("--config", "n_step=0"), "n_step=0 must be >= 1"),
+    (("--preset", "alix-paper"), "--preset alix-paper is unknown for the dqn agent; use one of (none)"),
+    (("--agent", "der", "--env", "atari:Pong", "--preset", "alix-paper", "--config", "n_step=0"),
+     "DER needs n_step >= 1"),  # --config goes over the preset's n_step 3
     (("--ray-address", "127.0.0.1:6379"), "--ray-address needs --launcher ray"),
     (("--learner-devices", "many"), "--learner-devices must be auto, all or a number >= 1"),
     (("--learner-devices", "3"), "--learner-devices 3 does not divide the batch size 128"),
@@ -158,6 +161,7 @@ def _finished_run(tmp_path):
     (("--env", "gym:Acrobot-v1"), "--env gym:Acrobot-v1 contradicts the run"),
     (("--launcher", "thread"), "--launcher thread contradicts the run"),
     (("--config", "batch_size=64"), "--config batch_size=64 contradicts the run"),
+    (("--preset", "alix-paper"), "--preset alix-paper is unknown for the dqn agent"),
 ])
 def test_resume_refuses_flags_that_contradict_the_stored_run(tmp_path, capsys, extra, message):
   run = _finished_run(tmp_path)
