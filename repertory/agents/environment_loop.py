@@ -87,8 +87,10 @@ class EnvironmentLoop:
     """Takes exactly `num_steps` environment steps; returns the episodes that ended meanwhile."""
     finished = []
     for _ in range(num_steps):
+      with self.clock.phase("environment"):  # a reset, when an episode starts
+        observation = self.begin_step()
       with self.clock.phase("policy"):
-        action = self._actor.select_action(self.begin_step())
+        action = self._actor.select_action(observation)
       with self.clock.phase("environment"):
         episode = self.end_step(action)
       if episode is not None:

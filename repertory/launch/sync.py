@@ -111,9 +111,13 @@ def run_sync_group(experiments: Sequence[ExperimentConfig], specs: Sequence[Opti
       raise_if_terminated()
       while not all(run.done for run in runs):
         acting = [run for run in runs if not run.done]
+        observations = []
+        for run in runs:
+          with run.clock.phase("environment"):  # a reset, when an episode starts
+            observations.append(None if run.done else run.loop.begin_step())
         clocks = [run.clock for run in acting]  # a call the runs share counts in full for each of them
         with timed(clocks, "policy"):
-          actions = group_policy.select(variables, [None if run.done else run.loop.begin_step() for run in runs])
+          actions = group_policy.select(variables, observations)
         for k, run in enumerate(runs):
           if not run.done:
             with run.clock.phase("environment"):

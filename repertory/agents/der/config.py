@@ -52,7 +52,7 @@ class DERConfig(PlasticityConfig):
   variable_update_period: int = 1  # actor steps between parameter fetches (sync: always fresh; ray: raise it).
   random_steps: int = 0  # training actor steps with uniformly random actions first ([gin]: none, noisy nets act from the start).
 
-  # Published settings as DERConfig overrides (`bench atari100k --preset NAME`).
+  # Published settings as DERConfig overrides (`--preset NAME` of `repertory train` and `bench atari100k`).
   PRESETS: ClassVar[Dict[str, Dict[str, str]]] = {
       # A-LIX on Atari 100k, Cetin et al. 2022, arXiv 2207.00986, Sec. 5.2 and Table 7: DER with its encoder
       # (`networks.encoders` "alix-atari"), 3-step returns, 2 updates per step, the target network every update,
