@@ -96,9 +96,9 @@ class Atari100k(Benchmark):
                         "arXiv 2207.00986), alix-atari (A-LIX as its paper ran Atari), hyperbolic (S-RYM, arXiv "
                         "2210.01542), drq, nature, impala-resnet")
     p.add_argument("--preset", default=None, metavar="NAME",
-                   help="a published setting of the agent's config, under any --config: alix-paper = A-LIX's Atari 100k "
-                        "runs (arXiv 2207.00986 Table 7: alix-atari encoder, 3-step returns, 2 updates per step, target "
-                        "every update, Adam eps 1.5e-5, 1600 random steps)")
+                   help="a published setting of the agent's config, under any --config: alix-paper = A-LIX's Atari "
+                        "100k runs (arXiv 2207.00986 Table 7: alix-atari encoder, 3-step returns, 2 updates per step, "
+                        "target every update, Adam eps 1.5e-5, 1600 random steps)")
     p.add_argument("--games", default=",".join(DEFAULT_GAMES),
                    help="comma-separated Atari 100k games (names of the reference table, e.g. MsPacman), or 'atari100k' "
                         "(also 'all') for the standard 26")

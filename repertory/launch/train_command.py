@@ -116,7 +116,8 @@ def requested_overrides(agent: str, args: argparse.Namespace) -> Tuple[Tuple[str
 
 
 def check_resume_flags(saved, args: argparse.Namespace) -> None:
-  """--agent, --env, --launcher, --config and --preset given on --resume must be the stored run's; one line otherwise."""
+  """--agent, --env, --launcher, --config and --preset given on --resume must be the stored run's; one line
+  otherwise."""
   for flag, field in (("--agent", "agent"), ("--env", "env"), ("--launcher", "launcher")):
     value = getattr(args, field)
     if not isinstance(value, _Default) and value != getattr(saved, field):

@@ -116,8 +116,8 @@ def test_help_documents_every_flag(capsys):
     cli.main(["bench", "atari100k", "--help"])
   text = capsys.readouterr().out
   for flag in ("--agent", "--encoder", "--games", "--seeds", "--out", "--steps", "--eval-episodes", "--workers",
-               "--config", "--max-episode-steps", "--report-only", "--no-progress", "--runs-per-process", "--stop-after",
-               "--preset", "--eval-envs"):
+               "--config", "--max-episode-steps", "--report-only", "--no-progress", "--runs-per-process",
+               "--stop-after", "--preset", "--eval-envs"):
     assert flag in text
 
 

@@ -214,7 +214,8 @@ def test_deeper_strided_layers_shift_by_the_same_input_distance():
 def test_the_atari_setting_shifts_the_last_map_only_and_ends_in_the_trunk():
   """arXiv 2207.00986 Sec. 5.2 / Table 7: one LIX layer, after the final conv ReLU, then a trunk of 50 features."""
   images = jax.random.randint(jax.random.PRNGKey(0), (2, 21, 21, 4), 0, 256).astype(jnp.uint8)
-  maps = hk.transform(lambda x, t: alix_encoder.ALIXEncoder(dataclasses.replace(alix.ATARI_100K, trunk_features=0))(x, t))
+  without_trunk = dataclasses.replace(alix.ATARI_100K, trunk_features=0)
+  maps = hk.transform(lambda x, t: alix_encoder.ALIXEncoder(without_trunk)(x, t))
   params = maps.init(jax.random.PRNGKey(1), images, True)
   assert sorted(k.split("/")[-1] for k in params) == ["alix_shift", "conv_0", "conv_1", "conv_2"]
   assert float(alix_optimizer.alix_shift(params)) == 1.0  # Table 7: initial S 1.0

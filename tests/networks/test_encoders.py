@@ -66,7 +66,8 @@ def test_encoder_layers_choose_the_stack_of_the_encoders_that_take_several():
   with pytest.raises(ConfigError, match=r"not available for the der encoder \(it has one architecture; encoder_layers "
                                         r"applies to alix, hyperbolic\); use encoder_layers=der"):
     agents.make_config("der", {"encoder_layers": "nature"})
-  with pytest.raises(ConfigError, match="encoder_layers='resnet' is unknown; use one of der, nature, drqv2, alix_atari"):
+  with pytest.raises(ConfigError,
+                     match="encoder_layers='resnet' is unknown; use one of der, nature, drqv2, alix_atari"):
     agents.make_config("der", {"encoder": "hyperbolic", "encoder_layers": "resnet"})
   # on the nature stack, A-LIX's features are DQN's 7×7×64 map of an 84×84 frame (no Linear 512)
   f = hk.transform(lambda x: encoders.get_encoder("alix").build("nature")(x, False))

@@ -50,7 +50,7 @@ class DERConfig(PlasticityConfig):
   epsilon_decay_steps: int = 2_000  # without noisy layers (hyperbolic): 1 → 0.01 after warm-up, [gin] epsilon_decay_period = 2000.
   epsilon_floor_without_noise: float = 0.01  # [gin] epsilon_train = 0.01 (Dopamine's linearly_decaying_epsilon).
   variable_update_period: int = 1  # actor steps between parameter fetches (sync: always fresh; ray: raise it).
-  random_steps: int = 0  # training actor steps with uniformly random actions first ([gin]: none, noisy nets act from the start).
+  random_steps: int = 0  # first training steps with uniform random actions ([gin]: none; noisy nets act from step 0).
 
   # Published settings as DERConfig overrides (`--preset NAME` of `repertory train` and `bench atari100k`).
   PRESETS: ClassVar[Dict[str, Dict[str, str]]] = {

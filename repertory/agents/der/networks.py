@@ -10,7 +10,8 @@ state; the others have empty state) and take an rng (noisy layers, A-LIX shifts)
   `layer_kind` (powerprop, topkast) the torso's convolutions are that kind; the noisy head stays dense.
 * "alix": `ALIXEncoder(architecture="der")` (arXiv 2207.00986): LIX after each conv ReLU in training,
   identity otherwise, the 3×3 second map shifted by S / 5 (same input distance as the first map, see
-  `alix_encoder.layer_shift_scales`); S is trained by its own optimiser (`alix_optimizer.make_alix_optimizer`) → same head.
+  `alix_encoder.layer_shift_scales`); S is trained by its own optimiser (`alix_optimizer.make_alix_optimizer`)
+  → same head.
 * "alix-atari": A-LIX as the paper ran it on Atari 100k (arXiv 2207.00986, Table 7: 3 convs of 32 3×3, strides 2, 1, 1,
   one LIX layer after the last, DrQ-v2's trunk of 50 features) → same head; `DERConfig.PRESETS["alix-paper"]`.
 * "hyperbolic": `SpectralNormConvEncoder` + `SRYMHead` (S-RYM, arXiv 2210.01542): spectrally-normalised DER
