@@ -70,12 +70,12 @@ def _reverb_client(table, example, batch_size, served_by_ray: bool):
   return writer, (lambda: next(sampler)), stop
 
 
-def _native_client(table, batch_size, served_by_ray: bool):
+def _native_client(table, batch_size, served_by_ray: bool, frames_first: bool = False):
   from repertory.replay.table import Table
   from repertory.replay.table_client import TableSampler, TableWriter
   if not served_by_ray:
     local = Table(table, seed=0)
-    return TableWriter(local), TableSampler(local, batch_size).__next__, local.close
+    return TableWriter(local), TableSampler(local, batch_size, frames_first=frames_first).__next__, local.close
   import ray
   from repertory.launch.replay_node import SAMPLER_BATCHES_PER_CALL, SAMPLER_CALLS_IN_FLIGHT
   actor, stop_actor = _ray_actor(Table, table, 0, max_concurrency=4)
@@ -84,11 +84,11 @@ def _native_client(table, batch_size, served_by_ray: bool):
     def insert_batch(self, items, priorities, timeout_s):
       return ray.get(actor.insert_batch.remote(items, priorities, timeout_s), timeout=60)
 
-    def sample_batches(self, batch_size, max_batches, timeout_s):
-      return ray.get(actor.sample_batches.remote(batch_size, max_batches, timeout_s), timeout=60)
+    def sample_batches(self, batch_size, max_batches, timeout_s, frames_first=False):
+      return ray.get(actor.sample_batches.remote(batch_size, max_batches, timeout_s, frames_first), timeout=60)
 
   sampler = TableSampler(Remote(), batch_size, batches_per_call=SAMPLER_BATCHES_PER_CALL,
-                         calls_in_flight=SAMPLER_CALLS_IN_FLIGHT)
+                         calls_in_flight=SAMPLER_CALLS_IN_FLIGHT, frames_first=frames_first)
 
   def stop():
     sampler.close()
@@ -120,13 +120,14 @@ def distinct_items(agent: str, example: Any, game: str, count: int = 1_000) -> L
 def measure_backend(results: Any, rate: Callable, agent: str, builder: Any, items: List[Any], table: Any,
                     backend: str, seconds: float) -> None:
   """Insert and sample rates of `agent`'s `items` through one backend ("native", "native+ray", "reverb",
-  "reverb+ray")."""
+  "reverb+ray"), sampled as the agent's learner samples (frames-first where it takes them so, native only)."""
   batch_size = builder.config.batch_size
   served_by_ray = backend.endswith("+ray")
   if backend.startswith("reverb"):
     writer, sample, stop = _reverb_client(table, items[0], batch_size, served_by_ray)
   else:
-    writer, sample, stop = _native_client(table, batch_size, served_by_ray)
+    writer, sample, stop = _native_client(table, batch_size, served_by_ray,
+                                          getattr(builder, "frames_first_batches", False))
   inserted = iter(itertools.cycle(items))
   try:
     def insert(n: int = 100) -> int:

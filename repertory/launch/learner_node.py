@@ -37,11 +37,12 @@ class LearnerService(Service):
     builder = experiment.make_builder()
     networks = builder.make_networks(spec)
     devices = experiment.data_parallel()
-    self._sampler = make_sampler(replay, devices.local_batch_size(builder.config.batch_size))
+    self._sampler = make_sampler(replay, devices.local_batch_size(builder.config.batch_size),
+                                 frames_first=getattr(builder, "frames_first_batches", False))
     self._batches_per_step = getattr(builder.config, "sgd_steps_per_call", 1)
     to_device = lambda batch: batch._replace(data=devices.shard(batch.data))  # split over the devices; keys stay here
     self._data = Prefetcher(self._batches(), buffer_size=max(4, 2 * self._batches_per_step), transform=to_device,
-                            timeout_s=1.0)
+                            timeout_s=1.0, frame_leaves=getattr(self._sampler, "frame_leaves", None))
     self._learner = builder.make_learner(networks, spec, self._data, self._sampler.update_priorities, experiment.seed,
                                          data_parallel=devices)
     self._checkpointer = (Checkpointer(os.path.join(experiment.run_dir, "checkpoints"))

@@ -80,11 +80,17 @@ class ReplayService(Service):
     """Inserts as many of `items` as the rate limiter lets in within `timeout_s`; returns how many."""
     return self._table.insert_batch(items, priorities, timeout_s=timeout_s)
 
-  def sample_batches(self, batch_size: int, max_batches: int, timeout_s: float = CLIENT_TIMEOUT_S):
-    """Batches whose keys carry this node's incarnation (`update_priorities`)."""
+  def sample_batches(self, batch_size: int, max_batches: int, timeout_s: float = CLIENT_TIMEOUT_S,
+                     frames_first: bool = False):
+    """Batches whose keys carry this node's incarnation (`update_priorities`); `frames_first` as `Table.sample`."""
     tag = self._incarnation << INCARNATION_SHIFT
     return [batch._replace(keys=batch.keys | tag)
-            for batch in self._table.sample_batches(batch_size, max_batches, timeout_s=timeout_s)]
+            for batch in self._table.sample_batches(batch_size, max_batches, timeout_s=timeout_s,
+                                                    frames_first=frames_first)]
+
+  def frame_leaves(self) -> Any:
+    """Which leaves of an item are kept as frames (`Table.frame_leaves`); None while the table is empty."""
+    return self._table.frame_leaves()
 
   def update_priorities(self, keys, priorities) -> None:
     """Sets the priorities of keys this node handed out. Keys of a node before a restart are ignored: a new table
@@ -160,8 +166,10 @@ def make_writer(replay: Any) -> Any:
   return TableWriter(replay, timeout_s=CLIENT_TIMEOUT_S)
 
 
-def make_sampler(replay: Any, batch_size: int) -> Any:
-  """The learner's batch iterator (with `update_priorities`) from the replay node `replay`."""
+def make_sampler(replay: Any, batch_size: int, frames_first: bool = False) -> Any:
+  """The learner's batch iterator (with `update_priorities`) from the replay node `replay`. With `frames_first`
+  a native table sends stacked frames frames-first and the iterator's `frame_leaves()` marks them (a learner
+  that puts them back itself: the builder's `frames_first_batches`); Reverb sends them stacked."""
   if replay.backend() == "reverb":
     from repertory.replay.reverb_backend import ReverbSampler
     table = replay.table_name()
@@ -169,4 +177,4 @@ def make_sampler(replay: Any, batch_size: int) -> Any:
                                                                     timeout_s=CLIENT_TIMEOUT_S))
   from repertory.replay.table_client import TableSampler
   return TableSampler(replay, batch_size, timeout_s=CLIENT_TIMEOUT_S, batches_per_call=SAMPLER_BATCHES_PER_CALL,
-                      calls_in_flight=SAMPLER_CALLS_IN_FLIGHT)
+                      calls_in_flight=SAMPLER_CALLS_IN_FLIGHT, frames_first=frames_first)

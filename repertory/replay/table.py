@@ -208,18 +208,20 @@ class Table:
       return pieces[0]
     return tree.map_structure(lambda *xs: np.concatenate(xs), *pieces)
 
-  def sample_batches(self, batch_size: int, max_batches: int, timeout_s: float = 60.0) -> List[ReplayBatch]:
+  def sample_batches(self, batch_size: int, max_batches: int, timeout_s: float = 60.0,
+                     frames_first: bool = False) -> List[ReplayBatch]:
     """Between 1 and `max_batches` batches: the first as `sample` gives it (waiting up to `timeout_s`), each
     further one only while the rate limiter grants it at once, so the call never waits longer than for one
     batch and the limiter sees the same samples as from that many `sample` calls. A table served by another
-    process answers k batches in one round trip instead of k (`table_client.TableSampler`)."""
+    process answers k batches in one round trip instead of k (`table_client.TableSampler`). `frames_first` as
+    for `sample`."""
     if max_batches < 1:
       raise ValueError(f"replay table '{self._config.name}': max_batches must be >= 1, got {max_batches}")
-    batches = [self.sample(batch_size, timeout_s)]
+    batches = [self.sample(batch_size, timeout_s, frames_first)]
     with self._lock:
       while (len(batches) < max_batches and not self._limiter.closed and self._servable(batch_size)
              and self._limiter.try_sample(batch_size)):
-        batches.append(self._draw(batch_size))
+        batches.append(self._draw(batch_size, frames_first))
     return batches
 
   def _draw(self, n: int, frames_first: bool = False) -> ReplayBatch:

@@ -67,7 +67,7 @@ class TableSampler:
   """
 
   def __init__(self, table: Any, batch_size: int, timeout_s: float = 60.0, batches_per_call: int = 1,
-               calls_in_flight: int = 1):
+               calls_in_flight: int = 1, frames_first: bool = False):
     if batches_per_call < 1 or calls_in_flight < 1:
       raise ValueError(f"batches_per_call and calls_in_flight must be >= 1, got {batches_per_call}, {calls_in_flight}")
     self._table = table
@@ -83,9 +83,20 @@ class TableSampler:
     if self._threads:
       self._threads.append(threading.Thread(target=self._write, name="replay-priorities", daemon=True))
     self._started = False
+    self._frames_first = frames_first  # stacked frames come [B, K, H, W]; `frame_leaves` marks them
+    self._frame_leaves = None  # the table's, once it holds items (its leaves' kinds never change after)
 
   def _call(self) -> List[Any]:
+    if self._frames_first:
+      return list(self._table.sample_batches(self._batch_size, self._batches_per_call, self._timeout_s,
+                                             frames_first=True))
     return list(self._table.sample_batches(self._batch_size, self._batches_per_call, self._timeout_s))
+
+  def frame_leaves(self) -> Any:
+    """Which leaves of a batch's data are frames-first [B, K, H, W] (the table's `frame_leaves`); None without."""
+    if self._frames_first and self._frame_leaves is None:
+      self._frame_leaves = self._table.frame_leaves()
+    return self._frame_leaves
 
   def _start(self) -> None:
     """Starts the threads on first use (a sampler built but never used holds no call in flight)."""

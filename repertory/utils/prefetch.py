@@ -27,11 +27,14 @@ class _End:
 
 
 class Prefetcher:
-  """Pulls items from `source` in a daemon thread, applies `transform`, keeps `buffer_size` ready."""
+  """Pulls items from `source` in a daemon thread, applies `transform`, keeps `buffer_size` ready.
+  `frame_leaves` (a replay sampler's) is handed on to the consumer as the iterator's own."""
 
   def __init__(self, source: Iterator[Any], buffer_size: int = 2,
-               transform: Optional[Callable[[Any], Any]] = None, timeout_s: float = 60.0):
+               transform: Optional[Callable[[Any], Any]] = None, timeout_s: float = 60.0,
+               frame_leaves: Optional[Callable[[], Any]] = None):
     self._source = source
+    self.frame_leaves = frame_leaves or (lambda: None)
     self._transform = transform or (lambda x: x)
     self._queue: "queue.Queue[Any]" = queue.Queue(maxsize=buffer_size)
     self._timeout_s = timeout_s

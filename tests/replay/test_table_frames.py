@@ -108,3 +108,34 @@ def test_frames_first_batches_hold_the_same_frames_and_a_learner_takes_the_same_
   for a, b in zip(jax.tree.leaves(learners[0].state().params), jax.tree.leaves(learners[1].state().params)):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)
   np.testing.assert_allclose(stacked._priorities, frames_first._priorities, rtol=1e-5)  # the same priorities written
+
+
+def test_a_sampler_of_a_served_table_asks_for_frames_first_and_marks_them(transitions):
+  """What a `thread`/`ray` learner samples (`replay_node.make_sampler(frames_first=True)`): every batch
+  frames-first, one contiguous gather on the replay's host, the same batches as stacked ones once `frames_last`
+  puts the frames back, and the frame leaves marked through the learner's prefetcher."""
+  from repertory.agents.sgd_learner import frames_last
+  from repertory.replay.table_client import TableSampler
+  from repertory.utils.prefetch import Prefetcher
+
+  config = TableConfig(sampler="prioritized", max_size=400, min_size_to_sample=1, deduplicate_frames=True)
+  tables = [Table(config, seed=5, rate_limited=False) for _ in range(3)]
+  for table in tables:
+    table.insert_batch(transitions)
+  stacked = TableSampler(tables[0], 8, batches_per_call=2)
+  frames_first = TableSampler(tables[1], 8, batches_per_call=2, frames_first=True)
+  assert stacked.frame_leaves() is None
+  marks = frames_first.frame_leaves()
+  assert marks.observation and marks.next_observation and not marks.action
+  for _ in range(4):
+    probe = next(frames_first)
+    assert probe.data.observation.shape == (8, 4, 84, 84) and probe.data.next_observation.shape == (8, 4, 84, 84)
+    _assert_batches_equal(next(stacked), probe._replace(data=frames_last(probe.data, marks, np)))
+  in_flight = TableSampler(tables[2], 8, calls_in_flight=2, frames_first=True)  # the learner node's threads
+  prefetched = Prefetcher(in_flight, buffer_size=2, timeout_s=5.0, frame_leaves=in_flight.frame_leaves)
+  try:
+    assert next(prefetched).data.observation.shape == (8, 4, 84, 84)
+    assert prefetched.frame_leaves() == marks
+  finally:
+    prefetched.close()
+    tables[2].close()
