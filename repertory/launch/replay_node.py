@@ -149,6 +149,10 @@ class ReverbClientOfNode:
   def __getattr__(self, method: str):
     return lambda *args, **kwargs: self._call(method, *args, **kwargs)
 
+  def frame_leaves(self) -> None:
+    """Reverb sends stacked frames as they were inserted: none come frames-first."""
+    return None
+
   def __iter__(self):
     return self
 
