@@ -39,6 +39,7 @@ def main() -> None:
   from repertory.benchmarks.atari100k import experiment_config
   from repertory.launch.sync import run_sync, run_sync_group
   from repertory.utils.provenance import provenance
+  from repertory.utils.timing import RUN_PHASES
 
   info = provenance()
   print(f"{info['machine']} | commit {info['commit']} | {info['date']} | {info['jax_devices']} | "
@@ -69,8 +70,7 @@ def main() -> None:
     print(f"K={k}: {per_1000:.1f} s per 1,000 steps of every run | per run {updates / seconds:.1f} updates/s | "
           f"group {k * updates / seconds:.1f} updates/s | {time.time() - start:.0f} s in all | peak RSS of the process "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB", flush=True)
-    phases = ", ".join(f"{name} {summary.get(name + '_s', 0.0):.1f}" for name in
-                       ("policy", "environment", "learning", "evaluation", "checkpoints"))
+    phases = ", ".join(f"{name} {summary.get(name + '_s', 0.0):.1f}" for name in RUN_PHASES)
     print(f"  seconds of run 0 by phase, whole run with warm-up and compiles: {phases}", flush=True)
 
 

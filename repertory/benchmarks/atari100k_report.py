@@ -5,10 +5,12 @@ import json
 import os
 from typing import Any, Dict, List, Sequence, Tuple
 
+from repertory.utils.timing import RUN_PHASES
+
 REPORT_FILES = ("RESULTS.md", "runs.csv", "per_game.csv", "aggregate.csv", "comparison.md", "per_game_vs_published.png",
                 "aggregate_intervals.png")
-# A sync run's wall-clock seconds per phase of its loop (`launch/sync.py`; runs recorded before have none).
-PHASES = ("policy_s", "environment_s", "learning_s", "evaluation_s", "checkpoints_s")
+# A sync run's wall-clock seconds per phase of its loop (`utils.timing.RUN_PHASES`; runs recorded before have none).
+PHASES = tuple(f"{phase}_s" for phase in RUN_PHASES)
 
 
 def _run_rows(specs: Sequence[Any]) -> List[Dict[str, Any]]:

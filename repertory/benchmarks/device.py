@@ -18,6 +18,7 @@ from typing import Any, Dict, List
 from repertory.benchmarks.base import Benchmark, Plan, Run
 from repertory.benchmarks.throughput import Results, atari_spec, learner_rate
 from repertory.errors import ConfigError
+from repertory.utils.timing import RUN_PHASES
 
 GAME = "Pong"
 UPDATES = {  # agent → (overrides at full size, overrides in --quick mode)
@@ -129,7 +130,7 @@ class DeviceCheck(Benchmark):
       wall = max(float(status.get("wall_clock_s", 0.0)), 1e-9)
       results.add("sync", "DER sync run: actor steps/s", float(status.get("actor_steps", 0)) / wall, "steps/s",
                   f"{status.get('learner_steps')} updates; the whole run, compilation included")
-      for phase in ("policy", "environment", "learning", "evaluation", "checkpoints"):  # where its time went
+      for phase in RUN_PHASES:  # where its time went
         results.add("sync", f"DER sync run: {phase}", float(status.get(f"{phase}_s", 0.0)), "s",
                     "wall-clock of the phase, compilation included")
     return write_rows(args.out, "device", results.rows, plan.record)

@@ -42,7 +42,7 @@ class LearnerService(Service):
     self._batches_per_step = getattr(builder.config, "sgd_steps_per_call", 1)
     to_device = lambda batch: batch._replace(data=devices.shard(batch.data))  # split over the devices; keys stay here
     self._data = Prefetcher(self._batches(), buffer_size=max(4, 2 * self._batches_per_step), transform=to_device,
-                            timeout_s=1.0, frame_leaves=getattr(self._sampler, "frame_leaves", None))
+                            timeout_s=1.0, frame_leaves=self._sampler.frame_leaves)
     self._learner = builder.make_learner(networks, spec, self._data, self._sampler.update_priorities, experiment.seed,
                                          data_parallel=devices)
     self._checkpointer = (Checkpointer(os.path.join(experiment.run_dir, "checkpoints"))

@@ -168,9 +168,10 @@ class SyncRun:
       counter.increment(learner_steps=self.learner.steps - self.steps_before)
     if crossed(self.log_every):
       counter.increment(**self.clock.take())
-    if crossed(self.log_every) and self.metrics:
-      counter.record("learner", {k: float(np.mean([np.asarray(m[k]) for m in self.metrics])) for k in self.metrics[0]})
-      self.metrics = []
+      if self.metrics:
+        means = {k: float(np.mean([np.asarray(m[k]) for m in self.metrics])) for k in self.metrics[0]}
+        counter.record("learner", means)
+        self.metrics = []
     if crossed(self.experiment.eval_every):
       self.evaluate()
       self.evaluated_at = step

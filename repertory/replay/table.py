@@ -367,13 +367,27 @@ def _check_priorities(priorities: np.ndarray) -> None:
     raise ValueError("replay priorities must be finite and >= 0")
 
 
+class FrameLeaves:
+  """`frame_leaves()` of batches read from `table` (a `Table`, or a node serving one): which leaves of a batch's
+  data are frames-first [B, K, H, W] (`Table.frame_leaves`), asked once the table holds items (its leaves' kinds
+  never change after); None for batches read stacked."""
+
+  def __init__(self, table: Any, frames_first: bool):
+    self._table, self._frames_first, self._marks = table, frames_first, None
+
+  def __call__(self) -> Any:
+    if self._frames_first and self._marks is None:
+      self._marks = self._table.frame_leaves()
+    return self._marks
+
+
 class TableBatches:
   """`Table.as_iterator`: the table's batches, one `sample` per `next`, until the table is closed."""
 
   def __init__(self, table: Table, batch_size: int, timeout_s: float, frames_first: bool):
     self._table, self._batch_size, self._timeout_s = table, batch_size, timeout_s
     self.frames_first = frames_first
-    self._frame_leaves = None  # the table's, once it holds items (its leaves' kinds never change after)
+    self.frame_leaves = FrameLeaves(table, frames_first)
 
   def __iter__(self) -> "TableBatches":
     return self
@@ -383,9 +397,3 @@ class TableBatches:
       return self._table.sample(self._batch_size, self._timeout_s, self.frames_first)
     except ReplayClosed:
       raise StopIteration from None
-
-  def frame_leaves(self) -> Any:
-    """Which leaves of a batch's data are frames-first [B, K, H, W] (`Table.frame_leaves`); None without."""
-    if self.frames_first and self._frame_leaves is None:
-      self._frame_leaves = self._table.frame_leaves()
-    return self._frame_leaves

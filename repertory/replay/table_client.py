@@ -15,6 +15,7 @@ from typing import Any, List, Optional, Sequence
 
 import numpy as np
 
+from repertory.replay.table import FrameLeaves
 from repertory.replay.types import ReplayBatch
 from repertory.utils.prefetch import put_until_stopped
 
@@ -83,20 +84,14 @@ class TableSampler:
     if self._threads:
       self._threads.append(threading.Thread(target=self._write, name="replay-priorities", daemon=True))
     self._started = False
-    self._frames_first = frames_first  # stacked frames come [B, K, H, W]; `frame_leaves` marks them
-    self._frame_leaves = None  # the table's, once it holds items (its leaves' kinds never change after)
+    self._frames_first = frames_first  # stacked frames come [B, K, H, W]; `frame_leaves()` marks them
+    self.frame_leaves = FrameLeaves(table, frames_first)
 
   def _call(self) -> List[Any]:
     if self._frames_first:
       return list(self._table.sample_batches(self._batch_size, self._batches_per_call, self._timeout_s,
                                              frames_first=True))
     return list(self._table.sample_batches(self._batch_size, self._batches_per_call, self._timeout_s))
-
-  def frame_leaves(self) -> Any:
-    """Which leaves of a batch's data are frames-first [B, K, H, W] (the table's `frame_leaves`); None without."""
-    if self._frames_first and self._frame_leaves is None:
-      self._frame_leaves = self._table.frame_leaves()
-    return self._frame_leaves
 
   def _start(self) -> None:
     """Starts the threads on first use (a sampler built but never used holds no call in flight)."""

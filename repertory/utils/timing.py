@@ -4,6 +4,9 @@ import contextlib
 import time
 from typing import Dict, Iterator, Sequence
 
+# The phases a `sync` run's loop times (launch/sync.py), recorded as `<phase>_s` with its counts.
+RUN_PHASES = ("policy", "environment", "learning", "evaluation", "checkpoints")
+
 
 class PhaseClock:
   """Adds up the wall-clock seconds spent in named phases; `take` hands them over as `<phase>_s` counts.
