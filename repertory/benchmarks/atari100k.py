@@ -115,8 +115,9 @@ class Atari100k(Benchmark):
                    help="train up to K runs in one process with one vmapped learner update and one policy call per step "
                         "(runs of games with the same action set; each run's results as when it runs alone)")
     p.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a DER config field, e.g. --config n_step=20 (repeatable); importance_sampling_anneal_steps "
-                        "defaults to steps - min_replay_size. Each 100k run's replay needs up to ~6 GB of memory")
+                   help="override a DER config field, e.g. --config n_step=20 (repeatable); "
+                        "importance_sampling_anneal_steps defaults to (steps - min_replay_size) x updates per step. "
+                        "Each 100k run's replay holds ~0.75 GB of frames (each stored once)")
 
   def plan(self, args: argparse.Namespace) -> Plan:
     import os
