@@ -117,7 +117,7 @@ class Atari100k(Benchmark):
     p.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
                    help="override a DER config field, e.g. --config n_step=20 (repeatable); "
                         "importance_sampling_anneal_steps defaults to (steps - min_replay_size) x updates per step. "
-                        "Each 100k run's replay holds ~0.75 GB of frames (each stored once)")
+                        "A 100k run's replay holds up to ~0.7 GB: a frame per step, each distinct frame once")
 
   def plan(self, args: argparse.Namespace) -> Plan:
     import os
