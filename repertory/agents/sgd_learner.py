@@ -67,7 +67,10 @@ class TrainingState(NamedTuple):
 
 
 def _stack(*xs):
-  """On the host when the batches are there, so each is copied to the devices once, already split."""
+  """On the host when the batches are there, so each is copied to the devices once, already split; one batch
+  (one update per call) is viewed [1, ...], not copied."""
+  if len(xs) == 1:
+    return xs[0][None]
   return np.stack(xs) if isinstance(xs[0], np.ndarray) else jnp.stack(xs)
 
 
