@@ -6,11 +6,12 @@
 #
 # Each call trains for at most PIECE_S seconds (default 540), then the runs checkpoint and the call exits 75;
 # call it again with the same OUT to continue them exactly where they stopped (exit 0 once all 26 finished,
-# with the reports in OUT). RUNS_PER_PROCESS (default 2) and WORKERS (default: the host's cores less 3, at least
-# 1: processes sharing the device) tune the packing; the host's work per run-step sets the pace, so the
-# runs are spread over many processes (BUILD_NOTES.md, "Many runs, one process"). Refuses in one line where JAX sees no
-# accelerator. Installs what is missing from .whl/ (benchmarks/device_setup.sh); PYTHON chooses the
-# interpreter. Results: OUT (default benchmarks/results/atari100k_suite).
+# with the reports in OUT). A call that stops writes OUT/pace.csv: each unfinished run's pace by phase, and
+# one line says what the rest needs at that pace. RUNS_PER_PROCESS (default 2) and WORKERS (default: the host's
+# cores less 3, at least 1: processes sharing the device) tune the packing; the host's work per run-step sets
+# the pace, so the runs are spread over many processes (BUILD_NOTES.md, "Many runs, one process"). Refuses in
+# one line where JAX sees no accelerator. Installs what is missing from .whl/ (benchmarks/device_setup.sh); PYTHON
+# chooses the interpreter. Results: OUT (default benchmarks/results/atari100k_suite).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-benchmarks/results/atari100k_suite}

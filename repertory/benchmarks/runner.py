@@ -7,7 +7,8 @@ process per run, pinned to a core when several run at once, each run's output in
 writes the benchmark's reports over the runs that finished, saying which are missing. Exit status 0 when
 every run finished, 1 when one failed (the reports then cover the others), 2 for bad input, 130 when
 interrupted (the runs it started are stopped and marked interrupted; the same command goes on), 75 when
---stop-after ended the invocation with runs left (rerun the same command to continue them).
+--stop-after ended the invocation with runs left (rerun the same command to continue them; `<out>/pace.csv`
+and one line then say each unfinished run's pace and what the rest needs at it, `pace.py`).
 """
 
 import argparse
@@ -38,7 +39,8 @@ def add_runner_arguments(parser: argparse.ArgumentParser, benchmark: base.Benchm
   parser.add_argument("--run-timeout", type=float, default=None, help="seconds one run may take before it is stopped")
   parser.add_argument("--stop-after", type=float, default=None, metavar="SECONDS",
                       help="end this invocation after SECONDS: the runs checkpoint and stop, the reports cover those "
-                           "finished, exit 75; the same command continues the rest (long benchmarks in pieces)")
+                           "finished, <out>/pace.csv gives the pace of the others, exit 75; the same command continues "
+                           "the rest (long benchmarks in pieces)")
 
 
 def _check_runner_flags(args: argparse.Namespace) -> None:
@@ -152,9 +154,15 @@ def run_benchmark(args: argparse.Namespace) -> int:
           "(rerun the same command to retry them)", file=sys.stderr)
     return EXIT_RUN_FAILED
   if stopped:
+    from repertory.benchmarks import pace
+    left = [job for job in jobs if any(run in stopped for run in job.runs)]
+    print(f"  pace: {pace.write(out, left, min(workers, len(left)))}", flush=True)
     print(f"{name}: stopped after --stop-after {args.stop_after:g} s with {len(stopped)} run(s) left; rerun the same "
           "command to go on", file=sys.stderr)
     return EXIT_STOPPED
+  from repertory.benchmarks.pace import PACE_FILE
+  if os.path.exists(os.path.join(out, PACE_FILE)):  # the pace at an earlier stop: RESULTS.md now has the whole runs
+    os.remove(os.path.join(out, PACE_FILE))
   return 0
 
 

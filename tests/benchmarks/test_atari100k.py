@@ -66,8 +66,10 @@ def test_reduced_benchmark_writes_reports_skips_finished_runs_and_refuses_other_
 
   capsys.readouterr()
   mtime = (run_dir / "status.json").stat().st_mtime
+  (out / "pace.csv").write_text("run\n")  # the pace an earlier --stop-after left: gone once every run finished
   assert _bench(out) == 0  # same configuration: the finished run is reused, not rerun
   assert "1 already finished, skipped" in capsys.readouterr().out
+  assert not (out / "pace.csv").exists()
   assert (run_dir / "status.json").stat().st_mtime == mtime
 
   capsys.readouterr()
@@ -161,9 +163,16 @@ def test_killing_the_bench_process_stops_its_runs(tmp_path):
 def test_stop_after_ends_the_invocation_and_the_next_one_continues(tmp_path):
   from launch_helpers import run_cli
   out = tmp_path / "bench"
-  code, _, err = run_cli("bench", "atari100k", "--out", str(out), *PONG_BENCH, "--no-progress", "--stop-after", "25")
+  code, printed, err = run_cli("bench", "atari100k", "--out", str(out), *PONG_BENCH, "--no-progress", "--stop-after",
+                               "25")
   assert code == 75, err[-2000:]
   assert "stopped after --stop-after 25 s with 1 run(s) left; rerun the same command to go on" in err
+  counted = json.loads((out / "runs" / "Pong_seed0" / "counter.json").read_text())
+  [pace] = _rows(out / "pace.csv")  # the stopped run's pace, as its counter counted it
+  assert pace["run"] == "Pong seed 0" and int(pace["actor_steps"]) == counted["actor_steps"] > 0
+  assert float(pace["learning_ms_per_step"]) == pytest.approx(1e3 * counted["learning_s"] / counted["actor_steps"],
+                                                               abs=1e-3)
+  assert "pace: at this pace the 1 run(s) left need ~" in printed
   status = json.loads((out / "runs" / "Pong_seed0" / "status.json").read_text())
   assert status["status"] == "interrupted" and status["signal"] == "SIGTERM"
   assert _continues_exactly(out)
