@@ -38,7 +38,7 @@ def _packings(text: str):
 
 def _probe(out: str, k: int, w: int, args) -> dict:
   """One call at packing KxW in `out`; its runs' counted steps and phase seconds."""
-  from repertory.benchmarks.pace import counts
+  from repertory.launch.training import read_counts
   env = dict(os.environ, XLA_PYTHON_CLIENT_PREALLOCATE="false")  # the processes share the device
   env.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.expanduser("~/.cache/repertory/jax"))  # as the suite's calls
   command = [sys.executable, "-m", "repertory.cli", "bench", "atari100k", "--out", out, "--games", args.games,
@@ -52,7 +52,7 @@ def _probe(out: str, k: int, w: int, args) -> dict:
   wall = time.time() - start
   if code not in (0, 75):  # 75: stopped by --stop-after, as meant
     sys.exit(f"suite_packing: the call at packing {k}x{w} failed (exit {code}); see {log_path}")
-  runs = [counts(os.path.join(out, "runs", name)) for name in sorted(os.listdir(os.path.join(out, "runs")))]
+  runs = [read_counts(os.path.join(out, "runs", name)) for name in sorted(os.listdir(os.path.join(out, "runs")))]
   steps = sum(int(c.get("actor_steps", 0)) for c in runs)
   phase = {p: sum(float(c.get(f"{p}_s", 0.0)) for c in runs) for p in ("policy", "environment", "learning")}
   per_step = lambda seconds: round(1e3 * seconds / steps, 3) if steps else ""  # noqa: E731

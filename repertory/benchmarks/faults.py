@@ -62,10 +62,10 @@ def driver_rows(run_dir: str) -> List[Dict[str, str]]:
 
 
 def counted_steps(run_dir: str) -> int:
+  from repertory.launch.training import read_counts
   try:
-    with open(os.path.join(run_dir, "counter.json")) as f:
-      return int(json.load(f)["actor_steps"])
-  except (OSError, ValueError, KeyError):
+    return int(read_counts(run_dir).get("actor_steps", 0))
+  except (ValueError, TypeError):
     return 0
 
 

@@ -10,25 +10,15 @@ comes on top.
 """
 
 import csv
-import json
 import os
 from typing import Any, Dict, Optional, Sequence
 
 from repertory.benchmarks.pool import Job, longest_first
+from repertory.launch.training import read_counts
 from repertory.utils.timing import RUN_PHASES
 
 PACE_FILE = "pace.csv"
 FIELDS = ("run", "actor_steps", "budget", "counted_s", "steps_per_s", *(f"{p}_ms_per_step" for p in RUN_PHASES))
-
-
-def counts(run_dir: str) -> Dict[str, Any]:
-  """The counts a run's counter last wrote (`counter.json`); {} before its first write or if unreadable."""
-  try:
-    with open(os.path.join(run_dir, "counter.json")) as f:
-      found = json.load(f)
-    return found if isinstance(found, dict) else {}
-  except (OSError, ValueError):
-    return {}
 
 
 def _steps_left(run: Any, counted: Dict[str, Any]) -> int:
@@ -44,7 +34,7 @@ def seconds_left(jobs: Sequence[Job], workers: int) -> Optional[float]:
   """Wall-clock the jobs need at their measured pace on `workers`, longest first; None if none was measured."""
   measured: Dict[int, float] = {}
   for job in jobs:
-    paces = [p for p in (_seconds_per_step(counts(run.run_dir)) for run in job.runs) if p is not None]
+    paces = [p for p in (_seconds_per_step(read_counts(run.run_dir)) for run in job.runs) if p is not None]
     if paces:
       measured[id(job)] = max(paces)
   if not measured:
@@ -53,12 +43,12 @@ def seconds_left(jobs: Sequence[Job], workers: int) -> Optional[float]:
   ends = [0.0] * max(1, workers)
   for job in longest_first(jobs):  # each to the first worker free, as the pool starts them
     per_step = measured.get(id(job), per_run_step * len(job.runs))
-    ends[ends.index(min(ends))] += per_step * max(_steps_left(run, counts(run.run_dir)) for run in job.runs)
+    ends[ends.index(min(ends))] += per_step * max(_steps_left(run, read_counts(run.run_dir)) for run in job.runs)
   return max(ends)
 
 
 def _row(run: Any) -> Dict[str, Any]:
-  counted = counts(run.run_dir)
+  counted = read_counts(run.run_dir)
   steps, seconds = int(counted.get("actor_steps", 0)), float(counted.get("elapsed_s", 0.0))
   row = {"run": run.name, "actor_steps": steps, "budget": run.experiment.max_actor_steps,
          "counted_s": round(seconds, 1), "steps_per_s": round(steps / seconds, 2) if steps and seconds else ""}

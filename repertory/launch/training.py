@@ -52,6 +52,16 @@ def read_status(run_dir: str) -> Optional[Dict[str, Any]]:
   return status if isinstance(status, dict) else None
 
 
+def read_counts(run_dir: str) -> Dict[str, Any]:
+  """The counts a run's counter last wrote (counter.json), or {} when there are none or they are unreadable."""
+  try:
+    with open(os.path.join(run_dir, "counter.json")) as f:
+      counts = json.load(f)
+  except (OSError, ValueError):
+    return {}
+  return counts if isinstance(counts, dict) else {}
+
+
 class Heartbeat:
   """Keeps status.json "running" with this process's pid and a fresh `heartbeat` time while a run trains, so
   the next command can tell a live run from one whose driver died (`check_not_running`)."""
@@ -214,9 +224,8 @@ def train_runs(experiments: Sequence[Any], specs: Sequence[Any], resumes: Sequen
 def _counted_seconds(run_dir: str) -> float:
   """The seconds a run's counter had counted when it stopped (counter.json's elapsed_s; 0 without one)."""
   try:
-    with open(os.path.join(run_dir, "counter.json")) as f:
-      return max(0.0, float(json.load(f).get("elapsed_s", 0.0)))
-  except (OSError, ValueError, TypeError, AttributeError):
+    return max(0.0, float(read_counts(run_dir).get("elapsed_s", 0.0)))
+  except (ValueError, TypeError):
     return 0.0
 
 
