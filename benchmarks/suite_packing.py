@@ -46,7 +46,7 @@ def _counted(out: str) -> Dict[str, Tuple[int, float]]:
   for name in sorted(os.listdir(runs)) if os.path.isdir(runs) else []:
     path = os.path.join(runs, name, "counter.json")
     if os.path.exists(path):
-      found[name] = (int(read_counts(os.path.dirname(path)).get("actor_steps", 0)), os.path.getmtime(path))
+      found[name] = (int(read_counts(os.path.join(runs, name)).get("actor_steps", 0)), os.path.getmtime(path))
   return found
 
 

@@ -77,3 +77,9 @@ class Builder(Protocol):
 def learner_steps_per_actor_step(config: Any) -> float:
   """`learner.step()` calls per environment step: each call makes `sgd_steps_per_call` SGD updates (1 by default)."""
   return config.updates_per_actor_step / getattr(config, "sgd_steps_per_call", 1)
+
+
+def takes_frames_first(builder: Any) -> bool:
+  """Whether the builder's learner takes a table's stacked frames frames-first [B, K, H, W] and puts them back
+  itself (a builder's `frames_first_batches`; False without one)."""
+  return bool(getattr(builder, "frames_first_batches", False))

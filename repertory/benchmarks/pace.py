@@ -49,9 +49,10 @@ def seconds_left(jobs: Sequence[Job], workers: int) -> Optional[float]:
 
 def _row(run: Any) -> Dict[str, Any]:
   counted = read_counts(run.run_dir)
-  steps, seconds = int(counted.get("actor_steps", 0)), float(counted.get("elapsed_s", 0.0))
+  steps, per_step = int(counted.get("actor_steps", 0)), _seconds_per_step(counted)
   row = {"run": run.name, "actor_steps": steps, "budget": run.experiment.max_actor_steps,
-         "counted_s": round(seconds, 1), "steps_per_s": round(steps / seconds, 2) if steps and seconds else ""}
+         "counted_s": round(float(counted.get("elapsed_s", 0.0)), 1),
+         "steps_per_s": round(1 / per_step, 2) if per_step else ""}
   for phase in RUN_PHASES:
     value = counted.get(f"{phase}_s")
     row[f"{phase}_ms_per_step"] = round(1e3 * float(value) / steps, 3) if steps and value is not None else ""

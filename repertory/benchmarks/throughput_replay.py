@@ -126,8 +126,8 @@ def measure_backend(results: Any, rate: Callable, agent: str, builder: Any, item
   if backend.startswith("reverb"):
     writer, sample, stop = _reverb_client(table, items[0], batch_size, served_by_ray)
   else:
-    writer, sample, stop = _native_client(table, batch_size, served_by_ray,
-                                          getattr(builder, "frames_first_batches", False))
+    from repertory.agents.builder import takes_frames_first
+    writer, sample, stop = _native_client(table, batch_size, served_by_ray, takes_frames_first(builder))
   inserted = iter(itertools.cycle(items))
   try:
     def insert(n: int = 100) -> int:

@@ -7,6 +7,7 @@ import threading
 import time
 from typing import Any, Optional
 
+from repertory.agents.builder import takes_frames_first
 from repertory.environments.specs import EnvironmentSpec
 from repertory.launch.experiment import ExperimentConfig
 from repertory.launch.learner_processes import LearnerProcesses, wait_for_agreement
@@ -38,7 +39,7 @@ class LearnerService(Service):
     networks = builder.make_networks(spec)
     devices = experiment.data_parallel()
     self._sampler = make_sampler(replay, devices.local_batch_size(builder.config.batch_size),
-                                 frames_first=getattr(builder, "frames_first_batches", False))
+                                 frames_first=takes_frames_first(builder))
     self._batches_per_step = getattr(builder.config, "sgd_steps_per_call", 1)
     to_device = lambda batch: batch._replace(data=devices.shard(batch.data))  # split over the devices; keys stay here
     self._data = Prefetcher(self._batches(), buffer_size=max(4, 2 * self._batches_per_step), transform=to_device,

@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from repertory.agents.builder import learner_steps_per_actor_step
+from repertory.agents.builder import learner_steps_per_actor_step, takes_frames_first
 from repertory.agents.environment_loop import EnvironmentLoop, EpisodeStats, VectorEnvironmentLoop, evaluation_loop
 from repertory.environments.specs import EnvironmentSpec
 from repertory.launch.experiment import ExperimentConfig
@@ -50,8 +50,7 @@ class SyncRun:
     self.spec = spec if spec is not None else experiment.environment_spec()
     self.networks = builder.make_networks(self.spec)
     self.replay = Table(builder.table_config(), seed=experiment.seed, rate_limited=False)  # acting and learning alternate
-    frames_first = getattr(builder, "frames_first_batches", False)  # its learner puts stacked frames back itself
-    batches = self.replay.as_iterator(builder.config.batch_size, frames_first=frames_first)
+    batches = self.replay.as_iterator(builder.config.batch_size, frames_first=takes_frames_first(builder))
     self.learner = builder.make_learner(self.networks, self.spec, batches,
                                         self.replay.update_priorities, experiment.seed,
                                         data_parallel=experiment.data_parallel())

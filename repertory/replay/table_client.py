@@ -88,10 +88,8 @@ class TableSampler:
     self.frame_leaves = FrameLeaves(table, frames_first)
 
   def _call(self) -> List[Any]:
-    if self._frames_first:
-      return list(self._table.sample_batches(self._batch_size, self._batches_per_call, self._timeout_s,
-                                             frames_first=True))
-    return list(self._table.sample_batches(self._batch_size, self._batches_per_call, self._timeout_s))
+    return list(self._table.sample_batches(self._batch_size, self._batches_per_call, self._timeout_s,
+                                           frames_first=self._frames_first))
 
   def _start(self) -> None:
     """Starts the threads on first use (a sampler built but never used holds no call in flight)."""

@@ -24,9 +24,9 @@ class CountingTable:
     self.insert_calls += 1
     return self.table.insert_batch(items, priorities, timeout_s)
 
-  def sample_batches(self, batch_size, max_batches, timeout_s):
+  def sample_batches(self, batch_size, max_batches, timeout_s, frames_first=False):
     self.sample_calls += 1
-    return self.table.sample_batches(batch_size, max_batches, timeout_s)
+    return self.table.sample_batches(batch_size, max_batches, timeout_s, frames_first)
 
   def update_priorities(self, keys, priorities):
     self.updates.append(priorities.tolist())
